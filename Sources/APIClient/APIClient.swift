@@ -1,0 +1,1 @@
+// Module APIClient: see README Layout.

@@ -1,0 +1,1 @@
+// Module Emulators: see README Layout.

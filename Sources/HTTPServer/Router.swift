@@ -1,0 +1,107 @@
+import HTTPWire
+
+/// How a handler runs. `.sync` runs inline on the connection's queue (probes,
+/// webhooks: no hop, no task); `.async` runs in a Task for handlers that wait
+/// (long polls, streams, upstream calls).
+public enum Handler: Sendable {
+    case sync(@Sendable (Request) -> Response)
+    case async(@Sendable (Request) async -> Response)
+}
+
+public struct Route: Sendable {
+    public enum Match: Sendable, Equatable {
+        /// The path equals the pattern.
+        case exact
+        /// The path equals the pattern or continues it after a `/`
+        /// (pattern `/v1` matches `/v1` and `/v1/x`, not `/v10`). Pattern `/` matches every path.
+        case prefix
+    }
+
+    public let method: HTTPMethod?
+    public let pattern: String
+    public let match: Match
+    public let handler: Handler
+    /// Body limit for this route; nil means the server's `HTTPLimits.maxBodyBytes`.
+    public let maxBodyBytes: Int?
+
+    public init(method: HTTPMethod?, pattern: String, match: Match, maxBodyBytes: Int? = nil, handler: Handler) {
+        self.method = method
+        self.pattern = pattern
+        self.match = match
+        self.handler = handler
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    func matches(path: Substring) -> Bool {
+        switch match {
+        case .exact:
+            return path == pattern
+        case .prefix:
+            if pattern == "/" { return path.utf8.first == UInt8(ascii: "/") }
+            guard path.hasPrefix(pattern) else { return false }
+            let rest = path.utf8.dropFirst(pattern.utf8.count)
+            return rest.isEmpty || rest.first == UInt8(ascii: "/")
+        }
+    }
+}
+
+/// Built mutably, then handed to the server, which only reads it. Exact routes win
+/// over prefix routes; among prefix routes the longest pattern wins.
+public struct Router: Sendable {
+    public enum Resolution: Sendable {
+        case found(Route)
+        /// The path is known but not for this method: 405 with `Allow`.
+        case methodNotAllowed(pattern: String, allowed: [HTTPMethod])
+        case notFound
+    }
+
+    private var exact: [String: [Route]] = [:]
+    private var prefixes: [Route] = []
+
+    public init() {}
+
+    public mutating func add(_ route: Route) {
+        switch route.match {
+        case .exact:
+            exact[route.pattern, default: []].append(route)
+        case .prefix:
+            prefixes.append(route)
+            prefixes.sort { $0.pattern.utf8.count > $1.pattern.utf8.count }
+        }
+    }
+
+    public mutating func add(_ method: HTTPMethod?, _ pattern: String, match: Route.Match = .exact,
+                             maxBodyBytes: Int? = nil, _ handler: Handler) {
+        add(Route(method: method, pattern: pattern, match: match, maxBodyBytes: maxBodyBytes, handler: handler))
+    }
+
+    /// Adds every route of `other` (used to mount the emulators on the orchestrator's port).
+    public mutating func merge(_ other: Router) {
+        for routes in other.exact.values { for r in routes { add(r) } }
+        for r in other.prefixes { add(r) }
+    }
+
+    /// `path` is the raw (still percent-encoded) path of the target.
+    public func resolve(method: HTTPMethod, path: Substring) -> Resolution {
+        if let candidates = exact[String(path)] {
+            if let r = pick(candidates, method) { return .found(r) }
+            return .methodNotAllowed(pattern: candidates[0].pattern, allowed: candidates.compactMap(\.method))
+        }
+        var mismatched: [Route] = []
+        for r in prefixes where r.matches(path: path) {
+            if r.method == nil || r.method == method || (method == .HEAD && r.method == .GET) { return .found(r) }
+            mismatched.append(r)
+        }
+        if let first = mismatched.first {
+            let sameLength = mismatched.filter { $0.pattern == first.pattern }
+            return .methodNotAllowed(pattern: first.pattern, allowed: sameLength.compactMap(\.method))
+        }
+        return .notFound
+    }
+
+    private func pick(_ candidates: [Route], _ method: HTTPMethod) -> Route? {
+        if let r = candidates.first(where: { $0.method == method }) { return r }
+        if method == .HEAD, let r = candidates.first(where: { $0.method == .GET }) { return r }
+        return candidates.first(where: { $0.method == nil })
+    }
+}

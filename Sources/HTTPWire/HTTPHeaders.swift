@@ -1,0 +1,87 @@
+/// Header fields in arrival order. Names keep their original spelling; lookups are
+/// ASCII case-insensitive (RFC 9110 §5.1). Values are stored without the optional
+/// whitespace around them (RFC 9112 §5).
+public struct HTTPHeaders: Sendable, Equatable, Sequence {
+    public typealias Element = (name: String, value: String)
+
+    @usableFromInline var storage: [(name: String, value: String)]
+
+    public init() { storage = [] }
+
+    public init(_ fields: [(String, String)]) {
+        storage = fields.map { (name: $0.0, value: $0.1) }
+    }
+
+    public var count: Int { storage.count }
+    public var isEmpty: Bool { storage.isEmpty }
+
+    public mutating func add(name: String, value: String) {
+        storage.append((name: name, value: value))
+    }
+
+    /// Replaces every field with this name by one field.
+    public mutating func replaceOrAdd(name: String, value: String) {
+        remove(name: name)
+        storage.append((name: name, value: value))
+    }
+
+    public mutating func remove(name: String) {
+        storage.removeAll { $0.name.asciiCaseInsensitiveEquals(name) }
+    }
+
+    /// The first value of `name`, if any.
+    public subscript(first name: String) -> String? {
+        for field in storage where field.name.asciiCaseInsensitiveEquals(name) { return field.value }
+        return nil
+    }
+
+    /// Every value of `name`, in order.
+    public subscript(all name: String) -> [String] {
+        storage.filter { $0.name.asciiCaseInsensitiveEquals(name) }.map(\.value)
+    }
+
+    public func contains(name: String) -> Bool { self[first: name] != nil }
+
+    /// True when a comma-separated list header (`Connection`, `Transfer-Encoding`)
+    /// carries `token`, compared case-insensitively.
+    public func containsToken(_ token: String, in name: String) -> Bool {
+        for value in self[all: name] {
+            for part in value.split(separator: ",") {
+                if part.trimmingOWS().asciiCaseInsensitiveEquals(token) { return true }
+            }
+        }
+        return false
+    }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
+        storage.makeIterator()
+    }
+
+    public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
+        lhs.storage.count == rhs.storage.count
+            && zip(lhs.storage, rhs.storage).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+}
+
+extension StringProtocol {
+    /// ASCII-only case folding: header names and tokens are ASCII by grammar.
+    @inlinable
+    public func asciiCaseInsensitiveEquals<Other: StringProtocol>(_ other: Other) -> Bool {
+        let a = self.utf8, b = other.utf8
+        guard a.count == b.count else { return false }
+        for (x, y) in zip(a, b) where x != y {
+            let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+            let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+            if lx != ly { return false }
+        }
+        return true
+    }
+
+    /// Strips optional whitespace (SP / HTAB) at both ends.
+    public func trimmingOWS() -> Substring {
+        var s = Substring(self)
+        while let f = s.utf8.first, f == 0x20 || f == 0x09 { s = s.dropFirst() }
+        while let l = s.utf8.last, l == 0x20 || l == 0x09 { s = s.dropLast() }
+        return s
+    }
+}

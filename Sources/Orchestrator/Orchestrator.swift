@@ -1,0 +1,1 @@
+// Module Orchestrator: see README Layout.

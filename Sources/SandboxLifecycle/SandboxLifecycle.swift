@@ -1,0 +1,1 @@
+// Module SandboxLifecycle: see README Layout.

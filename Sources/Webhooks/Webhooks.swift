@@ -1,0 +1,1 @@
+// Module Webhooks: see README Layout.

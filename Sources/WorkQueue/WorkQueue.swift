@@ -1,0 +1,1 @@
+// Module WorkQueue: see README Layout.
