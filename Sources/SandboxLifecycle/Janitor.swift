@@ -41,7 +41,7 @@ public final class Janitor: Sendable {
     let now: @Sendable () -> Date
 
     public init(client: SuperserveClient, configuration: Configuration, locks: SessionLocks,
-                activity: SandboxActivity, logger: Logger, sleeper: any Sleeper = LifecycleSleeper(),
+                activity: SandboxActivity, logger: Logger, sleeper: any Sleeper = ContinuousSleeper(),
                 now: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.configuration = configuration

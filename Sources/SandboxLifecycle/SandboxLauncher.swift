@@ -22,7 +22,7 @@ public final class SandboxLauncher: Sendable {
 
     public init(client: SuperserveClient, bundle: RunnerBundle, configuration: LauncherConfiguration,
                 locks: SessionLocks, activity: SandboxActivity, logger: Logger,
-                sleeper: any Sleeper = LifecycleSleeper(), now: @escaping @Sendable () -> Date = { Date() }) {
+                sleeper: any Sleeper = ContinuousSleeper(), now: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.bundle = bundle
         self.configuration = configuration
@@ -75,15 +75,15 @@ public final class SandboxLauncher: Sendable {
         var planner = LaunchPlanner(settings: plannerSettings,
                                     preparedSandboxID: LaunchPlanner.preparedSandboxID(
                                         workMetadata: request.workMetadata, dataMetadata: request.dataMetadata))
-        let clock = ContinuousClock()
-        let start = clock.now
+        // The sleeper is also the clock, so a manual clock drives the budget in tests.
+        let start = sleeper.uptime()
         var event = LaunchEvent.started
         var access: SandboxAccess?
         var launchOutput: String?
         let launchedAt = Timestamp.format(now())
 
         while true {
-            let elapsed = clock.now - start
+            let elapsed = sleeper.uptime() - start
             if Task.isCancelled {
                 return fail(LaunchFailure(reason: "launch cancelled", sandboxID: planner.sandboxID), log)
             }
@@ -174,7 +174,7 @@ public final class SandboxLauncher: Sendable {
             case .launched(let id, let pid, let alreadyRunning):
                 log.info("runner.launched", metadata: [
                     "sandbox.id": "\(id)", "runner.pid": "\(pid)", "runner.already_running": "\(alreadyRunning)",
-                    "launch.ms": "\((clock.now - start).milliseconds)",
+                    "launch.ms": "\((sleeper.uptime() - start).milliseconds)",
                 ])
                 if let access { activity.remember(access) }
                 startAfterHandOff(request, sandboxID: id, origin: planner.origin, access: access,

@@ -22,12 +22,12 @@ public final class SuperserveClient: Sendable {
     let refreshes = Mutex<[String: Task<Sandbox, any Error>]>([:])
 
     public init(configuration: SuperserveConfiguration, transport: any HTTPTransport,
-                logger: Logger, sleeper: any Sleeper = LifecycleSleeper()) {
+                logger: Logger, sleeper: any Sleeper = ContinuousSleeper()) {
         self.configuration = configuration
         self.transport = transport
         self.logger = logger
         self.sleeper = sleeper
-        self.bucket = TokenBucket(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst)
+        self.bucket = TokenBucket(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst, sleeper: sleeper)
         self.inFlight = AsyncSemaphore(value: configuration.maxInFlight)
     }
 
@@ -236,10 +236,3 @@ public struct CreateSandboxRequest: Sendable, Equatable {
     }
 }
 
-/// The production sleeper: the continuous clock.
-public struct LifecycleSleeper: Sleeper {
-    public init() {}
-    public func sleep(for duration: Duration) async throws {
-        try await Task.sleep(for: duration)
-    }
-}

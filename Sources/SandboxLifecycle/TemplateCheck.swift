@@ -32,7 +32,7 @@ public final class TemplateCheck: Sendable {
 
     /// `retryCap`: rule 34's cap for this loop (60 s, like the poll loop).
     public init(client: SuperserveClient, templateName: String, logger: Logger,
-                sleeper: any Sleeper = LifecycleSleeper(), retryCap: Duration = .seconds(60)) {
+                sleeper: any Sleeper = ContinuousSleeper(), retryCap: Duration = .seconds(60)) {
         self.client = client
         self.templateName = templateName
         self.logger = logger

@@ -8,7 +8,7 @@ import XCTest
 final class SuperserveClientTests: XCTestCase {
     static let apiKey = "ss-key-TEST"
 
-    func client(_ transport: ScriptedTransport, configure: (inout SuperserveConfiguration) -> Void = { _ in }) -> SuperserveClient {
+    func client(_ transport: HandlerTransport, configure: (inout SuperserveConfiguration) -> Void = { _ in }) -> SuperserveClient {
         var config = SuperserveConfiguration(controlPlaneURL: URL(string: "http://control.test")!,
                                              dataPlaneURL: URL(string: "http://data.test/")!, apiKey: Self.apiKey)
         configure(&config)
@@ -17,7 +17,7 @@ final class SuperserveClientTests: XCTestCase {
     }
 
     func testControlPlaneSendsTheAPIKeyAndPercentEncodesMetadataFilters() async throws {
-        let transport = ScriptedTransport { _ in json(200, [sandboxJSON("sb1", token: nil)]) }
+        let transport = HandlerTransport { _ in json(200, [sandboxJSON("sb1", token: nil)]) }
         let list = try await client(transport).listSandboxes(metadata: ["cma.session_id": "a+b&c=d#e f"], status: ["active"])
         XCTAssertEqual(list.map(\.id), ["sb1"])
         let request = try XCTUnwrap(transport.requests.first)
@@ -30,7 +30,7 @@ final class SuperserveClientTests: XCTestCase {
     }
 
     func testCreateBodyIsStrictAndGetsTheLongTimeout() async throws {
-        let transport = ScriptedTransport { _ in json(201, sandboxJSON("sb1")) }
+        let transport = HandlerTransport { _ in json(201, sandboxJSON("sb1")) }
         let c = client(transport)
         let body = CreateSandboxRequest(name: "cma-s", fromTemplate: "cma-runner", metadata: ["cma.session_id": "s"],
                                         network: NetworkPolicy(allowOut: ["api.anthropic.com"], denyOut: ["0.0.0.0/0"]))
@@ -49,7 +49,7 @@ final class SuperserveClientTests: XCTestCase {
     }
 
     func testDataPlaneCallsCarryTheSandboxHeadersAndNeverTheAPIKey() async throws {
-        let transport = ScriptedTransport { request in
+        let transport = HandlerTransport { request in
             request.url.path == "/exec" ? json(200, ["stdout": "{\"pid\":9}\n", "stderr": "", "exit_code": 0])
                                         : json(200, ["path": "/srv/cma/.bundle.tar", "size": 3])
         }
@@ -81,7 +81,7 @@ final class SuperserveClientTests: XCTestCase {
     /// concurrent callers) and retries once with the new token.
     func testUnauthorizedDataPlaneCallsShareOneRefreshAndRetry() async throws {
         let activations = Mutex(0)
-        let transport = ScriptedTransport { request in
+        let transport = HandlerTransport { request in
             if request.url.path.hasSuffix("/activate") {
                 activations.withLock { $0 += 1 }
                 try await Task.sleep(for: .milliseconds(50))   // keep the refresh in flight while others arrive
@@ -115,7 +115,7 @@ final class SuperserveClientTests: XCTestCase {
         ]
         for (first, refresh) in cases {
             let answered = Mutex(false)
-            let transport = ScriptedTransport { request in
+            let transport = HandlerTransport { request in
                 if request.url.path.hasSuffix("/activate") { return json(200, sandboxJSON("sb1", token: "tok-2-TEST")) }
                 let firstCall = answered.withLock { done in defer { done = true }; return !done }
                 return firstCall ? first : json(200, ["path": "/f", "size": 1])
@@ -140,7 +140,7 @@ final class SuperserveClientTests: XCTestCase {
                              json(202, ["status": "pausing"]),
                              errorResponse(409, "conflict"),
                              errorResponse(404, "not_found")])
-        let transport = ScriptedTransport { _ in answers.withLock { $0.removeFirst() } }
+        let transport = HandlerTransport { _ in answers.withLock { $0.removeFirst() } }
         let c = client(transport)
         var outcomes: [SuperserveClient.PauseOutcome] = []
         for _ in 0..<4 { outcomes.append(try await c.pause(id: "sb1")) }
@@ -150,7 +150,7 @@ final class SuperserveClientTests: XCTestCase {
     }
 
     func testErrorsCarryStatusCodeAndMessageOnly() async {
-        let transport = ScriptedTransport { _ in
+        let transport = HandlerTransport { _ in
             json(409, ["error": ["code": "sandbox_pausing", "message": "Sandbox is pausing"]], headers: ["retry-after": "3"])
         }
         let result = await capture { () async throws(SandboxLifecycleError) in
@@ -164,7 +164,7 @@ final class SuperserveClientTests: XCTestCase {
     }
 
     func testUpdateNeedsSomethingToChangeAndSendsOnlyWhatIsGiven() async throws {
-        let transport = ScriptedTransport { _ in InboundResponse(status: 204, headers: [:], body: Data()) }
+        let transport = HandlerTransport { _ in InboundResponse(status: 204, headers: [:], body: Data()) }
         let c = client(transport)
         try await c.updateSandbox(id: "sb1", metadata: ["cma.session_id": "s"])
         XCTAssertEqual(Set(transport.requests[0].jsonBody.keys), ["metadata"])
@@ -178,7 +178,7 @@ final class SuperserveClientTests: XCTestCase {
     func testTemplateBuildPollsUntilReadyAndFailsOnFailedBuilds() async throws {
         for final in ["ready", "failed", "cancelled"] {
             let polls = Mutex(0)
-            let transport = ScriptedTransport { request in
+            let transport = HandlerTransport { request in
                 switch (request.method, request.url.path) {
                 case ("POST", "/templates"):
                     return json(202, ["id": "t1", "team_id": "team", "name": "cma-runner", "status": "building",
@@ -204,5 +204,59 @@ final class SuperserveClientTests: XCTestCase {
             default: XCTFail("\(final): \(result)")
             }
         }
+    }
+}
+
+extension SuperserveClientTests {
+    /// Rule 35: a 429 pauses the shared bucket for `Retry-After`; the next call waits.
+    func testRateLimitAnswerPausesTheSharedBucket() async throws {
+        let sleeper = ManualSleeper()
+        let first = Mutex(true)
+        let transport = HandlerTransport { _ in
+            let isFirst = first.withLock { f in defer { f = false }; return f }
+            return isFirst ? errorResponse(429, "rate_limited", headers: ["retry-after": "3"]) : json(200, [])
+        }
+        let c = SuperserveClient(configuration: SuperserveConfiguration(controlPlaneURL: URL(string: "http://control.test")!,
+                                                                        apiKey: Self.apiKey),
+                                 transport: transport, logger: Logger(label: "t"), sleeper: sleeper)
+        let limited = await capture { () async throws(SandboxLifecycleError) in try await c.listSandboxes(metadata: ["k": "v"]) }
+        XCTAssertEqual(limited.failureStatus, 429)
+        let next = Task { try await c.listSandboxes(metadata: ["k": "v"]) }
+        let parked = await sleeper.waitForSleepers(1)
+        XCTAssertTrue(parked)
+        XCTAssertEqual(transport.requests.count, 1, "the second call waits for the bucket")
+        XCTAssertGreaterThanOrEqual(sleeper.requestedSleeps.last ?? .zero, .seconds(3))
+        sleeper.advance(by: .seconds(3))
+        // The bucket refills from empty after the pause: let the refill wait pass too.
+        while transport.requests.count < 2, await sleeper.waitForSleepers(1, timeout: .milliseconds(300)) {
+            XCTAssertLessThan(sleeper.requestedSleeps.last ?? .zero, .seconds(1))
+            sleeper.advanceToNextDeadline()
+        }
+        _ = try await next.value
+        XCTAssertEqual(transport.requests.count, 2)
+    }
+
+    /// Rule 35: at most `maxInFlight` calls at once.
+    func testInFlightCallsAreCapped() async throws {
+        let current = Mutex((now: 0, peak: 0))
+        let transport = HandlerTransport { _ in
+            current.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+            try await Task.sleep(for: .milliseconds(20))
+            current.withLock { $0.now -= 1 }
+            return json(200, [])
+        }
+        let c = client(transport) { $0.maxInFlight = 3; $0.burst = 100; $0.ratePerSecond = 1000 }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<12 { group.addTask { _ = try await c.listSandboxes(metadata: ["k": "v"]) } }
+            try await group.waitForAll()
+        }
+        XCTAssertEqual(current.withLock { $0.peak }, 3)
+    }
+}
+
+extension Result where Failure == SandboxLifecycleError {
+    var failureStatus: Int? {
+        if case .failure(let error) = self { return error.status }
+        return nil
     }
 }

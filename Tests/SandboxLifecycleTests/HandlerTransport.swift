@@ -5,7 +5,7 @@ import Synchronization
 
 /// An in-process transport for client unit tests: records every request and
 /// answers from a handler.
-final class ScriptedTransport: HTTPTransport {
+final class HandlerTransport: HTTPTransport {
     typealias Handler = @Sendable (OutboundRequest) async throws -> InboundResponse
     private let handler: Handler
     private let recorded = Mutex<[OutboundRequest]>([])
@@ -37,10 +37,6 @@ final class RecordingSleeper: Sleeper {
 }
 
 extension OutboundRequest {
-    func header(_ name: String) -> String? {
-        headers.first { $0.0.lowercased() == name.lowercased() }?.1
-    }
-
     var queryItems: [String: String] {
         var items: [String: String] = [:]
         for item in URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems ?? [] {
