@@ -6,8 +6,8 @@ import Darwin
 #endif
 
 extension Connection {
-    /// Writes pending output directly; only when the socket refuses (EAGAIN) is a
-    /// write source armed, with the write deadline.
+    /// Writes pending output directly; only when the socket refuses (EAGAIN) is the
+    /// socket watched for writability, with the write deadline.
     func flush() {
         while outOffset < outbuf.count {
             let n = outbuf.withUnsafeBytes { p in
@@ -21,9 +21,8 @@ extension Connection {
             if n < 0 && e == EINTR { continue }
             if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) {
                 if !writeArmed {
-                    let ws = writeSource ?? addWriteSource()
                     writeArmed = true
-                    ws.resume()
+                    updateInterest()
                 }
                 setDeadline(.write, context.writeTimeoutNanos)
                 return
@@ -39,7 +38,7 @@ extension Connection {
     }
 
     func onWritable() {
-        guard phase != .closed else { return }
+        guard phase != .closed, writeArmed else { return }
         let before = outOffset
         flush()
         if phase == .closed { return }
@@ -52,9 +51,9 @@ extension Connection {
 
     /// Everything queued is in the kernel.
     private func drained() {
-        if writeArmed, let ws = writeSource {
+        if writeArmed {
             writeArmed = false
-            ws.suspend()
+            updateInterest()
         }
         if let w = streamWaiter {
             streamWaiter = nil

@@ -48,11 +48,10 @@ final class Connection: @unchecked Sendable {
     var deadline: UInt64 = 0
     var deadlineKind: DeadlineKind = .none
 
-    private var readSource: (any DispatchSourceRead)?
-    var writeSource: (any DispatchSourceWrite)?
+    /// What the socket is watched for in the queue's epoll set.
     private var reading = false
     var writeArmed = false
-    private var sourcesOpen = 0
+    private var registered = false
 
     /// Unparsed input (empty, and without storage, between requests).
     var inbuf: [UInt8] = []
@@ -84,21 +83,21 @@ final class Connection: @unchecked Sendable {
     }
 
     func start() {
-        let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
-        src.setEventHandler { [unowned self] in onReadable() }
-        src.setCancelHandler { [self] in sourceCancelled() }
-        readSource = src
-        sourcesOpen = 1
         // A fresh connection must produce a complete head within the header deadline,
         // counted from accept.
         setDeadline(.header, context.headerTimeoutNanos)
         reading = true
-        src.resume()
+        updateInterest()
+    }
+
+    func updateInterest() {
+        registered = loop.watch(fd, read: reading, write: writeArmed, registered: registered)
     }
 
     // MARK: Reading
 
-    private func onReadable() {
+    func onReadable() {
+        guard reading else { return }
         var rounds = 0
         while rounds < 4, phase == .head || phase == .body || phase == .lingering, !writeBlocked {
             rounds += 1
@@ -239,9 +238,9 @@ final class Connection: @unchecked Sendable {
     }
 
     private func setReading(_ on: Bool) {
-        guard let src = readSource, on != reading else { return }
+        guard on != reading, phase != .closed else { return }
         reading = on
-        if on { src.resume() } else { src.suspend() }
+        updateInterest()
     }
 
     // MARK: Deadlines
@@ -327,35 +326,14 @@ final class Connection: @unchecked Sendable {
             streamWaiter = nil
             w.resume(throwing: BodyWriterError.closed)
         }
-        if let src = readSource {
-            if !reading { src.resume(); reading = true }
-            src.cancel()
-        }
-        if let ws = writeSource {
-            if !writeArmed { ws.resume(); writeArmed = true }
-            ws.cancel()
-        }
         inbuf = []
         outbuf = []
         outOffset = 0
-        loop.remove(self)
-    }
-
-    func sourceCancelled() {
-        sourcesOpen -= 1
-        guard sourcesOpen == 0 else { return }
-        readSource = nil
-        writeSource = nil
+        loop.remove(self, registered: registered)
+        registered = false
+        reading = false
+        writeArmed = false
         close(fd)
         context.connectionGone()
-    }
-
-    func addWriteSource() -> any DispatchSourceWrite {
-        let ws = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
-        ws.setEventHandler { [unowned self] in onWritable() }
-        ws.setCancelHandler { [self] in sourceCancelled() }
-        sourcesOpen += 1
-        writeSource = ws
-        return ws
     }
 }

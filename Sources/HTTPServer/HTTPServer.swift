@@ -4,9 +4,9 @@ import Logging
 import Synchronization
 
 /// HTTP/1.1 server on POSIX sockets and Dispatch (no NIO): a nonblocking listener,
-/// connections spread over a few serial queues, one read source per connection,
-/// answers written with one `write` call, deadlines checked by a coarse timer per
-/// queue. See `HTTPServerConfiguration` for every limit.
+/// connections spread over a few serial queues (each watching its sockets through one
+/// epoll set on one Dispatch read source), answers written with one `write` call,
+/// deadlines checked by a coarse timer per queue. See `HTTPServerConfiguration` for every limit.
 public final class HTTPServer: Sendable {
     private let context: ServerContext
     private let parts = Mutex<Parts>(Parts())
@@ -33,7 +33,7 @@ public final class HTTPServer: Sendable {
             let cfg = context.configuration
             let (fd, bound) = try PosixSocket.listen(host: cfg.host, port: cfg.port, backlog: cfg.listenBacklog)
             let count = cfg.connectionQueues > 0 ? cfg.connectionQueues : PosixSocket.usableCPUs()
-            let loops = (0..<count).map { ConnectionLoop(index: $0, context: context) }
+            let loops = try (0..<count).map { i throws(HTTPServerError) in try ConnectionLoop(index: i, context: context) }
             for l in loops { l.start() }
             let acceptor = Acceptor(fd: fd, loops: loops, context: context)
             acceptor.start()
