@@ -40,13 +40,11 @@ extension AnthropicEmulator {
         }
 
         do {
-            let credential = try state.withLock { s throws(AnthropicEmulatorError) in
+            try state.withLock { s throws(AnthropicEmulatorError) in
                 let c = try s.authenticate(Self.presentedCredential(request.headers))
                 try s.authorize(c, route.access, environmentID: route.environmentID, workID: route.workID,
                                 sessionID: route.sessionID)
-                return c
             }
-            _ = credential
             let response = try await perform(route, request)
             record(route, status: response.status, injected: false)
             return finish(response, route: route, requestID: requestID)

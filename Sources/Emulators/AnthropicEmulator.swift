@@ -24,14 +24,16 @@ public final class AnthropicEmulator: Sendable {
         self.init(configuration: configuration, logger: logger, transport: URLSessionTransport())
     }
 
-    /// `transport` carries webhook deliveries; `now` is the clock of every timestamp.
+    /// `transport` carries webhook deliveries, `sleeper` times the backoff between
+    /// attempts, `now` is the clock of every timestamp.
     public init(configuration: AnthropicEmulatorConfiguration, logger: Logger, transport: any HTTPTransport,
-                now: @escaping @Sendable () -> Date = { Date() }) {
+                sleeper: any Sleeper = ContinuousSleeper(), now: @escaping @Sendable () -> Date = { Date() }) {
         self.configuration = configuration
         self.logger = logger
         self.now = now
         state = Mutex(AnthropicEmulatorState(configuration: configuration))
-        webhooks = AnthropicWebhookSender(configuration: configuration, transport: transport, logger: logger, now: now)
+        webhooks = AnthropicWebhookSender(configuration: configuration, transport: transport, logger: logger, now: now,
+                                          sleeper: sleeper)
     }
 
     /// `/v1/environments`, `/v1/sessions` and `/_emulator/{sessions,work,faults,webhooks}`.
