@@ -107,6 +107,9 @@ public final class AnthropicEmulator: Sendable {
     /// Delivery attempts so far, oldest first.
     public var webhookAttempts: [AnthropicWebhookAttempt] { webhooks.attempts }
 
+    /// Long polls of an environment parked right now, waiting for work.
+    public func waitingPolls(environmentID: String) -> Int { signal.waiterCount(Self.queueKey(environmentID)) }
+
     static func queueKey(_ environmentID: String) -> String { "env:" + environmentID }
     static func sessionKey(_ sessionID: String) -> String { "session:" + sessionID }
 }

@@ -37,6 +37,11 @@ public final class EmulatorSharedSignal: Sendable {
 
     public var isClosed: Bool { state.withLock { $0.closed } }
 
+    /// How many tasks are parked on `key` right now (tests wait for a long poll to park).
+    public func waiterCount(_ key: String) -> Int {
+        state.withLock { s in s.waiters.values.filter { $0.key == key }.count }
+    }
+
     /// Wakes every waiter of `key`.
     public func notify(_ key: String) {
         let woken: [Waiter] = state.withLock { s in

@@ -4,6 +4,7 @@ import HTTPServer
 import HTTPWire
 import Logging
 import Synchronization
+import XCTest
 
 /// Test-only credentials: obvious placeholders (brief: never key-shaped strings).
 enum AnthropicTestKeys {
@@ -139,4 +140,11 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool)
         try? await Task.sleep(for: .milliseconds(10))
     }
     return await condition()
+}
+
+/// `eventually` as an assertion.
+func assertEventually(timeout: Duration = .seconds(10), _ message: String = "condition not met before the deadline",
+                      file: StaticString = #filePath, line: UInt = #line, _ condition: () async -> Bool) async {
+    let ok = await eventually(timeout: timeout, condition)
+    XCTAssertTrue(ok, message, file: file, line: line)
 }
