@@ -87,7 +87,9 @@ final class ConnectionLoop: @unchecked Sendable {
                 let ev = events[i]
                 guard let c = connections[ev.data.fd] else { continue }   // closed earlier in this batch
                 let flags = ev.events
-                if flags & EPOLLOUT.rawValue != 0 { c.onWritable() }
+                // A hung-up socket waiting to write reports ERR/HUP without OUT: let the
+                // write fail (and close) instead of reporting the same event forever.
+                if flags & (EPOLLOUT.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0, c.writeArmed { c.onWritable() }
                 if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
                     c.onReadable()
                 }
