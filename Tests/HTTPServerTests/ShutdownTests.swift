@@ -17,12 +17,13 @@ final class ShutdownTests: XCTestCase {
         await waitUntil(.seconds(2), "shutdown flag") { h.server.isShuttingDown }
         XCTAssertTrue(try idle.waitForClose(timeout: .seconds(2)), "idle keep-alive closed at once")
         XCTAssertThrowsError(try RawClient(port: h.port), "listener closed")
-        XCTAssertEqual(h.server.openConnections, 1)
+        await waitUntil(.seconds(2), "idle connection released") { h.server.openConnections == 1 }
         gate.open()
         let r = try busy.readResponse()
         XCTAssertEqual(r.bodyText, "slow")
         XCTAssertEqual(r.header("Connection"), "close")
         XCTAssertTrue(try busy.waitForClose())
+        busy.close()
         await stopping.value
         XCTAssertEqual(h.server.openConnections, 0)
     }

@@ -43,7 +43,7 @@ final class StreamingTests: XCTestCase {
         }
         let stalledAt = written.value
         XCTAssertLessThan(stalledAt, 200, "a stalled reader must not let the server buffer without bound")
-        close(c.fd)   // the peer leaves
+        c.close()   // the peer leaves
         await waitUntil(.seconds(3), "write throws closed") { outcome.withLock { $0 } != nil }
         XCTAssertEqual(outcome.withLock { $0 }, "closed")
         await waitUntil(.seconds(3), "connection released") { h.server.openConnections == 0 }
