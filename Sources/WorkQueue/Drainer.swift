@@ -89,20 +89,18 @@ public final class Drainer: Sendable {
         updateHealth { $0.polling = true }
         defer { updateHealth { $0.polling = false } }
         while !Task.isCancelled {
-            guard mayClaim() else {
-                // Rule 47: claim nothing until the template check passes.
-                if shape == .drain {
-                    logger.info("queue.drain.gated")
-                    return
-                }
-                guard (try? await sleeper.sleep(for: configuration.gateRecheckInterval)) != nil else { return }
-                continue
-            }
             let result = await claimOne(shape)
             var wait: Duration?
             switch result {
             case .cancelled:
                 return
+            case .gated:
+                // Rule 47: claim nothing until the template check passes.
+                if shape == .drain {
+                    logger.info("queue.drain.gated")
+                    return
+                }
+                wait = configuration.gateRecheckInterval
             case .claimed:
                 pollFailures = 0
                 ackFailures = 0
@@ -136,15 +134,21 @@ public final class Drainer: Sendable {
     }
 
     enum ClaimResult {
-        case claimed, empty, cancelled, ackFatalStopped
+        case claimed, empty, cancelled, gated, ackFatalStopped
         case pollFailed(WorkQueueError, ErrorDisposition)
         case ackFailed(WorkQueueError)
     }
 
     /// One slot, one poll, at most one item: ack, filter, hand off.
     private func claimOne(_ shape: Shape) async -> ClaimResult {
+        guard mayClaim() else { return .gated }
         // Rule 6: only poll while a launch slot is free.
         do { try await slots.wait() } catch { return .cancelled }
+        // The gate may have closed while this waited for a slot.
+        guard mayClaim() else {
+            slots.signal()
+            return .gated
+        }
         let item: WorkItem?
         do {
             item = try await client.poll(blockMs: shape == .alwaysOn ? configuration.alwaysOnBlockMs : nil,

@@ -3,6 +3,7 @@ import Foundation
 import APIClient
 import Emulators
 import Logging
+import TestSupport
 @testable import WorkQueue
 
 /// The drainer against the real Anthropic emulator (its router in process): real
@@ -72,5 +73,37 @@ final class DrainerEmulatorTests: XCTestCase {
         XCTAssertTrue(error.hasPrefix("anthropic HTTP 401"), error)
         XCTAssertFalse(error.contains("WRONG"))
         XCTAssertFalse(logs.text.contains("WRONG"))
+    }
+
+    /// Real sockets end to end: URLSessionTransport → HTTPServer → emulator. The
+    /// always-on loop long-polls (block_ms 999) and takes an item enqueued while
+    /// its poll waits; cancelling the loop ends it without stopping the item.
+    func testAlwaysOnLoopOverRealSocketsTakesAnItemEnqueuedDuringALongPoll() async throws {
+        var emulatorConfiguration = AnthropicEmulatorConfiguration()
+        emulatorConfiguration.environmentID = "env_test"
+        emulatorConfiguration.environmentKey = "sk-ant-oat01-TEST"
+        let emulator = AnthropicEmulator(configuration: emulatorConfiguration, logger: Logger(label: "emulator") { _ in SwiftLogNoOpLogHandler() })
+        let harness = try ServerHarness(router: emulator.router)
+        let client = WorkClient(configuration: AnthropicAPIConfiguration(baseURL: URL(string: "http://127.0.0.1:\(harness.port)")!,
+                                                                         environmentID: "env_test", environmentKey: "sk-ant-oat01-TEST"),
+                                transport: URLSessionTransport())
+        let handler = RecordingHandler()
+        let (logger, logs) = CapturingLogHandler.logger()
+        let drainer = Drainer(client: client, handler: handler, logger: logger)
+        let loop = Task { await drainer.runForever() }
+        do { let ok = await ManualSleeper.waitUntil { emulator.waitingPolls(environmentID: "env_test") == 1 }; XCTAssertTrue(ok) }
+        let created = try emulator.createSession()
+        do { let ok = await ManualSleeper.waitUntil { handler.handled == [created.workID] }; XCTAssertTrue(ok) }
+        loop.cancel()
+        await loop.value
+        let record = emulator.snapshot.items[created.workID]
+        XCTAssertEqual(record?.state, .starting)
+        XCTAssertEqual(record?.calls.map(\.kind).filter { $0 != "poll" }, ["ack"])
+        XCTAssertEqual(handler.handledItems.first?.sessionID, created.sessionID)
+        XCTAssertNil(drainer.health.configurationError)
+        XCTAssertNotNil(drainer.health.lastSuccess)
+        XCTAssertFalse(logs.text.contains("sk-ant"))
+        await harness.stop()
+        await emulator.shutdown()
     }
 }

@@ -279,6 +279,24 @@ final class DrainerTests: XCTestCase {
         await task.value
     }
 
+    // rule 47: a gate that closes while the drainer waits for a slot stops the next poll
+    func testGateClosingWhileWaitingForASlotPreventsThePoll() async {
+        let transport = ScriptedTransport()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, Q.itemJSON("w2"))])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        let open = Locked(true)
+        let handler = RecordingHandler(gated: true)
+        let (drainer, _) = drainer(transport, handler: handler, configure: { $0.launchSlots = 1 }, mayClaim: { open.value })
+        let drain = Task { await drainer.drain() }
+        do { let ok = await ManualSleeper.waitUntil { handler.running == 1 && drainer.slots.waiting == 1 }; XCTAssertTrue(ok) }
+        open.withLock { $0 = false }
+        handler.gate?.signal()
+        await drain.value
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 1)
+        await drainer.waitForLaunches()
+        XCTAssertEqual(drainer.slots.available, 1)
+    }
+
     // graceful end of the always-on loop: cancellation stops polling, launches finish
     func testCancellingRunForeverStopsPollingAndWaitsForLaunches() async {
         let transport = ScriptedTransport()
