@@ -1,1 +1,0 @@
-// Module APIClient: see README Layout.

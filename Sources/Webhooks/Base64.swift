@@ -1,0 +1,80 @@
+/// Standard-alphabet base64 (RFC 4648 §4) without Foundation, strict where
+/// signatures need it (rule 38: a malformed entry rejects the whole header).
+enum Base64 {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    private static let decodeTable: [Int16] = {
+        var table = [Int16](repeating: -1, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = Int16(index) }
+        return table
+    }()
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest == 1 {
+            let n = UInt32(bytes[i]) << 16
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
+        } else if rest == 2 {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Decodes standard base64. With `requirePadding` the length must be a multiple
+    /// of 4 with `=` padding; without it, missing padding is accepted (the
+    /// library appends `==` to keys, §7.2 step 1). Characters outside the alphabet,
+    /// misplaced `=` and non-zero trailing bits are errors (canonical form only).
+    static func decode(_ text: Substring.UTF8View, requirePadding: Bool) -> [UInt8]? {
+        var chars = Array(text)
+        var padding = 0
+        while let last = chars.last, last == UInt8(ascii: "=") {
+            chars.removeLast()
+            padding += 1
+        }
+        if padding > 2 { return nil }
+        if requirePadding {
+            guard (chars.count + padding) % 4 == 0 else { return nil }
+        } else if padding > 0 {
+            guard (chars.count + padding) % 4 == 0 else { return nil }
+        }
+        let remainder = chars.count % 4
+        if remainder == 1 { return nil }
+        if requirePadding || padding > 0 {
+            // Padding present must be exactly what the remainder needs.
+            let needed = remainder == 0 ? 0 : 4 - remainder
+            guard padding == needed else { return nil }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(chars.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for c in chars {
+            let v = decodeTable[Int(c)]
+            guard v >= 0 else { return nil }
+            accumulator = accumulator << 6 | UInt32(v)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        // Signatures: leftover bits must be zero (canonical encoding only). Keys are
+        // decoded as leniently as the library does.
+        if requirePadding { guard accumulator == 0 else { return nil } }
+        return out
+    }
+
+    static func decode(_ text: String, requirePadding: Bool) -> [UInt8]? {
+        decode(Substring(text).utf8, requirePadding: requirePadding)
+    }
+}

@@ -1,1 +1,0 @@
-// Module Webhooks: see README Layout.

@@ -1,0 +1,144 @@
+import XCTest
+@testable import Webhooks
+
+final class WebhookVerifierTests: XCTestCase {
+    // anthropic.md §7.3
+    func testWorkedExampleVerifiesUnderItsKey() throws {
+        let result = try WebhookFixture().verify()
+        XCTAssertEqual(result, .success(VerifiedDelivery(webhookID: WebhookFixture.id, timestamp: WebhookFixture.timestamp)))
+        XCTAssertEqual(WebhookFixture.body.count, 184)
+    }
+
+    func testSignerReproducesTheWorkedExampleSignatures() throws {
+        XCTAssertEqual(try WebhookSigner.signature(secret: WebhookFixture.secretA, id: WebhookFixture.id,
+                                                   timestamp: WebhookFixture.timestamp, body: WebhookFixture.body),
+                       WebhookFixture.signatureA)
+        XCTAssertEqual(try WebhookSigner.signature(secret: WebhookFixture.secretB, id: WebhookFixture.id,
+                                                   timestamp: WebhookFixture.timestamp, body: WebhookFixture.body),
+                       WebhookFixture.signatureB)
+        XCTAssertEqual(try WebhookSigner.signature(secret: WebhookFixture.secretA, id: WebhookFixture.id,
+                                                   timestamp: WebhookFixture.timestamp, body: WebhookFixture.body + [0x20]),
+                       "v1,qSP+oEmWU2QXdJXjfHhAzD3mEMv3cw118z7vofOr5Kk=")
+        XCTAssertEqual(HMACSHA256.mac(key: Array(0..<32), message: WebhookVerifier.signedBytes(
+            id: WebhookFixture.id, timestamp: WebhookFixture.timestamp, body: WebhookFixture.body))
+            .map { String(format: "%02x", $0) }.joined(),
+            "55651a86cf4f8665baf14b2cc52ed2ad2c8f206349b53109ec2ac8a02f207a27")
+    }
+
+    // rule 38: several keys (rotation), several entries
+    func testRotationHeaderVerifiesUnderEitherKey() throws {
+        var fixture = WebhookFixture()
+        fixture.headers["webhook-signature"] = "\(WebhookFixture.signatureB) \(WebhookFixture.signatureA)"
+        XCTAssertNoThrow(try fixture.verify(secrets: [WebhookFixture.secretA]).get())
+        XCTAssertNoThrow(try fixture.verify(secrets: [WebhookFixture.secretB]).get())
+        XCTAssertNoThrow(try fixture.verify(secrets: [WebhookFixture.secretB, WebhookFixture.secretA]).get())
+        fixture.headers["webhook-signature"] = WebhookFixture.signatureB
+        XCTAssertNoThrow(try fixture.verify(secrets: [WebhookFixture.secretA, WebhookFixture.secretB]).get())
+    }
+
+    func testSecretWithoutPrefixOrPaddingIsAccepted() throws {
+        let bare = String(WebhookFixture.secretA.dropFirst("whsec_".count).dropLast())
+        XCTAssertNoThrow(try WebhookFixture().verify(secrets: [bare]).get())
+    }
+
+    func testTimestampBoundaryIsInclusiveAtThreeHundredSeconds() throws {
+        for offset: Int64 in [-300, -1, 0, 1, 300] {
+            var fixture = WebhookFixture()
+            fixture.now = WebhookFixture.timestamp + offset
+            XCTAssertNoThrow(try fixture.verify().get(), "offset \(offset)")
+        }
+    }
+
+    /// One mutation of the valid fixture per rule; every row must fail with the given error.
+    func testEachMutationIsRejected() throws {
+        typealias Mutation = (name: String, mutate: (inout WebhookFixture) -> Void, secrets: [String], error: WebhookError)
+        let a = [WebhookFixture.secretA]
+        let mutations: [Mutation] = [
+            ("now 301 s after", { $0.now += 301 }, a, .timestampOutOfWindow),
+            ("now 301 s before", { $0.now -= 301 }, a, .timestampOutOfWindow),
+            ("float timestamp", { $0.headers["webhook-timestamp"] = "1793534400.0" }, a, .invalidTimestamp),
+            ("non-numeric timestamp", { $0.headers["webhook-timestamp"] = "yesterday" }, a, .invalidTimestamp),
+            ("signed timestamp", { $0.headers["webhook-timestamp"] = "+1793534400" }, a, .invalidTimestamp),
+            ("timestamp with space", { $0.headers["webhook-timestamp"] = " 1793534400" }, a, .invalidTimestamp),
+            ("huge timestamp", { $0.headers["webhook-timestamp"] = "99999999999999999999999" }, a, .invalidTimestamp),
+            ("missing id", { $0.headers["webhook-id"] = nil }, a, .missingHeader("webhook-id")),
+            ("empty id", { $0.headers["webhook-id"] = "" }, a, .missingHeader("webhook-id")),
+            ("missing timestamp", { $0.headers["webhook-timestamp"] = nil }, a, .missingHeader("webhook-timestamp")),
+            ("missing signature", { $0.headers["webhook-signature"] = nil }, a, .missingHeader("webhook-signature")),
+            ("empty signature list", { $0.headers["webhook-signature"] = "" }, a, .missingHeader("webhook-signature")),
+            ("no v1 prefix", { $0.headers["webhook-signature"] = String(WebhookFixture.signatureA.dropFirst(3)) }, a, .malformedSignature),
+            ("entry without comma", { $0.headers["webhook-signature"] = "v1 " + WebhookFixture.signatureA }, a, .malformedSignature),
+            ("entry with two commas", { $0.headers["webhook-signature"] = WebhookFixture.signatureA + ",x" }, a, .malformedSignature),
+            ("malformed entry after a valid one", { $0.headers["webhook-signature"] = WebhookFixture.signatureA + " v1,!!!!" }, a, .malformedSignature),
+            ("malformed entry before a valid one", { $0.headers["webhook-signature"] = "v1,AAAA " + WebhookFixture.signatureA }, a, .malformedSignature),
+            ("double space", { $0.headers["webhook-signature"] = WebhookFixture.signatureB + "  " + WebhookFixture.signatureA }, a, .malformedSignature),
+            ("unpadded v1", { $0.headers["webhook-signature"] = String(WebhookFixture.signatureA.dropLast()) }, a, .malformedSignature),
+            ("url-safe alphabet", { $0.headers["webhook-signature"] = "v1,2y0IKUMNXL98nJSMi34RkQYgLVftoqArhOSoCe4XQcY=".replacingOccurrences(of: "Y", with: "-") }, a, .malformedSignature),
+            ("only other versions", { $0.headers["webhook-signature"] = "v2,whatever v1a,xyz" }, a, .noMatchingSignature),
+            ("wrong key", { _ in }, [WebhookFixture.secretB], .noMatchingSignature),
+            ("one changed body byte", { $0.body[10] ^= 0x01 }, a, .noMatchingSignature),
+            ("body plus a space", { $0.body.append(0x20) }, a, .noMatchingSignature),
+            ("other webhook-id", { $0.headers["webhook-id"] = "msg_other" }, a, .noMatchingSignature),
+            ("timestamp one second off but in window", { $0.headers["webhook-timestamp"] = "1793534401" }, a, .noMatchingSignature),
+        ]
+        for m in mutations {
+            var fixture = WebhookFixture()
+            m.mutate(&fixture)
+            XCTAssertEqual(try fixture.verify(secrets: m.secrets), .failure(m.error), m.name)
+        }
+    }
+
+    func testOtherVersionsAreSkippedNotRejected() throws {
+        var fixture = WebhookFixture()
+        fixture.headers["webhook-signature"] = "v2,not-base64!! " + WebhookFixture.signatureA
+        XCTAssertNoThrow(try fixture.verify().get())
+    }
+
+    func testHeaderNamesMatchCaseInsensitively() throws {
+        var fixture = WebhookFixture()
+        fixture.headers = ["Webhook-Id": WebhookFixture.id, "WEBHOOK-TIMESTAMP": String(WebhookFixture.timestamp),
+                           "Webhook-Signature": WebhookFixture.signatureA]
+        XCTAssertNoThrow(try fixture.verify().get())
+    }
+
+    func testNonUTF8BodyVerifiesAsBytes() throws {
+        var fixture = WebhookFixture()
+        fixture.body = [0xff, 0xfe, 0x00, 0xc3, 0x28, 0x7b]
+        fixture.headers["webhook-signature"] = try WebhookSigner.signature(
+            secret: WebhookFixture.secretA, id: WebhookFixture.id, timestamp: WebhookFixture.timestamp, body: fixture.body)
+        XCTAssertNoThrow(try fixture.verify().get())
+        fixture.body[0] = 0xfd
+        XCTAssertEqual(try fixture.verify(), .failure(.noMatchingSignature))
+    }
+
+    func testEmptyOrInvalidKeysAreRefused() {
+        for secret in ["", "whsec_", "whsec_!!!!", "whsec_A"] {
+            XCTAssertThrowsError(try WebhookVerifier(secrets: [secret]), secret) { error in
+                XCTAssertEqual(error as? WebhookError, .invalidSecret)
+            }
+            XCTAssertThrowsError(try WebhookSigner.signature(secret: secret, id: "x", timestamp: 1, body: []), secret)
+        }
+        XCTAssertThrowsError(try WebhookVerifier(secrets: []))
+    }
+
+    // style habit 6: no secret or expected MAC in any error text
+    func testErrorDescriptionsNeverRevealSecretsOrMACs() throws {
+        let forbidden = [WebhookFixture.secretA, String(WebhookFixture.secretA.dropFirst(6)), "VWUahs9PhmW68UssxS7SrSyPIGNJtTEJ7CrIoC8geic",
+                         "qSP+oEmWU2QXdJXjfHhAzD3mEMv3cw118z7vofOr5Kk", "2y0IKUMNXL98nJSMi34RkQYgLVftoqArhOSoCe4XQcY"]
+        var results: [WebhookError] = []
+        var fixture = WebhookFixture()
+        fixture.body.append(0x20)
+        if case .failure(let e) = try fixture.verify() { results.append(e) }
+        fixture = WebhookFixture()
+        if case .failure(let e) = try fixture.verify(secrets: [WebhookFixture.secretB]) { results.append(e) }
+        fixture.headers["webhook-signature"] = WebhookFixture.signatureB + " v1,bad"
+        if case .failure(let e) = try fixture.verify() { results.append(e) }
+        do { _ = try WebhookVerifier(secrets: ["whsec_!!" + String(WebhookFixture.secretA.dropFirst(6))]) } catch { results.append(error) }
+        XCTAssertEqual(results.count, 4)
+        for error in results {
+            for text in [error.description, error.debugDescription, String(describing: error), String(reflecting: error), "\(error)"] {
+                for secret in forbidden { XCTAssertFalse(text.contains(secret), "\(text) leaks") }
+            }
+        }
+    }
+}
