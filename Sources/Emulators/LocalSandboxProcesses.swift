@@ -53,7 +53,25 @@ enum LocalSandboxProcesses {
                 signalled.formUnion(fresh)
             }
         }
+        if signal == SIGSTOP { awaitStopped(signalled) }
         return signalled.count
+    }
+
+    /// Bound on waiting for SIGSTOP to take effect.
+    static let stopSettleLimit: Duration = .seconds(1)
+
+    /// SIGSTOP is delivered asynchronously; a pause answers 204 only once every
+    /// process is really stopped (state `T`), or gone.
+    private static func awaitStopped(_ pids: Set<pid_t>) {
+        let deadline = ContinuousClock.now.advanced(by: stopSettleLimit)
+        var pending = pids
+        while !pending.isEmpty && ContinuousClock.now < deadline {
+            pending = pending.filter { pid in
+                guard let state = state(of: pid) else { return false }
+                return state != "T" && state != "t" && state != "Z" && state != "X"
+            }
+            if !pending.isEmpty { usleep(1_000) }
+        }
     }
 
     /// The state letter of `/proc/<pid>/stat` (`R`, `S`, `T`, `Z`, …), nil when the

@@ -22,7 +22,8 @@ enum SuperserveJSON: Sendable, Equatable {
         case (.string(let a), .string(let b)): a == b
         case (.array(let a), .array(let b)): a == b
         case (.object(let a), .object(let b)):
-            a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+            // Member order carries no meaning in JSON (RFC 8259 §4).
+            a.count == b.count && a.allSatisfy { field in b.contains { $0.0 == field.0 && $0.1 == field.1 } }
         default: false
         }
     }
