@@ -118,4 +118,22 @@ final class AnthropicWebhookSenderTests: XCTestCase {
         await emulator.shutdown()
         XCTAssertTrue(transport.requests.isEmpty)
     }
+
+    func testControlSurfaceSendsAnyEventTypeForASession() async throws {
+        let transport = ScriptedTransport(), sleeper = ManualSleeper(), clock = SteppingClock()
+        transport.script("POST", "/hooks/anthropic", [.status(200)], repeatLast: true)
+        let emulator = makeEmulator(transport: transport, sleeper: sleeper, clock: clock)
+        let client = InProcessClient(router: emulator.router)
+        let created = try emulator.createSession()
+        let answer = await client.send(.POST, "/_emulator/sessions/\(created.sessionID)/webhooks", body: #"{"type":"session.status_idled"}"#)
+        let id = try XCTUnwrap(answer.json?["webhook_id"]?.stringValue)
+        await assertEventually { emulator.webhookAttempts.count == 2 }
+        let listed = await client.send(.GET, "/_emulator/webhooks")
+        let entries = listed.json?["data"]?.arrayValue ?? []
+        XCTAssertEqual(Set(entries.compactMap { $0["type"]?.stringValue }), ["session.status_run_started", "session.status_idled"])
+        XCTAssertTrue(entries.contains { $0["webhook_id"]?.stringValue == id && $0["status"]?.intValue == 200 && $0["attempt"]?.intValue == 1 })
+        let missing = await client.send(.POST, "/_emulator/sessions/sesn_missing/webhooks", body: "{}")
+        XCTAssertEqual(missing.status, 404)
+        await emulator.shutdown()
+    }
 }
