@@ -289,6 +289,29 @@ final class AnthropicEmulatorRouteTests: XCTestCase {
         XCTAssertFalse(lines.contains { $0.contains(signature) })
     }
 
+    func testHealthcheckItemsCanBeEnqueuedAndListed() async throws {
+        let answer = await client.send(.POST, "/_emulator/work", body: #"{"type":"healthcheck","metadata":{"probe":"1"}}"#)
+        let id = try XCTUnwrap(answer.json?["work_id"]?.stringValue)
+        let polled = await client.send(.GET, "\(work)/poll", credential: env)
+        XCTAssertEqual(polled.json?["id"]?.stringValue, id)
+        XCTAssertEqual(polled.json?["data"], .object([("type", .string("healthcheck"))]))
+        XCTAssertEqual(polled.json?["secret"], .null)
+        XCTAssertEqual(polled.json?["metadata"]?["probe"]?.stringValue, "1")
+        let listed = await client.send(.GET, "/_emulator/work")
+        XCTAssertEqual(listed.json?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [id])
+        let faults = await client.send(.GET, "/_emulator/faults")
+        XCTAssertEqual(faults.text, #"{"faults":null}"#)
+    }
+
+    func testWorkAndDataMetadataAreSentWhereRule11LooksForThem() async throws {
+        let created = await client.send(.POST, "/_emulator/sessions",
+                                        body: #"{"work_metadata":{"a":"1"},"data_metadata":{"superserve.sandbox_id":"sbx-9"}}"#)
+        let polled = await client.send(.GET, "\(work)/poll", credential: env)
+        XCTAssertEqual(polled.json?["id"], created.json?["work_id"])
+        XCTAssertEqual(polled.json?["metadata"], .object([("a", .string("1"))]))
+        XCTAssertEqual(polled.json?["data"]?["metadata"], .object([("superserve.sandbox_id", .string("sbx-9"))]))
+    }
+
     // MARK: helpers
 
     func sessionsToken(_ workID: String) throws -> String {
