@@ -146,17 +146,19 @@ extension AnthropicEmulator {
         while true {
             let generation = signal.generation(key)
             let at = now()
-            let item = try state.withLock { s throws(AnthropicEmulatorError) -> EmulatorSharedJSON? in
+            let (item, reclaimIn) = try state.withLock { s throws(AnthropicEmulatorError) -> (EmulatorSharedJSON?, TimeInterval?) in
                 let item = try s.poll(environmentID: environmentID, reclaimOlderThanMilliseconds: reclaim, workerID: worker, now: at)
                 if let id = item?["id"]?.stringValue { s.recordCall(workID: id, kind: "poll", status: 200, injected: false, now: at) }
-                return item
+                return (item, s.secondsUntilReclaimable(environmentID: environmentID, reclaimOlderThanMilliseconds: reclaim, now: at))
             }
             if let item {
                 logger.debug("anthropic.emulator.work.handed_out", metadata: ["work.id": "\(item["id"]?.stringValue ?? "")"])
                 return json(item)
             }
-            let remaining = deadline - ContinuousClock.now
+            var remaining = deadline - ContinuousClock.now
             if remaining <= .zero { return json(.null) }
+            // Wake when a pending item turns reclaimable (+1 ms: reclaim needs "older than").
+            if let reclaimIn { remaining = min(remaining, .milliseconds(Int64(reclaimIn * 1000) + 1)) }
             switch await signal.wait(key, ifGenerationIs: generation, timeout: remaining) {
             case .notified, .timedOut: continue
             case .cancelled, .closed: return json(.null)

@@ -6,6 +6,7 @@ import HTTPWire
 /// - `POST /_emulator/sessions` `{"environment_id"?, "metadata"?, "tool_calls"?: [{"name","input"?,"evaluated_permission"?}],
 ///   "end"?: "terminate"|"idle", "work_metadata"?, "data_metadata"?}` → `{"session_id","work_id"}`
 /// - `GET /_emulator/sessions` → `{"data":[session…]}`; `GET /_emulator/sessions/{id}` → session with `events`
+/// - `POST /_emulator/sessions/{id}/webhooks` `{"type"?: "session.status_idled"}` → `{"webhook_id": id|null}`
 /// - `POST /_emulator/work` `{"environment_id"?, "type":"healthcheck", "metadata"?}` → `{"work_id"}`
 /// - `GET /_emulator/work` → `{"data":[item…]}`; `GET /_emulator/work/{id}` → item with `calls`
 /// - `GET|POST|DELETE /_emulator/faults` → `{"faults": plan|null}`
@@ -39,6 +40,12 @@ extension AnthropicEmulator {
         case ("sessions", 3, .GET):
             guard let session = state.withLock({ $0.sessions[s[2]] }) else { throw .notFound("session not found") }
             return json(session.controlJSON)
+        case ("sessions", 4, .POST) where s[3] == "webhooks":
+            guard state.withLock({ $0.sessions[s[2]] != nil }) else { throw .notFound("session not found") }
+            let body = try Self.jsonBody(request, allowEmpty: true) ?? .object([])
+            let type = try Self.optionalString(body, "type") ?? "session.status_run_started"
+            guard !type.isEmpty else { throw .invalidRequest("type must not be empty") }
+            return json(.object([("webhook_id", .optionalString(deliverWebhook(eventType: type, sessionID: s[2])))]))
         case ("work", 2, .POST):
             let body = try Self.jsonBody(request, allowEmpty: true) ?? .object([])
             guard (body["type"]?.stringValue ?? "healthcheck") == "healthcheck" else {
@@ -73,6 +80,8 @@ extension AnthropicEmulator {
             return json(.object([("faults", .null)]))
         case ("webhooks", 2, .GET):
             return json(.object([("data", .array(webhooks.attempts.map(\.json)))]))
+        case ("sessions", 4, _) where s[3] == "webhooks":
+            throw methodNotAllowed
         case ("sessions", 2, _), ("sessions", 3, _), ("work", 2, _), ("work", 3, _), ("faults", 2, _), ("webhooks", 2, _):
             throw methodNotAllowed
         default:

@@ -96,8 +96,10 @@ public final class AnthropicEmulator: Sendable {
         return id
     }
 
-    /// Sends a webhook event for a session (any `data.type`, §7.4), e.g. for a demo trigger.
-    public func deliverWebhook(eventType: String, sessionID: String) {
+    /// Sends a webhook event for a session (any `data.type`, §7.4), e.g. for a demo
+    /// trigger. Returns the `webhook-id`, or nil when no webhook URL is configured.
+    @discardableResult
+    public func deliverWebhook(eventType: String, sessionID: String) -> String? {
         webhooks.deliver(eventType: eventType, sessionID: sessionID)
     }
 

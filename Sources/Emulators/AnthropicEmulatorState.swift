@@ -107,6 +107,14 @@ public struct AnthropicEmulatorState: Sendable {
         return item.json(includeSecret: true)
     }
 
+    /// Seconds until the oldest pending item becomes reclaimable for a poller with this
+    /// reclaim age (nil when nothing is pending): a long poll wakes up then instead of
+    /// waiting out its whole `block_ms`.
+    public func secondsUntilReclaimable(environmentID: String, reclaimOlderThanMilliseconds: Int, now: Date) -> TimeInterval? {
+        guard let oldest = environments[environmentID]?.pending.values.min() else { return nil }
+        return max(0, TimeInterval(reclaimOlderThanMilliseconds) / 1000 - now.timeIntervalSince(oldest))
+    }
+
     public mutating func ack(environmentID: String, workID: String, now: Date) throws(AnthropicEmulatorError) -> EmulatorSharedJSON {
         var item = try record(environmentID, workID)
         // §2 error table: a second ack is a 409 (the emulator's choice, §8.1).

@@ -66,9 +66,11 @@ final class AnthropicWebhookSender: Sendable {
 
     var attempts: [AnthropicWebhookAttempt] { state.withLock { $0.attempts } }
 
-    /// Schedules one event; no-op without a webhook URL or after shutdown.
-    func deliver(eventType: String, sessionID: String) {
-        guard let url = configuration.webhookURL else { return }
+    /// Schedules one event and returns its `webhook-id`; nil (nothing sent) without a
+    /// webhook URL or after shutdown.
+    @discardableResult
+    func deliver(eventType: String, sessionID: String) -> String? {
+        guard let url = configuration.webhookURL else { return nil }
         let webhookID = EmulatorSharedID.make(prefix: "msg_")
         let eventID = EmulatorSharedID.make(prefix: "wevt_")
         let body = EmulatorSharedJSON.object([
@@ -82,8 +84,8 @@ final class AnthropicWebhookSender: Sendable {
                 ("workspace_id", .string(configuration.workspaceID)),
             ])),
         ]).bytes
-        state.withLock { s in
-            guard !s.closed else { return }
+        return state.withLock { s -> String? in
+            guard !s.closed else { return nil }
             let key = s.nextTask
             s.nextTask &+= 1
             s.tasks[key] = Task { [self] in
@@ -91,6 +93,7 @@ final class AnthropicWebhookSender: Sendable {
                                sessionID: sessionID, body: body)
                 _ = self.state.withLock { $0.tasks.removeValue(forKey: key) }
             }
+            return webhookID
         }
     }
 

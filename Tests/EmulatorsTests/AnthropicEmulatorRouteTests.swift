@@ -68,6 +68,31 @@ final class AnthropicEmulatorRouteTests: XCTestCase {
         XCTAssertLessThan(waited, .seconds(3))
     }
 
+    func testALongPollTakesOverAPendingItemAsSoonAsItBecomesReclaimable() async throws {
+        let created = try emulator.createSession()
+        let first = await client.send(.GET, "\(work)/poll", credential: env)
+        XCTAssertEqual(first.json?["id"]?.stringValue, created.workID)
+        let started = ContinuousClock.now
+        let second = await client.send(.GET, "\(work)/poll?block_ms=999&reclaim_older_than_ms=200", credential: env)
+        let waited = ContinuousClock.now - started
+        XCTAssertEqual(second.json?["id"]?.stringValue, created.workID, "§2.2 reclaim of an un-acked item")
+        XCTAssertGreaterThanOrEqual(waited, .milliseconds(150))
+        XCTAssertLessThan(waited, .milliseconds(900), "woken at the reclaim time, not at the end of block_ms")
+    }
+
+    /// Long polls wait on continuations, not threads: 64 concurrent 300 ms polls on a
+    /// two-thread cooperative pool finish in about 300 ms, not 64 × 300 ms.
+    func testManyConcurrentLongPollsDoNotHoldThreads() async {
+        let client = self.client!, target = "\(work)/poll?block_ms=300", key = env
+        let started = ContinuousClock.now
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<64 { group.addTask { await client.send(.GET, target, credential: key).status } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(statuses, Array(repeating: 200, count: 64))
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4))
+    }
+
     func testXAPIKeyIsAcceptedLikeBearer() async {
         let a = await client.send(.GET, "\(work)/stats", headers: [("x-api-key", env), ("anthropic-version", "2023-06-01")])
         XCTAssertEqual(a.status, 200)
@@ -287,6 +312,29 @@ final class AnthropicEmulatorRouteTests: XCTestCase {
         // The signature header is a secret-derived value too; it is never logged.
         let signature = try XCTUnwrap(transport.requests.first?.header("webhook-signature"))
         XCTAssertFalse(lines.contains { $0.contains(signature) })
+    }
+
+    func testHealthcheckItemsCanBeEnqueuedAndListed() async throws {
+        let answer = await client.send(.POST, "/_emulator/work", body: #"{"type":"healthcheck","metadata":{"probe":"1"}}"#)
+        let id = try XCTUnwrap(answer.json?["work_id"]?.stringValue)
+        let polled = await client.send(.GET, "\(work)/poll", credential: env)
+        XCTAssertEqual(polled.json?["id"]?.stringValue, id)
+        XCTAssertEqual(polled.json?["data"], .object([("type", .string("healthcheck"))]))
+        XCTAssertEqual(polled.json?["secret"], .null)
+        XCTAssertEqual(polled.json?["metadata"]?["probe"]?.stringValue, "1")
+        let listed = await client.send(.GET, "/_emulator/work")
+        XCTAssertEqual(listed.json?["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [id])
+        let faults = await client.send(.GET, "/_emulator/faults")
+        XCTAssertEqual(faults.text, #"{"faults":null}"#)
+    }
+
+    func testWorkAndDataMetadataAreSentWhereRule11LooksForThem() async throws {
+        let created = await client.send(.POST, "/_emulator/sessions",
+                                        body: #"{"work_metadata":{"a":"1"},"data_metadata":{"superserve.sandbox_id":"sbx-9"}}"#)
+        let polled = await client.send(.GET, "\(work)/poll", credential: env)
+        XCTAssertEqual(polled.json?["id"], created.json?["work_id"])
+        XCTAssertEqual(polled.json?["metadata"], .object([("a", .string("1"))]))
+        XCTAssertEqual(polled.json?["data"]?["metadata"], .object([("superserve.sandbox_id", .string("sbx-9"))]))
     }
 
     // MARK: helpers
