@@ -8,21 +8,24 @@ extension SandboxLauncher {
     func startAfterHandOff(_ request: LaunchRequest, sandboxID: String, origin: SandboxOrigin?,
                            access: SandboxAccess?, launchedAt: String, logger log: Logger) {
         let key = UUID()
-        let task = Task.detached { [self] in
-            if origin != .created {
-                // Rule 18: prepared and found sandboxes get the cma.* tags (the
-                // environment tag brings them under the janitor, rule 44).
-                await locks.withLock(request.sessionID) {
-                    await self.updateMetadata(sandboxID: sandboxID,
-                                              own: Self.ownMetadata(request, launchedAt: launchedAt), logger: log)
+        // Registered under the lock before it can run to its own removal, so
+        // `waitForBackgroundWork` never sees a finished task that stays listed.
+        background.withLock { tasks in
+            tasks[key] = Task.detached { [self] in
+                if origin != .created {
+                    // Rule 18: prepared and found sandboxes get the cma.* tags (the
+                    // environment tag brings them under the janitor, rule 44).
+                    await locks.withLock(request.sessionID) {
+                        await self.updateMetadata(sandboxID: sandboxID,
+                                                  own: Self.ownMetadata(request, launchedAt: launchedAt), logger: log)
+                    }
                 }
+                if let access {
+                    await self.probeAfterLaunch(request, access: access, logger: log)
+                }
+                _ = self.background.withLock { $0.removeValue(forKey: key) }
             }
-            if let access {
-                await self.probeAfterLaunch(request, access: access, logger: log)
-            }
-            _ = self.background.withLock { $0.removeValue(forKey: key) }
         }
-        background.withLock { $0[key] = task }
     }
 
     /// GET, merge the `cma.*` keys, drop `cma.paused_at`, PATCH the whole map (rule 18).
