@@ -31,7 +31,7 @@ final class Acceptor: @unchecked Sendable {
     func start() {
         queue.sync {
             let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-            src.setEventHandler { [unowned self] in acceptBatch() }
+            src.setEventHandler { [self] in acceptBatch() }   // released by cancel in stop()
             src.setCancelHandler { [self] in
                 close(fd)
                 listenerClosed = true

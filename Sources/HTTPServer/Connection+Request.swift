@@ -104,11 +104,32 @@ extension Connection {
     /// `Connection: close`, never echoing input; reading stops and the socket closes
     /// once the answer is out (RFC 9112 §9.6).
     func reject(status: Int, reason: String) {
-        context.rejected(reason: reason, peer: peerText)
+        let id = RequestID.next()   // fresh: nothing of the refused input is echoed
+        context.rejected(reason: reason, peer: peerText, requestID: id)
         current = nil
-        outbuf.append(contentsOf: ResponseEncoder.fixedResponse(status: status))
+        Self.appendFixed(status: status, date: loop.dateHeader(), requestID: id, into: &outbuf)
         phase = .closing
         setDeadline(.none, 0)
+    }
+
+    /// The wire's fixed answer with `Date` and `X-Request-Id` added before the blank
+    /// line (every answer carries both).
+    static func appendFixed(status: Int, date: [UInt8], requestID: String, into out: inout [UInt8]) {
+        let fixed = ResponseEncoder.fixedResponse(status: status)
+        var end = -1
+        var i = 0
+        while i + 3 < fixed.count {
+            if fixed[i] == 13 && fixed[i + 1] == 10 && fixed[i + 2] == 13 && fixed[i + 3] == 10 { end = i; break }
+            i += 1
+        }
+        guard end >= 0 else { out.append(contentsOf: fixed); return }
+        out.append(contentsOf: fixed[0..<(end + 2)])
+        out.append(contentsOf: "Date: ".utf8)
+        out.append(contentsOf: date)
+        out.append(contentsOf: "\r\nX-Request-Id: ".utf8)
+        out.append(contentsOf: requestID.utf8)
+        out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: fixed[(end + 2)...])
     }
 
     // MARK: Answers

@@ -54,13 +54,15 @@ final class ConnectionLoop: @unchecked Sendable {
     func start() {
         queue.async { [self] in
             let src = DispatchSource.makeReadSource(fileDescriptor: epfd, queue: queue)
-            src.setEventHandler { [unowned self] in pollReady() }
+            // Strong captures: the loop lives until `stop()` cancels these (a dropped server
+            // without shutdown leaks its loops rather than firing into freed memory).
+            src.setEventHandler { [self] in pollReady() }
             src.resume()
             source = src
             let t = DispatchSource.makeTimerSource(queue: queue)
             let period = DispatchTimeInterval.nanoseconds(Int(context.tickNanos))
             t.schedule(deadline: .now() + period, repeating: period, leeway: .nanoseconds(Int(context.tickNanos / 4)))
-            t.setEventHandler { [unowned self] in checkDeadlines() }
+            t.setEventHandler { [self] in checkDeadlines() }
             t.resume()
             timer = t
         }
@@ -85,7 +87,9 @@ final class ConnectionLoop: @unchecked Sendable {
                 let ev = events[i]
                 guard let c = connections[ev.data.fd] else { continue }   // closed earlier in this batch
                 let flags = ev.events
-                if flags & EPOLLOUT.rawValue != 0 { c.onWritable() }
+                // A hung-up socket waiting to write reports ERR/HUP without OUT: let the
+                // write fail (and close) instead of reporting the same event forever.
+                if flags & (EPOLLOUT.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0, c.writeArmed { c.onWritable() }
                 if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
                     c.onReadable()
                 }

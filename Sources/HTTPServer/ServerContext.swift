@@ -59,9 +59,11 @@ final class ServerContext: Sendable {
     }
 
     /// A refused request or connection: metrics, and a debug line (never the input).
-    func rejected(reason: String, peer: String) {
+    func rejected(reason: String, peer: String, requestID: String? = nil) {
         observer?.requestRejected(reason: reason)
-        logger.debug("request.rejected", metadata: ["reason": .string(reason), "client.address": .string(peer)])
+        logger.debug("request.rejected", metadata: [
+            "http.reject_reason": .string(reason), "client.address": .string(peer), "request.id": .string(requestID ?? ""),
+        ])
     }
 
     func isTrusted(_ peer: IPAddress?) -> Bool {

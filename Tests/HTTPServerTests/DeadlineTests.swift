@@ -122,7 +122,7 @@ final class DeadlineTests: XCTestCase {
         for c in slow { XCTAssertTrue(try c.waitForClose(timeout: .seconds(2))) }
         let timeouts = observer.rejected.filter { $0 == "header_timeout" }.count
         XCTAssertEqual(timeouts, 500)
-        XCTAssertLessThan(worst, 200_000_000, "healthz took \(worst / 1_000_000) ms under slowloris")
+        XCTAssertLessThan(worst, 500_000_000, "healthz took \(worst / 1_000_000) ms under slowloris")
         await h.stop()
     }
 }

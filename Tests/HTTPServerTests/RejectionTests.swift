@@ -32,6 +32,7 @@ final class RejectionTests: XCTestCase {
             XCTAssertEqual(try ok.readResponse().status, 200, "after \(name)")
         }
         XCTAssertEqual(observer.rejected.count, cases.count)
+        await h.stop()
     }
 
     func testNothingAfterAParseErrorIsProcessed() async throws {

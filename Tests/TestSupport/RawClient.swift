@@ -66,21 +66,30 @@ public final class RawClient {
         }
         if rc != 0 {
             let e = errno
-            guard e == EINPROGRESS else { close(s); throw Failure.connect(errno: e) }
+            guard e == EINPROGRESS else { Glibc.close(s); throw Failure.connect(errno: e) }
             guard Self.poll(s, events: Int16(POLLOUT), until: Self.deadline(after: timeout)) else {
-                close(s); throw Failure.connect(errno: ETIMEDOUT)
+                Glibc.close(s); throw Failure.connect(errno: ETIMEDOUT)
             }
             var err: Int32 = 0
             var elen = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen)
-            if err != 0 { close(s); throw Failure.connect(errno: err) }
+            if err != 0 { Glibc.close(s); throw Failure.connect(errno: err) }
         }
         var one: Int32 = 1
         setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         fd = s
     }
 
-    deinit { close(fd) }
+    private var isClosed = false
+
+    deinit { if !isClosed { Glibc.close(fd) } }
+
+    /// Closes the socket now (idempotent).
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        Glibc.close(fd)
+    }
 
     // MARK: Sending
 
