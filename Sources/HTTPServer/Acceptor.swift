@@ -73,7 +73,7 @@ final class Acceptor: @unchecked Sendable {
                 }
                 guard context.tracker.tryOpen(limit: context.configuration.maxConnections) else {
                     // Over the cap: a fixed 503 (best effort, nonblocking) and close.
-                    _ = Self.capAnswer.withUnsafeBytes { write(cfd, $0.baseAddress, $0.count) }
+                    _ = Self.capAnswer.withUnsafeBytes { send(cfd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                     close(cfd)
                     context.rejected(reason: "connection_cap", peer: peer?.text ?? "unknown")
                     continue

@@ -11,7 +11,8 @@ extension Connection {
     func flush() {
         while outOffset < outbuf.count {
             let n = outbuf.withUnsafeBytes { p in
-                write(fd, p.baseAddress! + outOffset, p.count - outOffset)
+                // MSG_NOSIGNAL: a peer that went away is EPIPE here, not SIGPIPE for the process.
+                send(fd, p.baseAddress! + outOffset, p.count - outOffset, Int32(MSG_NOSIGNAL))
             }
             if n > 0 {
                 outOffset += n
