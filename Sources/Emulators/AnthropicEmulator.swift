@@ -103,6 +103,14 @@ public final class AnthropicEmulator: Sendable {
         webhooks.deliver(eventType: eventType, sessionID: sessionID)
     }
 
+    /// Where webhooks go (starts as `configuration.webhookURL`). Settable so that
+    /// `serve --emulated` can point it at its own `/webhooks` once the port is bound;
+    /// nil stops further deliveries.
+    public var webhookURL: URL? {
+        get { webhooks.url }
+        set { webhooks.url = newValue }
+    }
+
     /// A copy of the whole state, for tests and the control surface.
     public var snapshot: AnthropicEmulatorState { state.withLock { $0 } }
 

@@ -48,12 +48,14 @@ final class AnthropicWebhookSender: Sendable {
     private let sleeper: any Sleeper
 
     private struct State {
+        /// Starts as `configuration.webhookURL`; settable once the receiving port is known.
+        var url: URL?
         var attempts: [AnthropicWebhookAttempt] = []
         var tasks: [UInt64: Task<Void, Never>] = [:]
         var nextTask: UInt64 = 0
         var closed = false
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(configuration: AnthropicEmulatorConfiguration, transport: any HTTPTransport, logger: Logger,
          now: @escaping @Sendable () -> Date, sleeper: any Sleeper = ContinuousSleeper()) {
@@ -62,6 +64,12 @@ final class AnthropicWebhookSender: Sendable {
         self.logger = logger
         self.now = now
         self.sleeper = sleeper
+        state = Mutex(State(url: configuration.webhookURL))
+    }
+
+    var url: URL? {
+        get { state.withLock { $0.url } }
+        set { state.withLock { $0.url = newValue } }
     }
 
     var attempts: [AnthropicWebhookAttempt] { state.withLock { $0.attempts } }
@@ -70,7 +78,7 @@ final class AnthropicWebhookSender: Sendable {
     /// webhook URL or after shutdown.
     @discardableResult
     func deliver(eventType: String, sessionID: String) -> String? {
-        guard let url = configuration.webhookURL else { return nil }
+        guard let url = self.url else { return nil }
         let webhookID = EmulatorSharedID.make(prefix: "msg_")
         let eventID = EmulatorSharedID.make(prefix: "wevt_")
         let body = EmulatorSharedJSON.object([

@@ -265,6 +265,15 @@ final class AnthropicEmulatorRouteTests: XCTestCase {
         try await pump.value
     }
 
+    /// §8: a runner that reconnects after the end must still see the terminal event.
+    func testReconnectingToATerminatedSessionReplaysTheTerminalEventAndEnds() async throws {
+        let created = try emulator.createSession()   // no tool calls: terminates at once
+        let (response, writer) = await client.stream("/v1/sessions/\(created.sessionID)/events/stream", credential: env)
+        guard case .stream(let body) = response.body else { return XCTFail("not a stream") }
+        try await body(writer)
+        XCTAssertEqual(writer.events.map { $0["type"]?.stringValue ?? "" }, ["session.status_terminated"])
+    }
+
     func testSessionsTokenIsLimitedToItsOwnSession() async throws {
         let mine = try emulator.createSession()
         let theirs = try emulator.createSession()

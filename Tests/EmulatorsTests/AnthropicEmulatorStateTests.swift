@@ -305,4 +305,28 @@ final class AnthropicEmulatorStateTests: XCTestCase {
         XCTAssertEqual(EmulatorSharedTime.rfc3339(Date(timeIntervalSince1970: 951_782_400.25)), "2000-02-29T00:00:00.250000Z")
         XCTAssertEqual(EmulatorSharedTime.rfc3339(Date(timeIntervalSince1970: 0)), "1970-01-01T00:00:00.000000Z")
     }
+
+    func testConfigurationValidationNamesTheBadField() {
+        XCTAssertNoThrow(try AnthropicEmulatorConfiguration().validate())
+        XCTAssertNoThrow(try AnthropicTestKeys.configuration().validate())
+        let table: [(String, (inout AnthropicEmulatorConfiguration) -> Void)] = [
+            ("environmentKey", { $0.environmentKey = "" }),
+            ("webhookSigningKey", { $0.webhookSigningKey = "not-whsec" }),
+            ("webhookSigningKey", { $0.webhookSigningKey = "whsec_%%%" }),
+            ("heartbeatTTLSeconds", { $0.heartbeatTTLSeconds = 0 }),
+            ("defaultReclaimOlderThanMilliseconds", { $0.defaultReclaimOlderThanMilliseconds = 0 }),
+            ("webhookMaxAttempts", { $0.webhookMaxAttempts = 0 }),
+            ("ssePingInterval", { $0.ssePingInterval = .zero }),
+            ("apiKey", { $0.apiKey = $0.environmentKey }),
+            ("additionalEnvironments", { $0.additionalEnvironments = [$0.environmentID: "sk-ant-oat01-X"] }),
+        ]
+        for (field, mutate) in table {
+            var c = AnthropicEmulatorConfiguration()
+            mutate(&c)
+            XCTAssertThrowsError(try c.validate(), field) { error in
+                XCTAssertTrue("\(error)".contains(field), "\(error) should name \(field)")
+                XCTAssertFalse("\(error)".contains("EMULATOR"), "no key values in the message")
+            }
+        }
+    }
 }

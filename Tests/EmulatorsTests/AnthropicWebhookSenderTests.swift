@@ -110,13 +110,21 @@ final class AnthropicWebhookSenderTests: XCTestCase {
         XCTAssertEqual(listed.json?["data"], .array([]), "a cancelled attempt is not recorded")
     }
 
-    func testNoWebhookURLMeansNoDeliveries() async throws {
+    func testNoWebhookURLMeansNoDeliveriesUntilOneIsSet() async throws {
         let transport = ScriptedTransport()
+        transport.script("POST", "/late/hook", [.status(202)])
         let emulator = AnthropicEmulator(configuration: AnthropicTestKeys.configuration(),
                                          logger: CapturingLogHandler.logger().0, transport: transport)
         try emulator.createSession()
-        await emulator.shutdown()
+        XCTAssertNil(emulator.deliverWebhook(eventType: "session.status_idled", sessionID: "sesn_x"))
         XCTAssertTrue(transport.requests.isEmpty)
+        emulator.webhookURL = URL(string: "http://127.0.0.1:9/late/hook")
+        let created = try emulator.createSession()
+        await assertEventually { emulator.webhookAttempts.count == 1 }
+        await emulator.shutdown()
+        XCTAssertEqual(transport.requests.count, 1)
+        XCTAssertEqual(emulator.webhookAttempts.first?.sessionID, created.sessionID)
+        XCTAssertEqual(emulator.webhookAttempts.first?.status, 202)
     }
 
     func testControlSurfaceSendsAnyEventTypeForASession() async throws {
