@@ -22,10 +22,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CEpoll"),
 
         .target(name: "HTTPWire"),
         .target(name: "HTTPServer", dependencies: [
-            "HTTPWire", "CZlib",
+            "HTTPWire", "CZlib", "CEpoll",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Webhooks", dependencies: ["COpenSSL"]),

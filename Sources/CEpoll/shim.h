@@ -1,0 +1,8 @@
+#ifndef CMA_CEPOLL_SHIM_H
+#define CMA_CEPOLL_SHIM_H
+// epoll is not part of Swift's Glibc module. The HTTP server's connection queues each
+// own one epoll set, watched by a single DispatchSourceRead (see ConnectionLoop.swift).
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
+#endif

@@ -1,0 +1,156 @@
+import Foundation
+import HTTPServer
+import HTTPWire
+import Logging
+import Synchronization
+
+/// Loopback emulator of the Superserve control plane and data plane
+/// (superserve.md §10), served by the project's own HTTP server. Sandboxes are local
+/// directories with real processes (`LocalSandbox`).
+///
+/// Routes: `/sandboxes…` and `/templates…` (control plane, `X-API-Key`), `/files`,
+/// `/exec`, `/exec/stream` (data plane, `X-Superserve-Sandbox-Id` or
+/// `Host: boxd-<id>.…`, plus `X-Access-Token`), and the test switches under
+/// `/_emulator/superserve/` (no auth; see `SuperserveEmulator+Switches.swift`).
+public final class SuperserveEmulator: Sendable {
+    let configuration: SuperserveEmulatorConfiguration
+    let logger: Logger
+    let state: Mutex<SuperserveStore>
+    let sweeper: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+    static let teamID = "team-emulator"
+
+    public init(configuration: SuperserveEmulatorConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        var store = SuperserveStore()
+        store.holds = [.starting: configuration.startingHold, .pausing: configuration.pausingHold,
+                       .resuming: configuration.resumingHold]
+        let now = Date()
+        // §6: the listing also returns curated system templates; `superserve/base` is
+        // the create default (§3.2).
+        let base = SuperserveTemplateRecord(id: "tpl-superserve-base", teamID: "system", name: "superserve/base",
+                                            status: "ready", vcpu: 1, memoryMiB: 1024, diskMiB: 4096,
+                                            createdAt: now, builtAt: now, latestBuildID: nil, workdir: nil, system: true)
+        store.templates[base.id] = base
+        if !configuration.templateName.isEmpty {
+            let template = SuperserveTemplateRecord(id: "tpl-" + UUID().uuidString.lowercased(), teamID: Self.teamID,
+                                                    name: configuration.templateName, status: "ready", vcpu: 2,
+                                                    memoryMiB: 2048, diskMiB: 4096, createdAt: now, builtAt: now,
+                                                    latestBuildID: nil, workdir: configuration.templateWorkdir, system: false)
+            store.templates[template.id] = template
+        }
+        state = Mutex(store)
+        try? FileManager.default.createDirectory(at: configuration.sandboxesRoot, withIntermediateDirectories: true)
+        startSweeper()
+    }
+
+    /// Every route of the emulator, ready to be merged into a server's router.
+    public var router: Router {
+        var router = Router()
+        addControlPlaneRoutes(to: &router)
+        addTemplateRoutes(to: &router)
+        addDataPlaneRoutes(to: &router)
+        addSwitchRoutes(to: &router)
+        return router
+    }
+
+    /// Stops the auto-pause/auto-delete sweep and kills every local sandbox process
+    /// (SIGKILL). Sandbox directories stay unless `removeSandboxesOnShutdown`.
+    public func shutdown() async {
+        sweeper.withLock { $0?.cancel(); $0 = nil }
+        let ids = state.withLock { store -> [String] in
+            store.isShutDown = true
+            return Array(store.sandboxes.keys)
+        }
+        for id in ids {
+            LocalSandboxProcesses.signalAll(sandboxID: id, signal: SIGKILL)
+            if configuration.removeSandboxesOnShutdown { localSandbox(id).remove() }
+        }
+        logger.info("superserve.emulator.stopped", metadata: ["sandbox.count": "\(ids.count)"])
+    }
+
+    func localSandbox(_ id: String) -> LocalSandbox {
+        LocalSandbox(id: id, sandboxesRoot: configuration.sandboxesRoot, mappedRoots: configuration.mappedRoots)
+    }
+
+    // MARK: endpoint plumbing
+
+    enum Plane { case control, data }
+
+    /// Wraps a handler: counts the call, applies injected latency and faults, checks
+    /// the API key on the control plane (§1).
+    func endpoint(_ label: String, plane: Plane, _ body: @escaping @Sendable (Request) async -> Response) -> Handler {
+        .async { [self] request in
+            await self.handle(label: label, plane: plane, request: request, body: body)
+        }
+    }
+
+    func handle(label: String, plane: Plane, request: Request,
+                body: @Sendable (Request) async -> Response) async -> Response {
+        let roll = Double.random(in: 0..<1)
+        let (faults, injected) = state.withLock { store -> (SuperserveFaults?, Int?) in
+            store.calls[label, default: 0] += 1
+            guard let faults = store.faults, faults.applies(to: label) else { return (nil, nil) }
+            let status = faults.status(forMethod: request.method.description, roll: roll)
+            if status != nil, let remaining = faults.remaining { store.faults?.remaining = remaining - 1 }
+            return (faults, status)
+        }
+        if let faults, faults.latency > .zero { try? await Task.sleep(for: faults.latency) }
+        if let injected, let faults { return Self.injectedFault(injected, retryAfter: faults.retryAfterSeconds) }
+        if plane == .control {
+            let key = request.headers[first: "X-API-Key"] ?? ""
+            guard !key.isEmpty, SuperserveStore.constantTimeEquals(key, configuration.apiKey) else {
+                return Self.envelope(401, "auth_failed", "invalid or missing API key")
+            }
+        }
+        return await body(request)
+    }
+
+    static func injectedFault(_ status: Int, retryAfter: Int) -> Response {
+        switch status {
+        case 429:
+            var response = envelope(429, "rate_limited", "rate limit exceeded")
+            response.headers.add(name: "Retry-After", value: String(max(1, retryAfter)))
+            response.headers.add(name: "RateLimit-Limit", value: "20")
+            response.headers.add(name: "RateLimit-Remaining", value: "0")
+            response.headers.add(name: "RateLimit-Reset", value: String(max(1, retryAfter)))
+            return response
+        case 500:
+            return envelope(500, "internal_error", "injected internal error")
+        default:
+            return envelope(status, "service_unavailable", "injected upstream failure")
+        }
+    }
+
+    // MARK: answers
+
+    /// §2 error body: `{"error":{"code","message"}}`.
+    static func envelope(_ status: Int, _ code: String, _ message: String) -> Response {
+        json(.object([("error", .object([("code", .string(code)), ("message", .string(message))]))]), status: status)
+    }
+
+    static func json(_ value: SuperserveJSON, status: Int = 200) -> Response {
+        Response.json(bytes: value.bytes, status: status)
+    }
+
+    static func badRequest(_ message: String) -> Response { envelope(400, "bad_request", message) }
+    static func notFound(_ what: String = "Sandbox not found") -> Response { envelope(404, "not_found", what) }
+    static func conflict(_ message: String = "Sandbox is not in a valid state for this operation",
+                         code: String = "conflict") -> Response {
+        envelope(409, code, message)
+    }
+
+    /// Parses a strict JSON object body: non-JSON, a non-object or an unknown field
+    /// is 400 (§2).
+    static func strictObject(_ body: [UInt8], allowed: Set<String>) -> Result<SuperserveJSON, SuperserveValidation.Message> {
+        guard !body.isEmpty else { return .failure("request body is required") }
+        guard let value = SuperserveJSON.parse(body), let fields = value.objectFields else {
+            return .failure("request body must be a JSON object")
+        }
+        if let unknown = SuperserveValidation.unknownField(in: fields, allowed: allowed) {
+            return .failure(.init(unknown))
+        }
+        return .success(value)
+    }
+}

@@ -1,0 +1,234 @@
+import HTTPWire
+import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The request being read or answered on a connection.
+struct RequestState: Sendable {
+    var head: HTTPRequestHead
+    var resolution: Router.Resolution
+    var decoder: BodyDecoder
+    var body: [UInt8] = []
+    var requestID: String
+    var keepAlive: Bool
+}
+
+extension Connection {
+    /// The head is complete: resolve the route (so its body limit applies), then read
+    /// the body or answer at once.
+    func beginRequest(_ head: HTTPRequestHead) {
+        let resolution = context.router.resolve(method: head.method, path: head.path)
+        var maxBody = context.configuration.limits.maxBodyBytes
+        if case .found(let route) = resolution, let m = route.maxBodyBytes { maxBody = m }
+        let state = RequestState(
+            head: head, resolution: resolution,
+            decoder: BodyDecoder(framing: head.framing, maxBodyBytes: maxBody, limits: context.configuration.limits),
+            requestID: RequestID.accept(head.headers[first: "X-Request-Id"]),
+            keepAlive: head.keepAlive)
+        current = state
+        if head.framing == .none {
+            dispatch()
+            return
+        }
+        if case .contentLength(let n) = head.framing, n > maxBody {
+            // RFC 9110 §15.5.14; with Expect this is also the "final status instead of
+            // 100" of §10.1.1. The body is not read: answer and close.
+            reject(status: 413, reason: HTTPParseError.contentTooLarge.metricLabel)
+            return
+        }
+        if head.expectsContinue {
+            guard case .found = resolution else {
+                // The route already refuses: final answer instead of 100, then close (§10.1.1).
+                current?.keepAlive = false
+                dispatch()
+                return
+            }
+            outbuf.append(contentsOf: ResponseHead.continueLine)
+        }
+        phase = .body
+        setDeadline(.body, context.bodyTimeoutNanos)
+    }
+
+    /// The body is complete: run the handler (inline for `.sync`, in a Task for `.async`).
+    func dispatch() {
+        guard let state = current else { return }
+        switch state.resolution {
+        case .notFound:
+            respond(Response.text("not found\n", status: 404), routePattern: "")
+        case .methodNotAllowed(let pattern, let allowed):
+            var names: [String] = []
+            for m in allowed {
+                names.append(m.description)
+                if m == .GET && !allowed.contains(.HEAD) { names.append("HEAD") }
+            }
+            var r = Response.text("method not allowed\n", status: 405)
+            r.headers.add(name: "Allow", value: names.joined(separator: ", "))
+            respond(r, routePattern: pattern)
+        case .found(let route):
+            let (client, scheme) = context.clientAndScheme(headers: state.head.headers, peer: peer, peerText: peerText, peerTrusted: peerTrusted)
+            let request = Request(head: state.head, body: state.body, remoteAddress: client, scheme: scheme,
+                                  requestID: state.requestID, routePattern: route.pattern)
+            current?.body = []
+            switch route.handler {
+            case .sync(let handler):
+                respond(handler(request), routePattern: route.pattern)
+            case .async(let handler):
+                phase = .handling
+                setDeadline(.none, 0)
+                let pattern = route.pattern
+                task = Task { [self] in
+                    let response = await handler(request)
+                    loop.queue.async { [self] in asyncFinished(response, routePattern: pattern) }
+                }
+            }
+        }
+    }
+
+    private func asyncFinished(_ response: Response, routePattern: String) {
+        guard phase == .handling else { return }   // closed meanwhile: the answer has nowhere to go
+        task = nil
+        respond(response, routePattern: routePattern)
+        continueAfterAnswer()
+    }
+
+    /// After an asynchronous answer: next pipelined request, then reading again.
+    func continueAfterAnswer() {
+        if phase == .head && !writeBlocked { processBuffered() }
+        afterEvent()
+    }
+
+    /// A fixed answer for a refused request (parse error, timeout, oversized body):
+    /// `Connection: close`, never echoing input; reading stops and the socket closes
+    /// once the answer is out (RFC 9112 §9.6).
+    func reject(status: Int, reason: String) {
+        let id = RequestID.next()   // fresh: nothing of the refused input is echoed
+        context.rejected(reason: reason, peer: peerText, requestID: id)
+        current = nil
+        Self.appendFixed(status: status, date: loop.dateHeader(), requestID: id, into: &outbuf)
+        phase = .closing
+        setDeadline(.none, 0)
+    }
+
+    /// The wire's fixed answer with `Date` and `X-Request-Id` added before the blank
+    /// line (every answer carries both).
+    static func appendFixed(status: Int, date: [UInt8], requestID: String, into out: inout [UInt8]) {
+        let fixed = ResponseEncoder.fixedResponse(status: status)
+        var end = -1
+        var i = 0
+        while i + 3 < fixed.count {
+            if fixed[i] == 13 && fixed[i + 1] == 10 && fixed[i + 2] == 13 && fixed[i + 3] == 10 { end = i; break }
+            i += 1
+        }
+        guard end >= 0 else { out.append(contentsOf: fixed); return }
+        out.append(contentsOf: fixed[0..<(end + 2)])
+        out.append(contentsOf: "Date: ".utf8)
+        out.append(contentsOf: date)
+        out.append(contentsOf: "\r\nX-Request-Id: ".utf8)
+        out.append(contentsOf: requestID.utf8)
+        out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: fixed[(end + 2)...])
+    }
+
+    // MARK: Answers
+
+    /// Queues the answer to `current` (head and body in one buffer, written with one
+    /// call), logs it, and moves to the next request, a stream, or closing.
+    func respond(_ response: Response, routePattern: String) {
+        guard let state = current else { return }
+        current = nil
+        let head = state.head
+        let isHEAD = head.method == .HEAD
+        let close = !state.keepAlive || closeAfterResponse || context.isShuttingDown
+        let status = response.status
+        let bodyless = (100..<200).contains(status) || status == 204 || status == 304
+        let connectionHeader: ResponseHead.ConnectionHeader =
+            close ? .close : (head.version == .http1_0 ? .keepAlive : .omit)
+        let before = outbuf.count
+
+        switch response.body {
+        case .bytes(var body):
+            var headers = response.headers
+            if !bodyless, body.count >= context.configuration.gzipMinimumBytes {
+                compressIfWanted(&body, headers: &headers, request: head.headers)
+            }
+            ResponseHead.write(status: status, headers: headers, framing: bodyless ? .none : .length(body.count),
+                               date: loop.dateHeader(), requestID: state.requestID, connection: connectionHeader, into: &outbuf)
+            if !bodyless && !isHEAD { outbuf.append(contentsOf: body) }
+            completed(state, status: status, bytes: outbuf.count - before, routePattern: routePattern)
+            nextRequest(close: close)
+        case .stream(let producer):
+            let chunked = head.version != .http1_0
+            let framing: ResponseHead.Framing = bodyless ? .none : (chunked ? .chunked : .none)
+            // HTTP/1.0 has no chunking: the body ends with the connection (RFC 9112 §6.3 item 8).
+            let mustClose = close || (!chunked && !bodyless && !isHEAD)
+            ResponseHead.write(status: status, headers: response.headers, framing: framing, date: loop.dateHeader(),
+                               requestID: state.requestID, connection: mustClose ? .close : connectionHeader, into: &outbuf)
+            if bodyless || isHEAD {
+                completed(state, status: status, bytes: outbuf.count - before, routePattern: routePattern)
+                nextRequest(close: mustClose)
+                return
+            }
+            startStream(producer, state: state, status: status, headBytes: outbuf.count - before,
+                        chunked: chunked, close: mustClose, routePattern: routePattern)
+        }
+    }
+
+    /// gzip when the client accepts it and the type is compressible (RFC 9110 §8.4);
+    /// `Vary` is set whenever the choice depended on `Accept-Encoding`.
+    private func compressIfWanted(_ body: inout [UInt8], headers: inout HTTPHeaders, request: HTTPHeaders) {
+        guard !headers.contains(name: "Content-Encoding"),
+              Gzip.isCompressible(contentType: headers[first: "Content-Type"]) else { return }
+        addVary(&headers)
+        guard Gzip.accepts(request), let z = Gzip.compress(body) else { return }
+        body = z
+        headers.add(name: "Content-Encoding", value: "gzip")
+    }
+
+    private func addVary(_ headers: inout HTTPHeaders) {
+        for v in headers[all: "Vary"] where v.contains("*") { return }
+        if headers.containsToken("Accept-Encoding", in: "Vary") { return }
+        headers.add(name: "Vary", value: "Accept-Encoding")
+    }
+
+    func nextRequest(close: Bool) {
+        requestStart = 0
+        served += 1
+        if close {
+            phase = .closing
+            setDeadline(.none, 0)
+        } else {
+            phase = .head
+            if inbuf.isEmpty { setDeadline(.idle, context.idleTimeoutNanos) }
+        }
+    }
+
+    func completed(_ state: RequestState, status: Int, bytes: Int, routePattern: String) {
+        let nanos = requestStart == 0 ? 0 : monotonicNanos() &- requestStart
+        context.observer?.requestCompleted(method: state.head.method, routePattern: routePattern, status: status,
+                                           bytesSent: bytes, duration: .nanoseconds(Int64(clamping: nanos)))
+        context.logger.info("request", metadata: [
+            "http.method": .stringConvertible(state.head.method),
+            "http.path": .string(String(state.head.path)),
+            "http.status": .stringConvertible(status),
+            "http.bytes": .stringConvertible(bytes),
+            "http.duration_ms": .string(Self.milliseconds(nanos)),
+            "request.id": .string(state.requestID),
+            "client.address": .string(clientAddress(state.head.headers)),
+        ])
+    }
+
+    /// The forwarded client when the peer is a trusted proxy, else the peer.
+    func clientAddress(_ headers: HTTPHeaders) -> String {
+        guard peerTrusted else { return peerText }
+        return context.clientAndScheme(headers: headers, peer: peer, peerText: peerText, peerTrusted: true).0
+    }
+
+    static func milliseconds(_ nanos: UInt64) -> String {
+        let micros = nanos / 1000
+        let frac = micros % 1000
+        return "\(micros / 1000).\(frac < 10 ? "00" : frac < 100 ? "0" : "")\(frac)"
+    }
+}

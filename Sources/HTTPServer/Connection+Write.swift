@@ -1,0 +1,153 @@
+import HTTPWire
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Connection {
+    /// Writes pending output directly; only when the socket refuses (EAGAIN) is the
+    /// socket watched for writability, with the write deadline.
+    func flush() {
+        while outOffset < outbuf.count {
+            let n = outbuf.withUnsafeBytes { p in
+                write(fd, p.baseAddress! + outOffset, p.count - outOffset)
+            }
+            if n > 0 {
+                outOffset += n
+                continue
+            }
+            let e = errno
+            if n < 0 && e == EINTR { continue }
+            if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) {
+                if !writeArmed {
+                    writeArmed = true
+                    updateInterest()
+                }
+                setDeadline(.write, context.writeTimeoutNanos)
+                return
+            }
+            closeNow()   // EPIPE, ECONNRESET: the peer is gone
+            return
+        }
+        // Keep a small buffer for the next answer; give big ones back (idle connections
+        // must stay cheap).
+        outbuf.removeAll(keepingCapacity: outbuf.capacity <= 4096)
+        outOffset = 0
+        drained()
+    }
+
+    func onWritable() {
+        guard phase != .closed, writeArmed else { return }
+        let before = outOffset
+        flush()
+        if phase == .closed { return }
+        if writeBlocked {
+            if outOffset > before { setDeadline(.write, context.writeTimeoutNanos) }   // progress renews it
+            return
+        }
+        afterEvent()
+    }
+
+    /// Everything queued is in the kernel.
+    private func drained() {
+        if writeArmed {
+            writeArmed = false
+            updateInterest()
+        }
+        if let w = streamWaiter {
+            streamWaiter = nil
+            w.resume()
+        }
+        switch phase {
+        case .closing:
+            startLinger()
+        case .head:
+            armPhaseDeadline()
+            processBuffered()
+            if outOffset < outbuf.count && !writeBlocked && phase != .closed { flush() }
+        case .body, .handling, .streaming:
+            armPhaseDeadline()
+        case .lingering, .closed:
+            break
+        }
+    }
+
+    // MARK: Streams
+
+    func startStream(_ producer: @escaping @Sendable (any BodyWriter) async throws -> Void, state: RequestState,
+                     status: Int, headBytes: Int, chunked: Bool, close: Bool, routePattern: String) {
+        phase = .streaming
+        setDeadline(.none, 0)
+        let writer = StreamWriter(connection: self, chunked: chunked)
+        let info = StreamInfo(state: state, status: status, chunked: chunked, close: close, routePattern: routePattern)
+        streamBytes = headBytes
+        task = Task { [self] in
+            let failed: Bool
+            do { try await producer(writer); failed = false } catch { failed = true }
+            loop.queue.async { [self] in streamFinished(info, failed: failed) }
+        }
+    }
+
+    /// Called on the queue by `StreamWriter.write`.
+    func streamWrite(_ bytes: [UInt8], chunked: Bool, continuation: CheckedContinuation<Void, any Error>) {
+        // Streams end when the server stops (RFC 9110 §9.6 style: producers such as
+        // event streams would otherwise hold shutdown for the whole grace period).
+        guard phase == .streaming, !context.isShuttingDown else {
+            continuation.resume(throwing: BodyWriterError.closed)
+            return
+        }
+        let before = outbuf.count
+        if chunked {
+            bytes.withUnsafeBytes { ResponseEncoder.encodeChunk($0, into: &outbuf) }
+        } else {
+            outbuf.append(contentsOf: bytes)
+        }
+        streamBytes += outbuf.count - before
+        streamWaiter = continuation
+        flush()   // resumes the waiter once the bytes are in the kernel, or closeNow fails it
+    }
+
+    private func streamFinished(_ info: StreamInfo, failed: Bool) {
+        guard phase == .streaming else { return }
+        task = nil
+        if failed || context.isShuttingDown {
+            // An unfinished body must not look finished: no last chunk, just close.
+            completed(info.state, status: info.status, bytes: streamBytes, routePattern: info.routePattern)
+            closeNow()
+            return
+        }
+        if info.chunked {
+            outbuf.append(contentsOf: ResponseEncoder.lastChunk)
+            streamBytes += ResponseEncoder.lastChunk.count
+        }
+        completed(info.state, status: info.status, bytes: streamBytes, routePattern: info.routePattern)
+        nextRequest(close: info.close)
+        continueAfterAnswer()
+    }
+}
+
+struct StreamInfo: Sendable {
+    let state: RequestState
+    let status: Int
+    let chunked: Bool
+    let close: Bool
+    let routePattern: String
+}
+
+/// `BodyWriter` of a streamed answer: each write is one chunk, and returns once the
+/// bytes are in the kernel (backpressure), or throws `.closed`.
+struct StreamWriter: BodyWriter {
+    let connection: Connection
+    let chunked: Bool
+
+    func write(_ bytes: [UInt8]) async throws {
+        // An empty chunk would read as the end of the body.
+        if bytes.isEmpty { return }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            connection.loop.queue.async { [connection, chunked] in
+                connection.streamWrite(bytes, chunked: chunked, continuation: c)
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import APIClient
+import Synchronization
+
+/// Coalesces drain triggers (rule 40) and drains on a timer (rule 42).
+///
+/// One drain at a time. A `trigger()` while a drain runs sets a rerun flag, and
+/// exactly one more drain follows however many triggers arrived; dropping the
+/// trigger could miss an item enqueued after the running drain's last empty poll.
+/// Between drains, `run()` waits for a trigger or for `interval` (default 30 s)
+/// since the end of the previous drain, whichever comes first.
+public final class DrainScheduler: Sendable {
+    private struct State {
+        var pending = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var draining = false
+        var drainsStarted = 0
+    }
+
+    /// Rule 42: timer drain interval.
+    public let interval: Duration
+    private let drainAtStart: Bool
+    private let sleeper: any Sleeper
+    private let drainBody: @Sendable () async -> Void
+    private let state = Mutex(State())
+
+    public convenience init(drainer: Drainer, interval: Duration = .seconds(30), drainAtStart: Bool = true,
+                            sleeper: any Sleeper = ContinuousSleeper()) {
+        self.init(interval: interval, drainAtStart: drainAtStart, sleeper: sleeper) { await drainer.drain() }
+    }
+
+    /// `drain` is the work to coalesce (tests pass a closure they control).
+    public init(interval: Duration = .seconds(30), drainAtStart: Bool = true, sleeper: any Sleeper = ContinuousSleeper(),
+                drain: @escaping @Sendable () async -> Void) {
+        self.interval = interval
+        self.drainAtStart = drainAtStart
+        self.sleeper = sleeper
+        self.drainBody = drain
+    }
+
+    /// Asks for a drain. Cheap and non-blocking: safe from a webhook handler.
+    public func trigger() {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+            s.pending = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// True while a drain runs.
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
+    /// Drains started so far (for `/status` and tests).
+    public var drainsStarted: Int { state.withLock { $0.drainsStarted } }
+
+    /// Runs until the task is cancelled; a drain in progress finishes first.
+    public func run() async {
+        if drainAtStart { state.withLock { $0.pending = true } }
+        while !Task.isCancelled {
+            let due = state.withLock { s in
+                defer { s.pending = false }
+                return s.pending
+            }
+            if !due {
+                await waitForTriggerOrTimer()
+                if Task.isCancelled { return }
+                // Either a trigger (pending set) or the timer: drain either way.
+                state.withLock { $0.pending = false }
+            }
+            state.withLock { s in
+                s.draining = true
+                s.drainsStarted += 1
+            }
+            await drainBody()
+            state.withLock { $0.draining = false }
+        }
+    }
+
+    /// Returns on the first of: a trigger, `interval` elapsed, cancellation.
+    private func waitForTriggerOrTimer() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [sleeper, interval] in
+                try? await sleeper.sleep(for: interval)
+            }
+            group.addTask { [self] in
+                await waitForTrigger()
+            }
+            await group.next()
+            group.cancelAll()
+            // Unblock the trigger waiter if the timer (or cancellation) won.
+            let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume()
+            await group.waitForAll()
+        }
+    }
+
+    private func waitForTrigger() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow: Bool = state.withLock { s in
+                if s.pending || Task.isCancelled { return true }
+                s.waiter = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import APIClient
+import Logging
+import Synchronization
+
+/// Takes work from the queue and hands session items to a `WorkHandler`.
+///
+/// ONE routine serves both shapes (rule 2): `drain()` (webhook-triggered: no
+/// `block_ms`, reclaim 2000, ends at the first empty poll) and `runForever()`
+/// (always-on: `block_ms` 999, reclaim 2000, U(1,3) s after an empty poll).
+/// A launch slot is taken BEFORE each poll (rule 6) and kept by the handler's
+/// child task; items are acked at once (rule 5); handed-off items are never
+/// stopped or heartbeated (rule 9).
+public final class Drainer: Sendable {
+    enum Shape: String { case drain, alwaysOn = "always_on" }
+
+    private struct State {
+        var health = DrainHealth()
+        var nextLaunchID: UInt64 = 0
+        var launching: Set<UInt64> = []
+        var tasks: [UInt64: Task<Void, Never>] = [:]
+    }
+
+    let client: WorkClient
+    private let handler: any WorkHandler
+    let configuration: DrainerConfiguration
+    let logger: Logger
+    let sleeper: any Sleeper
+    private let random: @Sendable () -> Double
+    private let mayClaim: @Sendable () -> Bool
+    let slots: AsyncSemaphore
+    private let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - random: values in [0, 1) for jitter and the empty-poll sleep (tests pin it).
+    ///   - mayClaim: rule 47 gate; no poll happens while it returns false
+    ///     (the lead passes "template check passed").
+    public init(client: WorkClient, handler: any WorkHandler, configuration: DrainerConfiguration = DrainerConfiguration(),
+                logger: Logger, sleeper: any Sleeper = ContinuousSleeper(),
+                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                mayClaim: (@Sendable () -> Bool)? = nil) {
+        self.client = client
+        self.handler = handler
+        self.configuration = configuration
+        self.logger = logger
+        self.sleeper = sleeper
+        self.random = random
+        self.mayClaim = mayClaim ?? { true }
+        self.slots = AsyncSemaphore(value: max(1, configuration.launchSlots))
+    }
+
+    public var health: DrainHealth { state.withLock { $0.health } }
+
+    /// Webhook shape: ends at the first empty poll; handed-off launches keep
+    /// their slots and finish on their own.
+    public func drain() async {
+        await run(.drain)
+    }
+
+    /// Always-on shape, until the calling task is cancelled (or a fatal poll error,
+    /// reported in `health.configurationError`). On cancellation it stops polling
+    /// and waits for handed-off launches to finish.
+    public func runForever() async {
+        await run(.alwaysOn)
+        await waitForLaunches()
+    }
+
+    /// Waits until no launch holds a slot.
+    public func waitForLaunches() async {
+        while true {
+            let (pending, tasks): (Bool, [Task<Void, Never>]) = state.withLock { s in
+                (!s.launching.isEmpty, Array(s.tasks.values))
+            }
+            guard pending else { return }
+            if tasks.isEmpty {
+                await Task.yield()
+                continue
+            }
+            for task in tasks { await task.value }
+        }
+    }
+
+    // MARK: the one routine (rule 2)
+
+    private func run(_ shape: Shape) async {
+        let backoff = Backoff(cap: configuration.pollBackoffCap, random: random)
+        var pollFailures = 0   // separate counters (anthropic.md §4)
+        var ackFailures = 0
+        updateHealth { $0.polling = true }
+        defer { updateHealth { $0.polling = false } }
+        while !Task.isCancelled {
+            let result = await claimOne(shape)
+            var wait: Duration?
+            switch result {
+            case .cancelled:
+                return
+            case .gated:
+                // Rule 47: claim nothing until the template check passes.
+                if shape == .drain {
+                    logger.info("queue.drain.gated")
+                    return
+                }
+                wait = configuration.gateRecheckInterval
+            case .claimed:
+                pollFailures = 0
+                ackFailures = 0
+            case .ackFatalStopped:
+                pollFailures = 0
+            case .empty:
+                pollFailures = 0
+                if shape == .drain { return }
+                let span = configuration.emptyPollSleep
+                wait = .milliseconds(Int64(((span.lowerBound + (span.upperBound - span.lowerBound) * random()) * 1000).rounded()))
+            case .pollFailed(let error, .transient):
+                pollFailures += 1
+                logger.warning("queue.poll.failed", metadata: ["error": "\(error)", "attempt": "\(pollFailures)", "shape": "\(shape.rawValue)"])
+                if shape == .drain, pollFailures >= configuration.drainMaxFailures { return }
+                wait = backoff.delay(attempt: pollFailures - 1, hint: error.retryAfter)
+            case .pollFailed(let error, _):
+                // Rule 33: fatal poll error = configuration problem; stop the loop.
+                logger.error("queue.poll.fatal", metadata: ["error": "\(error)", "shape": "\(shape.rawValue)"])
+                updateHealth { $0.configurationError = error.description }
+                return
+            case .ackFailed(let error):
+                pollFailures = 0
+                ackFailures += 1
+                if shape == .drain, ackFailures >= configuration.drainMaxFailures { return }
+                wait = backoff.delay(attempt: ackFailures - 1, hint: error.retryAfter)
+            }
+            if let wait {
+                guard (try? await sleeper.sleep(for: wait)) != nil else { return }
+            }
+        }
+    }
+
+    enum ClaimResult {
+        case claimed, empty, cancelled, gated, ackFatalStopped
+        case pollFailed(WorkQueueError, ErrorDisposition)
+        case ackFailed(WorkQueueError)
+    }
+
+    /// One slot, one poll, at most one item: ack, filter, hand off.
+    private func claimOne(_ shape: Shape) async -> ClaimResult {
+        guard mayClaim() else { return .gated }
+        // Rule 6: only poll while a launch slot is free.
+        do { try await slots.wait() } catch { return .cancelled }
+        // The gate may have closed while this waited for a slot.
+        guard mayClaim() else {
+            slots.signal()
+            return .gated
+        }
+        let item: WorkItem?
+        do {
+            item = try await client.poll(blockMs: shape == .alwaysOn ? configuration.alwaysOnBlockMs : nil,
+                                         reclaimOlderThanMs: configuration.reclaimOlderThanMs)
+            updateHealth { h in
+                h.lastSuccess = Date()
+                h.configurationError = nil
+            }
+        } catch {
+            slots.signal()
+            if error.isCancellation || Task.isCancelled { return .cancelled }
+            recordError(error)
+            return .pollFailed(error, ErrorClassifier.disposition(of: error, for: .poll))
+        }
+        guard let item else {
+            slots.signal()
+            return .empty
+        }
+        var meta: Logger.Metadata = ["work.id": "\(item.id)"]
+        if let session = item.sessionID { meta["session.id"] = "\(session)" }
+        // Rule 5: ack at once, before any slow step.
+        do {
+            try await client.ack(workID: item.id)
+        } catch {
+            slots.signal()
+            recordError(error)
+            if ErrorClassifier.disposition(of: error, for: .ack) == .transient {
+                // Rule 7: do not launch; the item becomes reclaimable.
+                logger.warning("queue.ack.transient", metadata: meta.merging(["error": "\(error)"]) { $1 })
+                return .ackFailed(error)
+            }
+            logger.error("queue.ack.fatal", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            await forceStop(item, reason: "ack failed: \(error)")
+            return .ackFatalStopped
+        }
+        // Rule 8: nothing to run for non-session items (healthcheck, …).
+        guard item.dataType == "session" else {
+            slots.signal()
+            await forceStop(item, reason: "not a session item (data.type \(Self.printable(item.dataType)))")
+            return .claimed
+        }
+        guard let sessionID = item.sessionID, !sessionID.isEmpty else {
+            slots.signal()
+            await forceStop(item, reason: "session item without data.id")
+            return .claimed
+        }
+        // Rule 26 operator switch.
+        if configuration.refuseSecretless, item.sessionsToken == nil {
+            slots.signal()
+            await forceStop(item, reason: "secret has no sessions token and refuseSecretless is set")
+            return .claimed
+        }
+        launch(item)
+        return .claimed
+    }
+
+    /// Runs the handler in a child task that holds the slot taken before the poll.
+    private func launch(_ item: WorkItem) {
+        let id: UInt64 = state.withLock { s in
+            s.nextLaunchID += 1
+            s.launching.insert(s.nextLaunchID)
+            s.health.launchesInFlight = s.launching.count
+            return s.nextLaunchID
+        }
+        let task = Task { [self] in
+            defer { finishLaunch(id) }
+            let outcome = await handler.handle(item)
+            if case .failed(let reason) = outcome {
+                // Rule 37: nothing holds the item; stop it so it does not hang.
+                await forceStop(item, reason: reason)
+            }
+            // .handedOff: never stop, never heartbeat (rule 9).
+        }
+        state.withLock { s in
+            if s.launching.contains(id) { s.tasks[id] = task }
+        }
+    }
+
+    private func finishLaunch(_ id: UInt64) {
+        state.withLock { s in
+            s.launching.remove(id)
+            s.tasks[id] = nil
+            s.health.launchesInFlight = s.launching.count
+        }
+        slots.signal()
+    }
+
+    /// `{"force":true}`; 409 = already stopped = done (rules 7, 8, 37).
+    func forceStop(_ item: WorkItem, reason: String) async {
+        var meta: Logger.Metadata = ["work.id": "\(item.id)", "reason": "\(reason)"]
+        if let session = item.sessionID { meta["session.id"] = "\(session)" }
+        logger.warning("queue.item.force_stop", metadata: meta)
+        do {
+            let outcome = try await client.stop(workID: item.id, force: true)
+            meta["outcome"] = outcome == .stopped ? "stopped" : "already_stopped"
+            logger.info("queue.item.stopped", metadata: meta)
+        } catch {
+            recordError(error)
+            meta["error"] = "\(error)"
+            logger.error("queue.item.stop_failed", metadata: meta)
+        }
+    }
+
+    private func recordError(_ error: WorkQueueError) {
+        updateHealth { h in
+            h.lastError = error.description
+            h.lastErrorAt = Date()
+        }
+    }
+
+    private func updateHealth(_ body: (inout DrainHealth) -> Void) {
+        state.withLock { body(&$0.health) }
+    }
+
+    /// data.type comes from the server; keep log text bounded and printable.
+    static func printable(_ text: String) -> String {
+        let cleaned = String(text.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f }.prefix(64).map(Character.init))
+        return cleaned.isEmpty ? "none" : cleaned
+    }
+}

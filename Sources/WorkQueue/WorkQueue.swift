@@ -1,1 +1,0 @@
-// Module WorkQueue: see README Layout.

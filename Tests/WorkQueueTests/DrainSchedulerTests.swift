@@ -1,0 +1,89 @@
+import XCTest
+import APIClient
+@testable import WorkQueue
+
+final class DrainSchedulerTests: XCTestCase {
+    /// A drain the test controls: counts runs and parks each one until released.
+    private final class ControlledDrain: Sendable {
+        let started = Locked(0)
+        let concurrent = Locked((now: 0, peak: 0))
+        let release = AsyncSemaphore(value: 0)
+
+        func run() async {
+            started.withLock { $0 += 1 }
+            concurrent.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+            try? await release.wait()
+            concurrent.withLock { $0.now -= 1 }
+        }
+    }
+
+    // rule 40: a trigger during a drain → exactly one more drain
+    func testTriggersDuringADrainCauseExactlyOneRerun() async {
+        for triggers in [1, 5] {
+            let sleeper = ManualSleeper()
+            let drain = ControlledDrain()
+            let scheduler = DrainScheduler(interval: .seconds(30), drainAtStart: false, sleeper: sleeper) { await drain.run() }
+            let task = Task { await scheduler.run() }
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }   // idle, timer armed
+            XCTAssertEqual(drain.started.value, 0)
+            scheduler.trigger()
+            do { let ok = await ManualSleeper.waitUntil { drain.started.value == 1 }; XCTAssertTrue(ok) }
+            for _ in 0..<triggers { scheduler.trigger() }
+            drain.release.signal()
+            do { let ok = await ManualSleeper.waitUntil { drain.started.value == 2 }; XCTAssertTrue(ok) }
+            drain.release.signal()
+            // Back to idle: waiting on the timer again, no third drain.
+            do { let ok = await ManualSleeper.waitUntil { !scheduler.isDraining && sleeper.pendingSleepers == 1 }; XCTAssertTrue(ok) }
+            XCTAssertEqual(drain.started.value, 2, "\(triggers) triggers")
+            XCTAssertEqual(drain.concurrent.value.peak, 1)   // one drain at a time
+            task.cancel()
+            await task.value
+        }
+    }
+
+    func testTriggersBeforeADrainStartsCoalesceIntoOne() async {
+        let sleeper = ManualSleeper()
+        let drain = ControlledDrain()
+        let scheduler = DrainScheduler(interval: .seconds(30), drainAtStart: false, sleeper: sleeper) { await drain.run() }
+        for _ in 0..<3 { scheduler.trigger() }   // all before run() looks: one pending flag
+        let task = Task { await scheduler.run() }
+        do { let ok = await ManualSleeper.waitUntil { drain.started.value == 1 }; XCTAssertTrue(ok) }
+        drain.release.signal()
+        do { let ok = await ManualSleeper.waitUntil { !scheduler.isDraining && sleeper.pendingSleepers == 1 }; XCTAssertTrue(ok) }
+        XCTAssertEqual(drain.started.value, 1)
+        task.cancel()
+        await task.value
+    }
+
+    // rule 42: a timer drain every 30 s without triggers; a drain at start
+    func testTimerDrainsEveryIntervalAndAtStart() async {
+        let sleeper = ManualSleeper()
+        let drain = ControlledDrain()
+        let scheduler = DrainScheduler(sleeper: sleeper) { await drain.run() }
+        XCTAssertEqual(scheduler.interval, .seconds(30))
+        let task = Task { await scheduler.run() }
+        do { let ok = await ManualSleeper.waitUntil { drain.started.value == 1 }; XCTAssertTrue(ok) }   // at start
+        drain.release.signal()
+        for expected in 2...3 {
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+            XCTAssertEqual(sleeper.requestedSleeps.last, .seconds(30))
+            XCTAssertEqual(drain.started.value, expected - 1)
+            sleeper.advance(by: .seconds(30))
+            do { let ok = await ManualSleeper.waitUntil { drain.started.value == expected }; XCTAssertTrue(ok) }
+            drain.release.signal()
+        }
+        task.cancel()
+        await task.value
+        XCTAssertEqual(drain.started.value, 3)
+    }
+
+    func testCancellingRunWhileIdleReturns() async {
+        let sleeper = ManualSleeper()
+        let scheduler = DrainScheduler(drainAtStart: false, sleeper: sleeper) {}
+        let task = Task { await scheduler.run() }
+        do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+        task.cancel()
+        await task.value
+        XCTAssertEqual(scheduler.drainsStarted, 0)
+    }
+}

@@ -1,0 +1,319 @@
+import XCTest
+import Foundation
+import APIClient
+import TestSupport
+@testable import WorkQueue
+
+final class DrainerTests: XCTestCase {
+    private func drainer(_ transport: ScriptedTransport, handler: RecordingHandler, sleeper: ManualSleeper = ManualSleeper(),
+                         configure: (inout DrainerConfiguration) -> Void = { _ in }, random: @escaping @Sendable () -> Double = { 0 },
+                         mayClaim: (@Sendable () -> Bool)? = nil) -> (Drainer, CapturingLogHandler.Store) {
+        var configuration = DrainerConfiguration()
+        configure(&configuration)
+        let (logger, store) = CapturingLogHandler.logger()
+        let drainer = Drainer(client: Q.client(transport, sleeper: sleeper), handler: handler, configuration: configuration,
+                              logger: logger, sleeper: sleeper, random: random, mayClaim: mayClaim)
+        return (drainer, store)
+    }
+
+    private let ackOK: ScriptedTransport.Answer = .json(200, "{}")
+    private let stopOK: ScriptedTransport.Answer = .json(200, "{}")
+
+    // rules 2, 5, 9: drain shape acks, hands off, never stops, ends at the first empty poll
+    func testDrainAcksAndHandsOffEachSessionItemThenEndsAtFirstEmptyPoll() async throws {
+        let transport = ScriptedTransport()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, Q.itemJSON("w2")), .json(200, "null")])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        transport.script("POST", Q.ackPath("w2"), [ackOK])
+        let ackedBeforeHandle = Locked<[Bool]>([])
+        let handler = RecordingHandler(onEntry: { item in
+            let acked = transport.requests("POST", Q.ackPath(item.id)).count == 1
+            ackedBeforeHandle.withLock { $0.append(acked) }
+        })
+        let (drainer, logs) = drainer(transport, handler: handler)
+        await drainer.drain()
+        await drainer.waitForLaunches()
+        XCTAssertEqual(handler.handled.sorted(), ["w1", "w2"])
+        XCTAssertEqual(ackedBeforeHandle.value, [true, true])   // rule 5
+        XCTAssertEqual(transport.unscripted, [])
+        let polls = transport.requests("GET", Q.pollPath)
+        XCTAssertEqual(polls.count, 3)
+        for poll in polls { XCTAssertEqual(Q.query(poll), ["reclaim_older_than_ms": "2000"]) }   // no block_ms
+        // rule 9: a handed-off item is never stopped nor heartbeated
+        XCTAssertFalse(transport.requests.contains { $0.url.path.hasSuffix("/stop") || $0.url.path.hasSuffix("/heartbeat") })
+        XCTAssertEqual(drainer.health.launchesInFlight, 0)
+        XCTAssertNotNil(drainer.health.lastSuccess)
+        XCTAssertFalse(logs.text.contains("sk-ant"))
+    }
+
+    // rule 4: every no-work shape ends the drain without an ack
+    func testEveryNoWorkShapeEndsTheDrain() async {
+        let answers: [ScriptedTransport.Answer] = [.json(200, "null"), .status(204), .response(status: 200, body: ""),
+                                                   .json(200, "{}"), .json(200, #"{"type":"work"}"#)]
+        for answer in answers {
+            let transport = ScriptedTransport()
+            transport.script("GET", Q.pollPath, [answer])
+            let handler = RecordingHandler()
+            let (drainer, _) = drainer(transport, handler: handler)
+            await drainer.drain()
+            XCTAssertEqual(transport.requests.count, 1, "\(answer)")
+            XCTAssertEqual(handler.handled, [])
+        }
+    }
+
+    // rule 7: ack failure → do not launch, back off (hint honoured), keep polling
+    func testTransientAckFailureDoesNotLaunchAndBacksOff() async throws {
+        let cases: [(ScriptedTransport.Answer, Duration)] = [
+            (.json(409, "{}", headers: ["x-should-retry": "false"]), .milliseconds(500)),
+            (.json(500, "{}"), .milliseconds(500)),
+            (.error(.timedOut), .milliseconds(500)),
+            (.json(429, "{}", headers: ["retry-after": "7"]), .seconds(7)),
+        ]
+        for (answer, expectedSleep) in cases {
+            let transport = ScriptedTransport()
+            let sleeper = ManualSleeper()
+            transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, "null")])
+            transport.script("POST", Q.ackPath("w1"), [answer])
+            let handler = RecordingHandler()
+            let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper)
+            let task = Task { await drainer.drain() }
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok, "\(answer)") }
+            XCTAssertEqual(sleeper.requestedSleeps, [expectedSleep], "\(answer)")
+            sleeper.advanceToNextDeadline()
+            await task.value
+            XCTAssertEqual(handler.handled, [], "\(answer)")
+            XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 2, "\(answer)")   // kept polling
+            XCTAssertTrue(transport.requests("POST", Q.stopPath("w1")).isEmpty, "\(answer)")
+        }
+    }
+
+    // rule 7: fatal ack → force-stop, 409 on that stop = done
+    func testFatalAckForceStopsTheItemWithoutLaunching() async throws {
+        for stopAnswer in [stopOK, .json(409, "{}", headers: ["x-should-retry": "false"])] {
+            let transport = ScriptedTransport()
+            transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, "null")])
+            transport.script("POST", Q.ackPath("w1"), [.json(404, #"{"type":"error","error":{"type":"not_found_error","message":"x"}}"#)])
+            transport.script("POST", Q.stopPath("w1"), [stopAnswer])
+            let handler = RecordingHandler()
+            let (drainer, logs) = drainer(transport, handler: handler)
+            await drainer.drain()
+            XCTAssertEqual(handler.handled, [])
+            XCTAssertEqual(transport.requests("POST", Q.stopPath("w1")).map { Q.bodyText($0) }, [#"{"force":true}"#])
+            XCTAssertEqual(transport.unscripted, [])
+            XCTAssertTrue(logs.all.contains { $0.message == "queue.item.stopped" && $0.metadata["work.id"] == "w1" })
+        }
+    }
+
+    // rule 8: non-session items are force-stopped right after the ack
+    func testNonSessionItemsAreForceStoppedAfterAck() async {
+        let transport = ScriptedTransport()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("h1", dataType: "healthcheck")), .json(200, "null")])
+        transport.script("POST", Q.ackPath("h1"), [ackOK])
+        transport.script("POST", Q.stopPath("h1"), [stopOK])
+        let handler = RecordingHandler()
+        let (drainer, _) = drainer(transport, handler: handler)
+        await drainer.drain()
+        XCTAssertEqual(handler.handled, [])
+        XCTAssertEqual(transport.requests.map { "\($0.method) \($0.url.path)" },
+                       ["GET \(Q.pollPath)", "POST \(Q.ackPath("h1"))", "POST \(Q.stopPath("h1"))", "GET \(Q.pollPath)"])
+        XCTAssertEqual(Q.bodyText(transport.requests[2]), #"{"force":true}"#)
+        XCTAssertEqual(drainer.slots.available, 16)   // slot given back
+    }
+
+    // rule 26: operator switch refuses items without a usable sessions token
+    func testRefuseSecretlessDecisionTable() async {
+        let cases: [(refuse: Bool, secret: String??, launched: Bool)] = [
+            (false, .some(Q.secret), true),
+            (false, .some(nil), true),
+            (false, .some("garbage!"), true),
+            (true, .some(Q.secret), true),
+            (true, .some(nil), false),
+            (true, .some("garbage!"), false),
+            (true, .some(Q.base64URL(#"{"sessions_token":""}"#)), false),
+        ]
+        for c in cases {
+            let transport = ScriptedTransport()
+            transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1", secret: c.secret)), .json(200, "null")])
+            transport.script("POST", Q.ackPath("w1"), [ackOK])
+            transport.script("POST", Q.stopPath("w1"), [stopOK])
+            let handler = RecordingHandler()
+            let (drainer, _) = drainer(transport, handler: handler, configure: { $0.refuseSecretless = c.refuse })
+            await drainer.drain()
+            await drainer.waitForLaunches()
+            XCTAssertEqual(handler.handled == ["w1"], c.launched, "\(c)")
+            XCTAssertEqual(transport.requests("POST", Q.stopPath("w1")).count, c.launched ? 0 : 1, "\(c)")
+        }
+    }
+
+    // rule 37: a failed launch is force-stopped and logged with work id, session id, reason
+    func testFailedLaunchIsForceStoppedAndLogged() async {
+        let transport = ScriptedTransport()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, "null")])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        transport.script("POST", Q.stopPath("w1"), [stopOK])
+        let handler = RecordingHandler(outcome: { _ in .failed(reason: "launch budget exhausted") })
+        let (drainer, logs) = drainer(transport, handler: handler)
+        await drainer.drain()
+        await drainer.waitForLaunches()
+        XCTAssertEqual(transport.requests("POST", Q.stopPath("w1")).map { Q.bodyText($0) }, [#"{"force":true}"#])
+        let record = logs.all.first { $0.message == "queue.item.force_stop" }
+        XCTAssertEqual(record?.metadata["work.id"], "w1")
+        XCTAssertEqual(record?.metadata["session.id"], "sesn_w1")
+        XCTAssertEqual(record?.metadata["reason"], "launch budget exhausted")
+        XCTAssertFalse(logs.text.contains("sk-ant"))
+        XCTAssertFalse(logs.text.contains(Q.secret))
+    }
+
+    // rule 6: slots bound concurrent handlers; no poll while every slot is busy
+    func testSlotsBoundConcurrentHandlersAndPollingWaitsForAFreeSlot() async throws {
+        let transport = ScriptedTransport()
+        let counter = Locked(0)
+        transport.script("GET", Q.pollPath, [.dynamic { _ in
+            let n = counter.withLock { $0 += 1; return $0 }
+            let body = n <= 3 ? Q.itemJSON("w\(n)") : "null"
+            return InboundResponse(status: 200, headers: [:], body: Data(body.utf8))
+        }], repeatLast: true)
+        for n in 1...3 { transport.script("POST", Q.ackPath("w\(n)"), [ackOK]) }
+        let handler = RecordingHandler(gated: true)
+        let (drainer, _) = drainer(transport, handler: handler, configure: { $0.launchSlots = 2 })
+        let drain = Task { await drainer.drain() }
+        do { let ok = await ManualSleeper.waitUntil { handler.running == 2 && drainer.slots.waiting == 1 }; XCTAssertTrue(ok) }
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 2)   // third poll waits for a slot
+        XCTAssertEqual(drainer.health.launchesInFlight, 2)
+        handler.gate?.signal()
+        do { let ok = await ManualSleeper.waitUntil { handler.handled.count == 3 }; XCTAssertTrue(ok) }
+        XCTAssertLessThanOrEqual(handler.running, 2)
+        handler.gate?.signal()
+        await drain.value                       // 4th poll is empty; the drain ends
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 4)
+        handler.gate?.signal()
+        await drainer.waitForLaunches()        // launches finish on their own after the drain
+        XCTAssertEqual(drainer.slots.available, 2)
+    }
+
+    // drain shape: transient poll errors retried with backoff a bounded number of times
+    func testDrainRetriesTransientPollErrorsThenGivesUp() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        transport.script("GET", Q.pollPath, [.json(500, "{}")], repeatLast: true)
+        let handler = RecordingHandler()
+        let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper, configure: { $0.drainMaxFailures = 3 })
+        let task = Task { await drainer.drain() }
+        for _ in 0..<2 {
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+            sleeper.advanceToNextDeadline()
+        }
+        await task.value
+        XCTAssertEqual(transport.requests.count, 3)
+        XCTAssertEqual(sleeper.requestedSleeps, [.milliseconds(500), .seconds(1)])
+        XCTAssertEqual(drainer.health.lastError, "anthropic HTTP 500")
+        XCTAssertNil(drainer.health.configurationError)
+    }
+
+    // always-on shape: block_ms 999, U(1,3) s after empty polls, fatal poll stops the loop
+    func testRunForeverPollsBlockingSleepsAfterEmptyPollsAndStopsOnFatal() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        transport.script("GET", Q.pollPath, [.json(200, "null"), .json(429, "{}", headers: ["retry-after": "5"]), .json(500, "{}"),
+                                             .json(200, Q.itemJSON("w1")),
+                                             .json(401, #"{"type":"error","error":{"type":"authentication_error","message":"x"}}"#)])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        let handler = RecordingHandler()
+        let (drainer, logs) = drainer(transport, handler: handler, sleeper: sleeper, random: { 0.5 })
+        let task = Task { await drainer.runForever() }
+        for _ in 0..<3 {
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+            sleeper.advanceToNextDeadline()
+        }
+        await task.value
+        // empty: 1 + 2×0.5 = 2 s; 429: hint 5 s beats 0.5 s × 0.75; 500: attempt 1 → 1 s × 0.75
+        XCTAssertEqual(sleeper.requestedSleeps, [.seconds(2), .seconds(5), .milliseconds(750)])
+        for poll in transport.requests("GET", Q.pollPath) {
+            XCTAssertEqual(Q.query(poll), ["block_ms": "999", "reclaim_older_than_ms": "2000"])
+            XCTAssertEqual(poll.timeout, .milliseconds(10_999))
+        }
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 5)
+        XCTAssertEqual(handler.handled, ["w1"])
+        XCTAssertEqual(drainer.health.configurationError, "anthropic HTTP 401 authentication_error")
+        XCTAssertTrue(logs.all.contains { $0.message == "queue.poll.fatal" })
+    }
+
+    // anthropic.md §4: poll and ack keep separate backoff counters
+    func testPollAndAckKeepSeparateBackoffCounters() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        transport.script("GET", Q.pollPath, [.json(503, "{}"), .json(503, "{}"), .json(200, Q.itemJSON("w1")), .json(200, Q.itemJSON("w2")), .json(200, "null")])
+        transport.script("POST", Q.ackPath("w1"), [.json(500, "{}")])
+        transport.script("POST", Q.ackPath("w2"), [.json(409, "{}")])
+        let handler = RecordingHandler()
+        let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper, configure: { $0.drainMaxFailures = 5 })
+        let task = Task { await drainer.drain() }
+        for _ in 0..<4 {
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+            sleeper.advanceToNextDeadline()
+        }
+        await task.value
+        // poll: attempts 0, 1; ack: its own attempts 0, 1 (not continuing the poll count)
+        XCTAssertEqual(sleeper.requestedSleeps, [.milliseconds(500), .seconds(1), .milliseconds(500), .seconds(1)])
+        XCTAssertEqual(handler.handled, [])
+    }
+
+    // rule 47: nothing is claimed until the gate opens
+    func testNoWorkIsClaimedUntilTheGateOpens() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        transport.script("GET", Q.pollPath, [.json(200, "null")], repeatLast: true)
+        let open = Locked(false)
+        let handler = RecordingHandler()
+        let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper, mayClaim: { open.value })
+        await drainer.drain()
+        XCTAssertEqual(transport.requests.count, 0)
+        let task = Task { await drainer.runForever() }
+        do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+        XCTAssertEqual(sleeper.requestedSleeps, [.seconds(1)])
+        XCTAssertEqual(transport.requests.count, 0)
+        open.withLock { $0 = true }
+        sleeper.advanceToNextDeadline()
+        do { let ok = await transport.waitUntil { $0.count == 1 }; XCTAssertTrue(ok) }
+        task.cancel()
+        await task.value
+    }
+
+    // rule 47: a gate that closes while the drainer waits for a slot stops the next poll
+    func testGateClosingWhileWaitingForASlotPreventsThePoll() async {
+        let transport = ScriptedTransport()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, Q.itemJSON("w2"))])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        let open = Locked(true)
+        let handler = RecordingHandler(gated: true)
+        let (drainer, _) = drainer(transport, handler: handler, configure: { $0.launchSlots = 1 }, mayClaim: { open.value })
+        let drain = Task { await drainer.drain() }
+        do { let ok = await ManualSleeper.waitUntil { handler.running == 1 && drainer.slots.waiting == 1 }; XCTAssertTrue(ok) }
+        open.withLock { $0 = false }
+        handler.gate?.signal()
+        await drain.value
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 1)
+        await drainer.waitForLaunches()
+        XCTAssertEqual(drainer.slots.available, 1)
+    }
+
+    // graceful end of the always-on loop: cancellation stops polling, launches finish
+    func testCancellingRunForeverStopsPollingAndWaitsForLaunches() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .hang])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        let handler = RecordingHandler(gated: true)
+        let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper)
+        let task = Task { await drainer.runForever() }
+        do { let ok = await ManualSleeper.waitUntil { handler.running == 1 && transport.inFlight == 1 }; XCTAssertTrue(ok) }
+        task.cancel()
+        do { let ok = await ManualSleeper.waitUntil { transport.inFlight == 0 }; XCTAssertTrue(ok) }
+        XCTAssertEqual(handler.running, 1)                  // the launch is still going
+        handler.gate?.signal()
+        await task.value
+        XCTAssertEqual(handler.running, 0)
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 2)
+        XCTAssertTrue(transport.requests("POST", Q.stopPath("w1")).isEmpty)
+    }
+}

@@ -1,0 +1,44 @@
+import XCTest
+import APIClient
+@testable import WorkQueue
+
+final class ErrorClassifierTests: XCTestCase {
+    private func http(_ status: Int, shouldRetry: Bool? = nil) -> WorkQueueError {
+        .http(status: status, errorType: nil, requestID: nil, retryAfter: nil, shouldRetry: shouldRetry)
+    }
+
+    // rule 33 as a decision table
+    func testDispositionTable() {
+        let cases: [(WorkQueueError, AnthropicCall, ErrorDisposition)] = [
+            (.transport(.timedOut), .poll, .transient),
+            (.transport(.connectionFailed("x")), .ack, .transient),
+            (.invalidResponse("x"), .poll, .transient),
+            (http(408), .poll, .transient),
+            (http(409), .poll, .transient),
+            (http(429), .poll, .transient),
+            (http(500), .poll, .transient),
+            (http(529), .poll, .transient),
+            (http(400), .poll, .fatal),
+            (http(401), .poll, .fatal),
+            (http(403), .poll, .fatal),
+            (http(404), .poll, .fatal),
+            (http(412), .heartbeat, .fatal),
+            (http(409), .ack, .transient),                        // rule 7
+            (http(409, shouldRetry: false), .ack, .transient),    // rule 7 wins over the header
+            (http(404), .ack, .fatal),
+            (http(409), .stop, .alreadyStopped),
+            (http(409, shouldRetry: false), .stop, .alreadyStopped),
+            (http(500), .stop, .transient),
+            (http(500, shouldRetry: false), .stop, .fatal),       // core-client header rule
+            (http(500, shouldRetry: false), .poll, .transient),   // poll: status alone
+            (http(400, shouldRetry: true), .poll, .transient),
+            (http(404), .session, .notFound),
+            (http(401), .session, .fatal),
+            (http(403), .session, .fatal),
+            (http(503), .session, .transient),
+        ]
+        for (error, call, expected) in cases {
+            XCTAssertEqual(ErrorClassifier.disposition(of: error, for: call), expected, "\(error) on \(call)")
+        }
+    }
+}
