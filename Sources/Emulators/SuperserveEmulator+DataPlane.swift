@@ -113,7 +113,7 @@ extension SuperserveEmulator {
     /// Decodes an exec body into a host-side request, or a 400 plain-text answer.
     func execRequest(_ request: Request, _ record: SuperserveSandboxRecord) -> SuperserveOutcome<LocalExecRequest> {
         func bad(_ message: String) -> SuperserveOutcome<LocalExecRequest> { .answer(.text(message + "\n", status: 400)) }
-        guard let body = SuperserveJSON.parse(request.body), body.objectFields != nil else { return bad("body must be a JSON object") }
+        guard let body = try? SuperserveJSON.parse(request.body), body.objectValue != nil else { return bad("body must be a JSON object") }
         guard let command = body["command"]?.stringValue, !command.isEmpty else { return bad("command is required") }
         if let args = body["args"], !args.isNull { return bad("args is not supported by the emulator") }
         let sandbox = localSandbox(record.id)
@@ -150,7 +150,7 @@ extension SuperserveEmulator {
         ]
         for (key, value) in record.envVars { environment[key] = sandbox.rewrite(value) }
         if let raw = body["env"], !raw.isNull {
-            guard let fields = raw.objectFields else { return bad("env must be an object") }
+            guard let fields = raw.objectValue else { return bad("env must be an object") }
             for (key, value) in fields {
                 guard let s = value.stringValue, !key.isEmpty, !key.contains("=") else { return bad("env values must be strings") }
                 environment[key] = sandbox.rewrite(s)

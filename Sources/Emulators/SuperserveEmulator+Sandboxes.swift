@@ -76,7 +76,7 @@ extension SuperserveEmulator {
         }
         var secrets: [String: String] = [:]
         if let raw = body["secrets"], !raw.isNull {
-            guard let fields = raw.objectFields else { return Self.badRequest("secrets must be an object") }
+            guard let fields = raw.objectValue else { return Self.badRequest("secrets must be an object") }
             for (key, value) in fields {
                 guard let secretName = value.stringValue, !key.isEmpty else { return Self.badRequest("secrets values must be secret names") }
                 guard envVars[key] == nil else { return Self.badRequest("secret \(key) collides with env_vars") }
@@ -276,7 +276,7 @@ extension SuperserveEmulator {
         case .success(let value): body = value
         case .failure(let message): return Self.badRequest(message.description)
         }
-        guard let fields = body.objectFields, !fields.isEmpty else { return Self.badRequest("empty update") }
+        guard let fields = body.objectValue, !fields.isEmpty else { return Self.badRequest("empty update") }
         var metadata: [String: String]?
         if let raw = body["metadata"] {
             switch SuperserveValidation.metadata(raw) {
@@ -323,7 +323,12 @@ extension SuperserveEmulator {
             if let metadata { record.metadata = metadata }
             if let network { record.network = network }
             if let timeoutSeconds { record.timeoutSeconds = timeoutSeconds }
-            if let autoDeleteSeconds { record.autoDeleteSeconds = autoDeleteSeconds }
+            if let autoDeleteSeconds {
+                record.autoDeleteSeconds = autoDeleteSeconds
+                // The window counts from now when the sandbox is already paused
+                // (superserve 0.11.4 `update` docs).
+                if record.status == .paused { record.statusSince = .now; record.statusSinceDate = Date() }
+            }
             if let previewAccess { record.previewAccess = previewAccess }
             store.sandboxes[id] = record
             return .empty(status: 204)

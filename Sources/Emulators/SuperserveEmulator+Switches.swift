@@ -46,15 +46,15 @@ extension SuperserveEmulator {
     }
 
     private func setFaults(_ request: Request) -> Response {
-        let body = request.body.isEmpty ? SuperserveJSON.object([]) : SuperserveJSON.parse(request.body)
-        guard let body, let fields = body.objectFields else { return Self.badRequest("body must be a JSON object") }
+        let body = request.body.isEmpty ? SuperserveJSON.object([]) : (try? SuperserveJSON.parse(request.body))
+        guard let body, let fields = body.objectValue else { return Self.badRequest("body must be a JSON object") }
         if let unknown = SuperserveValidation.unknownField(in: fields, allowed: ["error_rates", "latency_ms", "retry_after_s", "endpoints", "count"]) {
             return Self.badRequest(unknown)
         }
         var rates: [Int: Double] = [:]
-        if let raw = body["error_rates"], let entries = raw.objectFields {
+        if let raw = body["error_rates"], let entries = raw.objectValue {
             for (key, value) in entries {
-                let rate: Double? = switch value { case .int(let i): Double(i); case .double(let d): d; default: nil }
+                let rate = value.doubleValue
                 guard let status = Int(key), SuperserveFaults.allowedStatuses.contains(status), let rate, (0...1).contains(rate) else {
                     return Self.badRequest("error_rates maps 429, 500, 502, 503, 504 to a probability in [0, 1]")
                 }
@@ -74,7 +74,7 @@ extension SuperserveEmulator {
     }
 
     private func hold(_ request: Request) -> Response {
-        guard let body = SuperserveJSON.parse(request.body), body.objectFields != nil,
+        guard let body = try? SuperserveJSON.parse(request.body), body.objectValue != nil,
               let raw = body["status"]?.stringValue, let status = SuperserveSandboxStatus(rawValue: raw), status.isTransitional,
               let ms = body["ms"]?.intValue, ms >= 0 else {
             return Self.badRequest("body must be {\"status\":\"starting|pausing|resuming\",\"ms\":N,\"sandbox_id\"?:id}")
@@ -89,7 +89,7 @@ extension SuperserveEmulator {
     }
 
     private func expireTokens(_ request: Request) -> Response {
-        let only = request.body.isEmpty ? nil : SuperserveJSON.parse(request.body)?["sandbox_id"]?.stringValue
+        let only = request.body.isEmpty ? nil : (try? SuperserveJSON.parse(request.body))?["sandbox_id"]?.stringValue
         let count = state.withLock { store -> Int in
             var n = 0
             for id in Array(store.sandboxes.keys) where only == nil || only == id {

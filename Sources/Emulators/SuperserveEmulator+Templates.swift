@@ -41,7 +41,7 @@ extension SuperserveEmulator {
         guard let vcpu = intField("vcpu", 1...4, 2) else { return Self.badRequest("vcpu must be 1-4") }
         guard let memory = intField("memory_mib", 256...4096, 2048) else { return Self.badRequest("memory_mib must be 256-4096") }
         guard let disk = intField("disk_mib", 1024...8192, 4096) else { return Self.badRequest("disk_mib must be 1024-8192") }
-        guard let spec = body["build_spec"], let specFields = spec.objectFields else {
+        guard let spec = body["build_spec"], let specFields = spec.objectValue else {
             return Self.badRequest("build_spec is required")
         }
         if let unknown = SuperserveValidation.unknownField(in: specFields, allowed: SuperserveValidation.buildSpecFields) {
@@ -56,7 +56,7 @@ extension SuperserveEmulator {
         if let steps = spec["steps"], !steps.isNull {
             guard case .array(let items) = steps else { return Self.badRequest("build_spec.steps must be a list") }
             for step in items {
-                guard let fields = step.objectFields, fields.count == 1,
+                guard let fields = step.objectValue, fields.count == 1,
                       ["run", "env", "workdir", "user"].contains(fields[0].0) else {
                     return Self.badRequest("each step must have exactly one of run, env, workdir, user")
                 }

@@ -145,7 +145,7 @@ public final class SuperserveEmulator: Sendable {
     /// is 400 (§2).
     static func strictObject(_ body: [UInt8], allowed: Set<String>) -> Result<SuperserveJSON, SuperserveValidation.Message> {
         guard !body.isEmpty else { return .failure("request body is required") }
-        guard let value = SuperserveJSON.parse(body), let fields = value.objectFields else {
+        guard let value = try? SuperserveJSON.parse(body), let fields = value.objectValue else {
             return .failure("request body must be a JSON object")
         }
         if let unknown = SuperserveValidation.unknownField(in: fields, allowed: allowed) {

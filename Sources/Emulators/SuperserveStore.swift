@@ -81,3 +81,7 @@ struct SuperserveFaults: Sendable {
         return .object(fields)
     }
 }
+
+/// The Superserve emulator reads and writes JSON with the emulators' shared value
+/// type (ordered members, bools apart from numbers, strict RFC 8259 parser).
+typealias SuperserveJSON = EmulatorSharedJSON

@@ -33,7 +33,7 @@ enum SuperserveValidation {
     /// total, string values, and no key starting `superserve.` or `_superserve` in
     /// any case (orchestrator.md rule 17).
     static func metadata(_ value: SuperserveJSON) -> Result<[String: String], Message> {
-        guard let fields = value.objectFields else { return .failure("metadata must be an object") }
+        guard let fields = value.objectValue else { return .failure("metadata must be an object") }
         guard fields.count <= maxMetadataKeys else { return .failure("metadata has more than \(maxMetadataKeys) keys") }
         var out: [String: String] = [:]
         var total = 0
@@ -58,7 +58,7 @@ enum SuperserveValidation {
 
     /// §3.2 env_vars.
     static func envVars(_ value: SuperserveJSON) -> Result<[String: String], Message> {
-        guard let fields = value.objectFields else { return .failure("env_vars must be an object") }
+        guard let fields = value.objectValue else { return .failure("env_vars must be an object") }
         guard fields.count <= maxEnvVars else { return .failure("env_vars has more than \(maxEnvVars) keys") }
         var out: [String: String] = [:]
         var total = 0
@@ -81,7 +81,7 @@ enum SuperserveValidation {
     /// addresses/CIDRs and domain names (`*.example.com`, bare `*`); `deny_out` takes
     /// IPv4 addresses/CIDRs only. IPv6 anywhere is 400.
     static func network(_ value: SuperserveJSON) -> Result<SuperserveNetworkRules, Message> {
-        guard let fields = value.objectFields else { return .failure("network must be an object") }
+        guard let fields = value.objectValue else { return .failure("network must be an object") }
         if let unknown = unknownField(in: fields, allowed: networkFields) { return .failure("network: \(unknown)") }
         func list(_ name: String) -> Result<[String], Message> {
             guard let raw = value[name], !raw.isNull else { return .success([]) }

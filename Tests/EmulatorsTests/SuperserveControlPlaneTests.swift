@@ -31,12 +31,12 @@ final class SuperserveControlPlaneTests: XCTestCase {
         let json = answer.json
         XCTAssertEqual(json?["status"]?.stringValue, "active")
         XCTAssertEqual(json?["name"]?.stringValue, "cma-sesn_1")
-        XCTAssertEqual(json?["metadata"], .object([("cma.session_id", "sesn_1")]))
+        XCTAssertEqual(json?["metadata"], .object([("cma.session_id", .string("sesn_1"))]))
         XCTAssertEqual(json?["timeout_seconds"]?.intValue, 3600)
         XCTAssertEqual(json?["preview_access"]?.stringValue, "legacy_public")
         XCTAssertEqual(json?["network"], .object([
-            ("allow_out", .array(["10.1.0.0/16", "1.2.3.4", "api.anthropic.com", "*.example.com"])),
-            ("deny_out", .array(["0.0.0.0/0"])),
+            ("allow_out", .array([.string("10.1.0.0/16"), .string("1.2.3.4"), .string("api.anthropic.com"), .string("*.example.com")])),
+            ("deny_out", .array([.string("0.0.0.0/0")])),
         ]))
         let token = json?["access_token"]?.stringValue ?? ""
         XCTAssertEqual(token.count, 64)
@@ -172,7 +172,7 @@ final class SuperserveControlPlaneTests: XCTestCase {
         let awaited13 = await h.control(.PATCH, "/sandboxes/\(s.id)", json: #"{"metadata":{"c":"3"}}"#).status
         XCTAssertEqual(awaited13, 204)
         var got = await h.control(.GET, "/sandboxes/\(s.id)").json
-        XCTAssertEqual(got?["metadata"], .object([("c", "3")]), "PATCH replaces the whole map")
+        XCTAssertEqual(got?["metadata"], .object([("c", .string("3"))]), "PATCH replaces the whole map")
         let awaited14 = await h.control(.PATCH, "/sandboxes/\(s.id)", json: #"{"timeout_seconds":null,"auto_delete_seconds":5}"#).status
         XCTAssertEqual(awaited14, 204)
         got = await h.control(.GET, "/sandboxes/\(s.id)").json
@@ -181,7 +181,7 @@ final class SuperserveControlPlaneTests: XCTestCase {
         let awaited15 = await h.control(.PATCH, "/sandboxes/\(s.id)", json: #"{"network":{"allow_out":["api.anthropic.com"],"deny_out":["0.0.0.0/0"]}}"#).status
         XCTAssertEqual(awaited15, 204)
         got = await h.control(.GET, "/sandboxes/\(s.id)").json
-        XCTAssertEqual(got?["network"]?["deny_out"], .array(["0.0.0.0/0"]))
+        XCTAssertEqual(got?["network"]?["deny_out"], .array([.string("0.0.0.0/0")]))
         for bad in ["", "{}", #"{"colour":"red"}"#, #"{"metadata":null}"#, #"{"metadata":{"superserve.sandbox_id":"x"}}"#,
                     #"{"timeout_seconds":0}"#, #"{"network":{"deny_out":["example.com"]}}"#] {
             let answer = await h.control(.PATCH, "/sandboxes/\(s.id)", json: bad)

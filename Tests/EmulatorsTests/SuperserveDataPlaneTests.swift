@@ -12,7 +12,7 @@ final class SuperserveDataPlaneTests: XCTestCase {
         let content = Array("print('hi')\n".utf8)
         let written = await h.data(.POST, "/files?path=%2Fsrv%2Fcma%2Fdeep%2Frunner.py", sandbox: s.id, token: s.token, body: content)
         XCTAssertEqual(written.status, 200, written.text)
-        XCTAssertEqual(written.json, .object([("path", "/srv/cma/deep/runner.py"), ("size", .int(content.count))]))
+        XCTAssertEqual(written.json, .object([("path", .string("/srv/cma/deep/runner.py")), ("size", .int(content.count))]))
         XCTAssertEqual(FileManager.default.contents(atPath: h.hostPath(s.id, "/srv/cma/deep/runner.py")).map { [UInt8]($0) }, content)
         let read = await h.data(.GET, "/files?path=/srv/cma/deep/runner.py", sandbox: s.id, token: s.token)
         XCTAssertEqual(read.status, 200)
@@ -20,7 +20,7 @@ final class SuperserveDataPlaneTests: XCTestCase {
         XCTAssertEqual(read.headers[first: "Content-Type"], "application/octet-stream")
         let missing = await h.data(.GET, "/files?path=/srv/none", sandbox: s.id, token: s.token)
         XCTAssertEqual(missing.status, 404)
-        XCTAssertEqual(missing.json, .object([("error", "file not found")]))
+        XCTAssertEqual(missing.json, .object([("error", .string("file not found"))]))
         // An empty write is a valid (empty) file.
         let empty = await h.data(.POST, "/files?path=/workspace/empty", sandbox: s.id, token: s.token)
         XCTAssertEqual(empty.json?["size"]?.intValue, 0)
@@ -232,13 +232,13 @@ final class SuperserveDataPlaneTests: XCTestCase {
         XCTAssertEqual(answer.headers[first: "Content-Type"], "text/event-stream")
         let events = answer.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }.compactMap { frame -> SuperserveJSON? in
             guard frame.hasPrefix("data: ") else { return nil }
-            return SuperserveJSON.parse(Array(frame.dropFirst(6).utf8))
+            return try? SuperserveJSON.parse(Array(frame.dropFirst(6).utf8))
         }
         let stdout = events.compactMap { $0["stdout"]?.stringValue }.joined()
         let stderr = events.compactMap { $0["stderr"]?.stringValue }.joined()
         XCTAssertEqual(stdout, "out\n")
         XCTAssertEqual(stderr, "err\n")
-        XCTAssertEqual(events.last, .object([("finished", true), ("exit_code", 2)]))
+        XCTAssertEqual(events.last, .object([("finished", .bool(true)), ("exit_code", .int(2))]))
     }
 
     func testUTF8ChunkerNeverSplitsASequence() {

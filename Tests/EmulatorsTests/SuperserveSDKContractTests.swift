@@ -61,7 +61,7 @@ final class SuperserveSDKContractTests: XCTestCase {
         if ProcessInfo.processInfo.environment["SUPERSERVE_SDK_TRACE"] != nil { print(result.stdout) }
         var steps: [String: SuperserveJSON] = [:]
         for text in result.stdout.split(separator: "\n") {
-            if let json = SuperserveJSON.parse(Array(text.utf8)), let step = json["step"]?.stringValue { steps[step] = json }
+            if let json = try? SuperserveJSON.parse(Array(text.utf8)), let step = json["step"]?.stringValue { steps[step] = json }
         }
         return steps
     }
@@ -141,9 +141,9 @@ final class SuperserveSDKContractTests: XCTestCase {
         let create = steps["create"]
         let id = try XCTUnwrap(create?["id"]?.stringValue)
         XCTAssertEqual(create?["status"]?.stringValue, "active")
-        XCTAssertEqual(create?["metadata"], .object([("cma.session_id", "sesn_contract"), ("cma.work_id", "work_1")]))
-        XCTAssertEqual(steps["info"]?["allow"], .array(["api.anthropic.com"]))
-        XCTAssertEqual(steps["info"]?["deny"], .array(["0.0.0.0/0"]))
+        XCTAssertEqual(create?["metadata"], .object([("cma.session_id", .string("sesn_contract")), ("cma.work_id", .string("work_1"))]))
+        XCTAssertEqual(steps["info"]?["allow"], .array([.string("api.anthropic.com")]))
+        XCTAssertEqual(steps["info"]?["deny"], .array([.string("0.0.0.0/0")]))
         XCTAssertEqual(steps["info"]?["preview"]?.stringValue, "legacy_public")
         XCTAssertEqual(steps["list"]?["ids"], .array([.string(id)]))
         XCTAssertEqual(steps["list_status"]?["count"]?.intValue, 2)
@@ -163,9 +163,9 @@ final class SuperserveSDKContractTests: XCTestCase {
         XCTAssertEqual(steps["resume_after_connect"]?["error"]?.stringValue, "ConflictError", "rule 19")
         XCTAssertEqual(steps["connect_run"]?["stdout"]?.stringValue, "connected\n")
         XCTAssertEqual(steps["reserved"]?["error"]?.stringValue, "ValidationError")
-        XCTAssertEqual(steps["updated"]?["metadata"], .object([("cma.session_id", "sesn_contract"), ("cma.paused_at", "now")]))
-        XCTAssertEqual(steps["templates"]?["names"], .array(["cma-runner"]))
-        XCTAssertEqual(steps["templates"]?["statuses"], .array(["ready"]))
+        XCTAssertEqual(steps["updated"]?["metadata"], .object([("cma.paused_at", .string("now")), ("cma.session_id", .string("sesn_contract"))]))
+        XCTAssertEqual(steps["templates"]?["names"], .array([.string("cma-runner")]))
+        XCTAssertEqual(steps["templates"]?["statuses"], .array([.string("ready")]))
         XCTAssertEqual(steps["gone"]?["error"]?.stringValue, "NotFoundError")
         XCTAssertNotNil(steps["done"])
     }

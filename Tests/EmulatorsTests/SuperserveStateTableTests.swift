@@ -159,7 +159,7 @@ final class SuperserveStateTableTests: XCTestCase {
         let async = await h.create()
         let accepted = await h.control(.POST, "/sandboxes/\(async.id)/pause", headers: [("Prefer", "respond-async")])
         XCTAssertEqual(accepted.status, 202)
-        XCTAssertEqual(accepted.json, .object([("status", "pausing")]))
+        XCTAssertEqual(accepted.json, .object([("status", .string("pausing"))]))
         let awaited9 = await h.status(async.id)
         XCTAssertEqual(awaited9, "pausing")
         let paused = await superserveEventually { await h.status(async.id) == "paused" }

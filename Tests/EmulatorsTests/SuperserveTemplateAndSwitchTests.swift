@@ -124,8 +124,8 @@ final class SuperserveTemplateAndSwitchTests: XCTestCase {
         _ = await h.send(.GET, "/sandboxes")   // unauthenticated: still a call
         let calls = await h.send(.GET, "/_emulator/superserve/calls")
         XCTAssertEqual(calls.json, .object([
-            ("total", 6),
-            ("calls", .object([("exec", 1), ("files.write", 1), ("sandboxes.activate", 1), ("sandboxes.create", 1), ("sandboxes.list", 2)])),
+            ("total", .int(6)),
+            ("calls", .object([("exec", .int(1)), ("files.write", .int(1)), ("sandboxes.activate", .int(1)), ("sandboxes.create", .int(1)), ("sandboxes.list", .int(2))])),
         ]))
         let awaited13 = await h.send(.DELETE, "/_emulator/superserve/calls").status
         XCTAssertEqual(awaited13, 204)

@@ -19,15 +19,15 @@ final class SuperserveHarness: Sendable {
     let root: URL
     let router: Router
 
-    init(_ configure: (inout SuperserveEmulatorConfiguration) -> Void = { _ in }) {
+    init(logger: Logger? = nil, _ configure: (inout SuperserveEmulatorConfiguration) -> Void = { _ in }) {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("ss-emu-\(UUID().uuidString.prefix(8))")
         var configuration = SuperserveEmulatorConfiguration(apiKey: SuperserveTestKeys.apiKey, sandboxesRoot: root)
         configuration.activateWait = .milliseconds(400)
         configuration.templateBuildDelay = .milliseconds(150)
         configure(&configuration)
-        var logger = Logger(label: "test.superserve")
-        logger.logLevel = .critical
-        emulator = SuperserveEmulator(configuration: configuration, logger: logger)
+        var quiet = Logger(label: "test.superserve")
+        quiet.logLevel = .critical
+        emulator = SuperserveEmulator(configuration: configuration, logger: logger ?? quiet)
         router = emulator.router
     }
 
@@ -40,7 +40,7 @@ final class SuperserveHarness: Sendable {
         var status: Int
         var headers: HTTPHeaders
         var body: [UInt8]
-        var json: SuperserveJSON? { SuperserveJSON.parse(body) }
+        var json: SuperserveJSON? { try? SuperserveJSON.parse(body) }
         var text: String { String(decoding: body, as: UTF8.self) }
         var code: String? { json?["error"]?["code"]?.stringValue }
     }
@@ -129,4 +129,35 @@ func superserveEventually(timeout: Duration = .seconds(10), _ condition: () asyn
         try? await Task.sleep(for: .milliseconds(10))
     }
     return await condition()
+}
+
+/// Keeps every log line (level, message, metadata) for assertions.
+final class SuperserveLogCapture: Sendable {
+    let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "test.superserve") { _ in Handler(capture: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+
+    struct Handler: LogHandler {
+        let capture: SuperserveLogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            var all = metadata
+            if let extra = event.metadata { all.merge(extra) { _, new in new } }
+            let line = "\(event.level) \(event.message) " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            capture.lines.withLock { $0.append(line) }
+        }
+    }
 }
