@@ -62,6 +62,37 @@ enum ByteClass {
     @inline(__always) @usableFromInline
     static func isQuotedPairByte(_ b: UInt8) -> Bool { b == htab || (b >= sp && b != 0x7F) }
 
+    // SWAR ("SIMD within a register") tests on 8 bytes at once, used to skip long runs of
+    // ordinary bytes in values and targets. Each answers "is there any such byte?" exactly
+    // (the per-byte flags may be wrong above the first hit, the overall answer is not).
+    @inline(__always) @usableFromInline static var ones: UInt64 { 0x0101_0101_0101_0101 }
+    @inline(__always) @usableFromInline static var highs: UInt64 { 0x8080_8080_8080_8080 }
+
+    /// Any byte of `w` below `n` (n ≤ 128).
+    @inline(__always) @usableFromInline
+    static func hasByteBelow(_ w: UInt64, _ n: UInt8) -> Bool {
+        (w &- ones &* UInt64(n)) & ~w & highs != 0
+    }
+
+    /// Any byte of `w` equal to `b`.
+    @inline(__always) @usableFromInline
+    static func hasByte(_ w: UInt64, _ b: UInt8) -> Bool {
+        let x = w ^ (ones &* UInt64(b))
+        return (x &- ones) & ~x & highs != 0
+    }
+
+    /// True when all 8 bytes are field-vchar or SP (no CTL, no DEL; obs-text allowed).
+    @inline(__always) @usableFromInline
+    static func isPlainFieldValueWord(_ w: UInt64) -> Bool {
+        !hasByteBelow(w, sp) && !hasByte(w, 0x7F)
+    }
+
+    /// True when all 8 bytes are visible ASCII (request-target bytes).
+    @inline(__always) @usableFromInline
+    static func isPlainTargetWord(_ w: UInt64) -> Bool {
+        w & highs == 0 && !hasByteBelow(w, 0x21) && !hasByte(w, 0x7F)
+    }
+
     /// ASCII-lowercase comparison of `p[start..<start+lower.count]` with an already
     /// lowercase ASCII token (header names are tokens, so `| 0x20` is a safe fold:
     /// the only non-letter it could confuse with `-` is CR, which is never in a token).

@@ -52,15 +52,20 @@ enum FieldLineScanner {
 
         while i < bound && C.isWhitespace(p[i]) { i &+= 1 }
         let valueStart = i
-        var valueEnd = i
         while true {
+            // Fast path: whole words of ordinary value bytes.
+            if let base = p.baseAddress {
+                while i &+ 8 <= bound && C.isPlainFieldValueWord((base + i).loadUnaligned(as: UInt64.self)) { i &+= 8 }
+            }
             guard i < bound else { return .incomplete }
             let b = p[i]
-            if C.isFieldVChar(b) { i &+= 1; valueEnd = i; continue }
-            if C.isWhitespace(b) { i &+= 1; continue }
+            if C.isFieldVChar(b) || C.isWhitespace(b) { i &+= 1; continue }
             if b == C.cr {
                 guard i &+ 1 < bound else { return .incomplete }
                 guard p[i &+ 1] == C.lf else { return .invalid(.bareCR) }
+                // Trailing OWS is not part of the value (RFC 9112 §5).
+                var valueEnd = i
+                while valueEnd > valueStart && C.isWhitespace(p[valueEnd &- 1]) { valueEnd &-= 1 }
                 return .field(nameStart: nameStart, nameEnd: nameEnd, valueStart: valueStart, valueEnd: valueEnd, next: i &+ 2)
             }
             if b == C.lf { return .invalid(.bareLF) }

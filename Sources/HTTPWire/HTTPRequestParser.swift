@@ -83,6 +83,9 @@ extension HTTPRequestParser {
         // request-target: visible ASCII up to the next SP.
         let targetStart = i
         while true {
+            if let base = p.baseAddress {
+                while i &+ 8 <= bound && C.isPlainTargetWord((base + i).loadUnaligned(as: UInt64.self)) { i &+= 8 }
+            }
             guard i < bound else { return needMore() }
             let b = p[i]
             if C.isTargetByte(b) { i &+= 1; continue }
