@@ -173,4 +173,18 @@ final class KeepAliveTests: XCTestCase {
         XCTAssertTrue(old.peerClosed)
         await h.stop()
     }
+
+    func testAHalfClosedClientStillGetsEveryAnswerThenTheServerCloses() async throws {
+        let gate = Gate()
+        gate.open()
+        let h = try ServerHarness(router: .testing(slow: gate))
+        let c = try h.client()
+        try c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /id HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.shutdownWrite()
+        XCTAssertEqual(try c.readResponse().bodyText, "ok")
+        XCTAssertEqual(try c.readResponse().bodyText, "slow")
+        XCTAssertEqual(try c.readResponse().status, 200)
+        XCTAssertTrue(try c.waitForClose())
+        await h.stop()
+    }
 }
