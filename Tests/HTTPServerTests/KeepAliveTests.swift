@@ -187,4 +187,18 @@ final class KeepAliveTests: XCTestCase {
         XCTAssertTrue(try c.waitForClose())
         await h.stop()
     }
+
+    func testAbsoluteFormTargetsAreRoutedByTheirPath() async throws {
+        var r = Router()
+        r.add(.GET, "/where", .sync { req in .text("\(req.path) \(req.query("q") ?? "-")") })
+        let h = try ServerHarness(router: r)
+        let c = try h.client()
+        for (target, body) in [("http://example.com/where?q=1", "/where 1"), ("HTTPS://example.com:8443/where", "/where -")] {
+            try c.send("GET \(target) HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            let resp = try c.readResponse()
+            XCTAssertEqual(resp.status, 200, target)
+            XCTAssertEqual(resp.bodyText, body, target)
+        }
+        await h.stop()
+    }
 }
