@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Synchronization
 
 /// One exec request, already mapped to host paths.
 struct LocalExecRequest: Sendable {
@@ -39,17 +40,42 @@ enum LocalSandboxExec {
     /// exec thread in arrival order, only for bytes kept under the cap.
     typealias OutputHandler = @Sendable (Bool, [UInt8]) -> Void
 
+    /// Cancelling the calling task (the server cancels handler tasks of connections
+    /// it closes, e.g. on shutdown) kills the command's process group, as a client
+    /// disconnect does on the real data plane (§8.2).
     static func run(_ request: LocalExecRequest, onOutput: OutputHandler? = nil) async throws -> LocalExecResult {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try runBlocking(request, onOutput: onOutput) })
+        let group = ProcessGroupHandle()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let thread = Thread {
+                    continuation.resume(with: Result { try runBlocking(request, group: group, onOutput: onOutput) })
+                }
+                thread.name = "superserve-exec"
+                thread.start()
             }
-            thread.name = "superserve-exec"
-            thread.start()
+        } onCancel: {
+            group.cancel()
         }
     }
 
-    static func runBlocking(_ request: LocalExecRequest, onOutput: OutputHandler? = nil) throws -> LocalExecResult {
+    /// The spawned group's id, shared between the exec thread and a cancellation.
+    final class ProcessGroupHandle: Sendable {
+        private let state = Mutex<(pgid: pid_t?, cancelled: Bool)>((nil, false))
+
+        func cancel() {
+            let pgid = state.withLock { s -> pid_t? in s.cancelled = true; return s.pgid }
+            if let pgid { kill(-pgid, SIGKILL) }
+        }
+
+        /// Records the group; kills it at once when the request was already cancelled.
+        func started(_ pgid: pid_t) {
+            let cancelled = state.withLock { s -> Bool in s.pgid = pgid; return s.cancelled }
+            if cancelled { kill(-pgid, SIGKILL) }
+        }
+    }
+
+    static func runBlocking(_ request: LocalExecRequest, group: ProcessGroupHandle = ProcessGroupHandle(),
+                            onOutput: OutputHandler? = nil) throws -> LocalExecResult {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         // Close-on-exec so that no other child inherits them (the spawn's dup2
         // gives the command its own copies without the flag).
@@ -67,6 +93,7 @@ enum LocalSandboxExec {
             throw error
         }
         close(outPipe[1]); close(errPipe[1])
+        group.started(pid)
         return collect(pid: pid, stdout: outPipe[0], stderr: errPipe[0], request: request, onOutput: onOutput)
     }
 

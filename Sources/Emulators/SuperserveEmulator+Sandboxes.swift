@@ -109,6 +109,7 @@ extension SuperserveEmulator {
             guard template.status == "ready" else {
                 return Self.conflict("template is not ready")
             }
+            if overQuota(store) { return Self.tooManySandboxes() }
             store.sequence += 1
             store.sandboxes[id] = SuperserveSandboxRecord(
                 id: id, name: name, status: .starting, vcpuCount: template.vcpu, memoryMiB: template.memoryMiB,
@@ -218,6 +219,7 @@ extension SuperserveEmulator {
             case .paused:
                 // Activate resumes a paused sandbox (orchestrator.md rule 19) with a
                 // new token.
+                if state.withLock({ overQuota($0) }) { return Self.tooManySandboxes() }
                 guard beginTransition(id, .resuming, from: [.paused]) else { continue }
                 guard let resumed = await waitWhile(id, limit: .seconds(3600), { $0 == .resuming }) else { return Self.notFound() }
                 guard resumed.status == .active, let token = accessToken(id, fresh: true),
@@ -244,6 +246,7 @@ extension SuperserveEmulator {
     func resume(_ id: String) async -> Response {
         guard state.withLock({ $0.sandboxes[id] }) != nil else { return Self.notFound() }
         // §3.4: only from `paused`; from anything else, `active` included, 409.
+        if state.withLock({ $0.sandboxes[id]?.status == .paused && overQuota($0) }) { return Self.tooManySandboxes() }
         guard beginTransition(id, .resuming, from: [.paused]) else { return Self.conflict() }
         guard let record = await waitWhile(id, limit: .seconds(3600), { $0 == .resuming }) else { return Self.notFound() }
         guard record.status == .active, let token = accessToken(id, fresh: true) else { return Self.conflict() }

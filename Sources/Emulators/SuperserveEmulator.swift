@@ -103,6 +103,15 @@ public final class SuperserveEmulator: Sendable {
             guard !key.isEmpty, SuperserveStore.constantTimeEquals(key, configuration.apiKey) else {
                 return Self.envelope(401, "auth_failed", "invalid or missing API key")
             }
+            if let limit = configuration.teamRateLimit,
+               let wait = state.withLock({ $0.takeToken(limit, now: .now) }) {
+                var response = Self.envelope(429, "rate_limited", "rate limit exceeded")
+                response.headers.add(name: "Retry-After", value: String(wait))
+                response.headers.add(name: "RateLimit-Limit", value: String(limit.burst))
+                response.headers.add(name: "RateLimit-Remaining", value: "0")
+                response.headers.add(name: "RateLimit-Reset", value: String(wait))
+                return response
+            }
         }
         return await body(request)
     }
@@ -135,6 +144,13 @@ public final class SuperserveEmulator: Sendable {
     }
 
     static func badRequest(_ message: String) -> Response { envelope(400, "bad_request", message) }
+    static func tooManySandboxes() -> Response { envelope(429, "too_many_sandboxes", "active sandbox limit reached") }
+
+    /// §7 quota check for create, resume and activate of a paused sandbox.
+    func overQuota(_ store: SuperserveStore) -> Bool {
+        guard let max = configuration.maxActiveSandboxes else { return false }
+        return store.activeCount >= max
+    }
     static func notFound(_ what: String = "Sandbox not found") -> Response { envelope(404, "not_found", what) }
     static func conflict(_ message: String = "Sandbox is not in a valid state for this operation",
                          code: String = "conflict") -> Response {

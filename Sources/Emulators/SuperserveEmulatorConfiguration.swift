@@ -57,11 +57,30 @@ public struct SuperserveEmulatorConfiguration: Sendable {
     /// Team quotas (§7).
     public var maxTemplates: Int = 10
     public var maxConcurrentBuilds: Int = 5
+    /// Sandboxes in `starting`, `active`, `pausing` or `resuming` per team; beyond it
+    /// create, resume and activate of a paused sandbox answer 429
+    /// `too_many_sandboxes` (§7: 50 in the service code). nil: unlimited (default,
+    /// so that load tests measure the orchestrator rather than the quota).
+    public var maxActiveSandboxes: Int?
+    /// Per-team control-plane rate limit after auth (§7: 20 req/s, burst 40), as a
+    /// token bucket answering 429 `rate_limited` with `Retry-After` and `RateLimit-*`
+    /// headers. nil: off (default).
+    public var teamRateLimit: SuperserveRateLimit?
     /// Remove `<sandboxesRoot>/<id>/` directories on `shutdown()` (default keeps them).
     public var removeSandboxesOnShutdown: Bool = false
 
     public init(apiKey: String, sandboxesRoot: URL) {
         self.apiKey = apiKey
         self.sandboxesRoot = sandboxesRoot
+    }
+}
+
+/// A token bucket's refill rate and size.
+public struct SuperserveRateLimit: Sendable {
+    public var requestsPerSecond: Double
+    public var burst: Int
+    public init(requestsPerSecond: Double, burst: Int) {
+        self.requestsPerSecond = requestsPerSecond
+        self.burst = burst
     }
 }

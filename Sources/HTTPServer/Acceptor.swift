@@ -7,14 +7,16 @@ import Darwin
 #endif
 
 /// The listening socket: accepts in a loop on a read source and deals connections
-/// round-robin to the connection queues.
+/// round-robin to the connection queues. The source runs on the first connection
+/// queue, so connections dealt to that queue are adopted without a hop (a hop to
+/// another queue is a thread wake-up per connection).
 ///
 /// `@unchecked Sendable`: mutable state is touched only on `queue`.
 final class Acceptor: @unchecked Sendable {
     private let fd: Int32
     private let loops: [ConnectionLoop]
     private let context: ServerContext
-    private let queue = DispatchQueue(label: "http.accept")
+    private let queue: DispatchQueue
     private var source: (any DispatchSourceRead)?
     private var next = 0
     private var paused = false
@@ -25,11 +27,12 @@ final class Acceptor: @unchecked Sendable {
     init(fd: Int32, loops: [ConnectionLoop], context: ServerContext) {
         self.fd = fd
         self.loops = loops
+        self.queue = loops[0].queue
         self.context = context
     }
 
     func start() {
-        queue.sync {
+        queue.async { [self] in
             let src = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             src.setEventHandler { [self] in acceptBatch() }   // released by cancel in stop()
             src.setCancelHandler { [self] in
@@ -70,7 +73,7 @@ final class Acceptor: @unchecked Sendable {
                 }
                 guard context.tracker.tryOpen(limit: context.configuration.maxConnections) else {
                     // Over the cap: a fixed 503 (best effort, nonblocking) and close.
-                    _ = Self.capAnswer.withUnsafeBytes { write(cfd, $0.baseAddress, $0.count) }
+                    _ = Self.capAnswer.withUnsafeBytes { send(cfd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                     close(cfd)
                     context.rejected(reason: "connection_cap", peer: peer?.text ?? "unknown")
                     continue
@@ -78,7 +81,11 @@ final class Acceptor: @unchecked Sendable {
                 context.observer?.connectionOpened()
                 let loop = loops[next % loops.count]
                 next &+= 1
-                loop.queue.async { loop.adopt(fd: cfd, peer: peer) }
+                if loop === loops[0] {
+                    loop.adopt(fd: cfd, peer: peer)   // already on its queue
+                } else {
+                    loop.queue.async { loop.adopt(fd: cfd, peer: peer) }
+                }
             case .wouldBlock:
                 return
             case .exhausted:

@@ -46,6 +46,7 @@ extension Connection {
                 dispatch()
                 return
             }
+            borrowOutputBuffer()
             outbuf.append(contentsOf: ResponseHead.continueLine)
         }
         phase = .body
@@ -107,6 +108,7 @@ extension Connection {
         let id = RequestID.next()   // fresh: nothing of the refused input is echoed
         context.rejected(reason: reason, peer: peerText, requestID: id)
         current = nil
+        borrowOutputBuffer()
         Self.appendFixed(status: status, date: loop.dateHeader(), requestID: id, into: &outbuf)
         phase = .closing
         setDeadline(.none, 0)
@@ -146,6 +148,7 @@ extension Connection {
         let bodyless = (100..<200).contains(status) || status == 204 || status == 304
         let connectionHeader: ResponseHead.ConnectionHeader =
             close ? .close : (head.version == .http1_0 ? .keepAlive : .omit)
+        borrowOutputBuffer()
         let before = outbuf.count
 
         switch response.body {

@@ -11,7 +11,8 @@ extension Connection {
     func flush() {
         while outOffset < outbuf.count {
             let n = outbuf.withUnsafeBytes { p in
-                write(fd, p.baseAddress! + outOffset, p.count - outOffset)
+                // MSG_NOSIGNAL: a peer that went away is EPIPE here, not SIGPIPE for the process.
+                send(fd, p.baseAddress! + outOffset, p.count - outOffset, Int32(MSG_NOSIGNAL))
             }
             if n > 0 {
                 outOffset += n
@@ -30,11 +31,26 @@ extension Connection {
             closeNow()   // EPIPE, ECONNRESET: the peer is gone
             return
         }
-        // Keep a small buffer for the next answer; give big ones back (idle connections
-        // must stay cheap).
-        outbuf.removeAll(keepingCapacity: outbuf.capacity <= 4096)
+        returnOutputBuffer()
         outOffset = 0
         drained()
+    }
+
+    /// Output buffers are lent by the queue: answers are built in the queue's spare
+    /// buffer and given back once written, so steady traffic allocates nothing and an
+    /// idle connection holds no output storage.
+    func borrowOutputBuffer() {
+        if outbuf.isEmpty && outbuf.capacity < 1024 && loop.spareOutput.capacity > 0 {
+            swap(&outbuf, &loop.spareOutput)
+        }
+    }
+
+    private func returnOutputBuffer() {
+        if outbuf.capacity <= 256 * 1024 && outbuf.capacity > loop.spareOutput.capacity {
+            outbuf.removeAll(keepingCapacity: true)
+            swap(&outbuf, &loop.spareOutput)
+        }
+        outbuf = []
     }
 
     func onWritable() {

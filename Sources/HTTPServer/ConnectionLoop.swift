@@ -30,6 +30,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private var source: (any DispatchSourceRead)?
     private let events: UnsafeMutablePointer<epoll_event>
     private var timer: (any DispatchSourceTimer)?
+    /// Output storage lent to the connection answering right now (see `borrowOutputBuffer`).
+    var spareOutput: [UInt8] = []
     private var dateSecond: time_t = 0
     private var dateBytes: [UInt8] = []
 
