@@ -25,11 +25,6 @@ struct LocalExecResult: Sendable {
     var timedOut: Bool
 }
 
-enum LocalExecError: Error, Sendable {
-    case spawnFailed(Int32)
-    case pipeFailed(Int32)
-}
-
 /// Runs `/bin/sh -c <command>` with the semantics of superserve.md §8.2: its own
 /// process group, stdin `/dev/null`, the answer only once both stdout and stderr
 /// reach EOF, SIGKILL to the whole group and exit 124 on timeout, 128+n on death by
@@ -79,10 +74,10 @@ enum LocalSandboxExec {
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         // Close-on-exec so that no other child inherits them (the spawn's dup2
         // gives the command its own copies without the flag).
-        guard pipe(&outPipe) == 0 else { throw LocalExecError.pipeFailed(errno) }
+        guard pipe(&outPipe) == 0 else { throw SuperserveEmulatorError.pipeFailed(errno) }
         guard pipe(&errPipe) == 0 else {
             close(outPipe[0]); close(outPipe[1])
-            throw LocalExecError.pipeFailed(errno)
+            throw SuperserveEmulatorError.pipeFailed(errno)
         }
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let pid: pid_t
@@ -149,7 +144,7 @@ enum LocalSandboxExec {
                 posix_spawn(&pid, "/bin/sh", &actions, &attributes, cArgv, cEnvp)
             }
         }
-        guard rc == 0 else { throw LocalExecError.spawnFailed(rc) }
+        guard rc == 0 else { throw SuperserveEmulatorError.spawnFailed(rc) }
         return pid
     }
 

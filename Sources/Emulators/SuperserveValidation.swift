@@ -144,10 +144,5 @@ enum SuperserveValidation {
         return nil
     }
 
-    /// Error text for a 400 answer.
-    struct Message: Error, Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
-        let description: String
-        init(stringLiteral value: String) { description = value }
-        init(_ value: String) { description = value }
-    }
+    typealias Message = SuperserveEmulatorError
 }

@@ -43,12 +43,37 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public func contains(name: String) -> Bool { self[first: name] != nil }
 
     /// True when a comma-separated list header (`Connection`, `Transfer-Encoding`)
-    /// carries `token`, compared case-insensitively.
+    /// carries `token`, compared case-insensitively (RFC 9110 §5.6.1). Scans the bytes in
+    /// place: it runs for every request (keep-alive), so it must not allocate.
     public func containsToken(_ token: String, in name: String) -> Bool {
-        for value in self[all: name] {
-            for part in value.split(separator: ",") {
-                if part.trimmingOWS().asciiCaseInsensitiveEquals(token) { return true }
+        var token = token
+        return token.withUTF8 { t in
+            for field in storage where field.name.asciiCaseInsensitiveEquals(name) {
+                var value = field.value
+                if value.withUTF8({ HTTPHeaders.list($0, contains: t) }) { return true }
             }
+            return false
+        }
+    }
+
+    static func list(_ v: UnsafeBufferPointer<UInt8>, contains t: UnsafeBufferPointer<UInt8>) -> Bool {
+        var k = 0
+        while k < v.count {
+            while k < v.count && (v[k] == 0x20 || v[k] == 0x09) { k += 1 }
+            let start = k
+            while k < v.count && v[k] != 0x2C { k += 1 }
+            var end = k
+            while end > start && (v[end - 1] == 0x20 || v[end - 1] == 0x09) { end -= 1 }
+            k += 1
+            guard end - start == t.count else { continue }
+            var equal = true
+            for j in 0..<t.count {
+                let x = v[start + j], y = t[j]
+                let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+                let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+                if lx != ly { equal = false; break }
+            }
+            if equal { return true }
         }
         return false
     }

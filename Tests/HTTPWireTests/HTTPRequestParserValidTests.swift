@@ -122,3 +122,20 @@ final class HTTPRequestParserValidTests: XCTestCase {
         }
     }
 }
+
+/// Header lookups used on every request by the server.
+final class HTTPHeadersTests: XCTestCase {
+    func testListTokensAreFoundCaseInsensitivelyBetweenCommasAndWhitespace() {
+        let headers = HTTPHeaders([("Connection", "keep-alive, Upgrade"), ("connection", "\tTE ,close "), ("X", "close")])
+        let table: [(String, String, Bool)] = [
+            ("close", "Connection", true), ("CLOSE", "connection", true), ("upgrade", "Connection", true),
+            ("te", "CONNECTION", true), ("keep", "Connection", false), ("alive", "Connection", false),
+            ("close", "Upgrade", false), ("", "Connection", false), ("keep-alive, upgrade", "Connection", false),
+        ]
+        for (token, name, expected) in table {
+            XCTAssertEqual(headers.containsToken(token, in: name), expected, "\(token) in \(name)")
+        }
+        XCTAssertEqual(headers[first: "CONNECTION"], "keep-alive, Upgrade")
+        XCTAssertEqual(headers[all: "connection"], ["keep-alive, Upgrade", "\tTE ,close "])
+    }
+}
