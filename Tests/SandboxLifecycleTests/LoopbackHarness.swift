@@ -74,6 +74,15 @@ final class LoopbackHarness: Sendable {
         XCTAssertEqual(response.status, 204)
     }
 
+    /// `POST /_emulator/superserve/<name>` with a JSON body.
+    func emulatorSwitch(_ name: String, _ body: [String: Any]) async throws {
+        let response = try await URLSessionTransport().send(OutboundRequest(
+            method: "POST", url: baseURL.appendingPathComponent("_emulator/superserve/\(name)"),
+            headers: [("Content-Type", "application/json")],
+            body: try JSONSerialization.data(withJSONObject: body), timeout: .seconds(10)))
+        XCTAssertEqual(response.status, 200, String(decoding: response.body, as: UTF8.self))
+    }
+
     /// Re-checks `condition` until it holds or the deadline passes.
     func eventually(timeout: Duration = .seconds(15), _ condition: () async -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout

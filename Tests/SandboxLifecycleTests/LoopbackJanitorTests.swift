@@ -84,4 +84,24 @@ final class LoopbackJanitorTests: XCTestCase {
         XCTAssertEqual(builtStatus, .ready)
         await h.close()
     }
+
+    /// Rule 43: after max_idle plus the margin, the session's sandbox is paused when
+    /// its runner no longer runs.
+    func testPauseWhenIdleProbesAndPausesTheSessionsSandbox() async throws {
+        let h = try H()
+        let launcher = h.launcher(mode: "exit0")
+        guard case .launched(let id, _, _) = await launcher.launch(H.request()) else { return XCTFail("launch failed") }
+        await launcher.waitForBackgroundWork()
+        let sleeper = RecordingSleeper()
+        var config = Janitor.Configuration(environmentID: "env_1")
+        config.maxIdle = .seconds(60)
+        config.idlePauseMargin = .seconds(30)
+        let janitor = Janitor(client: h.client, configuration: config, locks: h.locks, activity: h.activity,
+                              logger: h.logs.logger(), sleeper: sleeper)
+        await janitor.pauseWhenIdle(sessionID: "sesn_1")
+        XCTAssertEqual(sleeper.durations, [.seconds(90)])
+        let paused = await h.eventually { (try? await h.client.getSandbox(id: id))?.status == .paused }
+        XCTAssertTrue(paused)
+        await h.close()
+    }
 }

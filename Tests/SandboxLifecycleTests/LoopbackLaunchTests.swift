@@ -17,7 +17,8 @@ final class LoopbackLaunchTests: XCTestCase {
 
     func testFreshSessionCreatesASandboxAndLaunchesTheRunnerInAtMostFiveCalls() async throws {
         let h = try H()
-        let launcher = h.launcher()
+        // The probe waits 2 s, so the calls read right after the hand-off are the critical path's.
+        let launcher = h.launcher { $0.probeDelay = .seconds(2) }
         let session = H.Session()
         try await h.resetCalls()
         let outcome = await launcher.launch(H.request(tracker: session))
@@ -94,8 +95,13 @@ final class LoopbackLaunchTests: XCTestCase {
         XCTAssertEqual(launchedID, prepared.id)
         XCTAssertNil(calls["sandboxes.list"], "rule 24: a prepared id replaces the lookup")
         XCTAssertNil(calls["sandboxes.create"])
-        XCTAssertEqual(calls["sandboxes.update"], 1, "rule 23: the network PATCH, before the runner")
+        XCTAssertGreaterThanOrEqual(calls["sandboxes.update"] ?? 0, 1, "rule 23: the network PATCH")
         await launcher.waitForBackgroundWork()
+        // One network PATCH (before the runner, order checked in SandboxLauncherTests)
+        // and one metadata read-modify-write after the hand-off (rule 18).
+        let after = try await h.calls()
+        XCTAssertEqual(after["sandboxes.update"], 2)
+        XCTAssertEqual(after["sandboxes.get"], 1)
         let sandbox = try await h.client.getSandbox(id: prepared.id)
         XCTAssertTrue(LauncherConfiguration().networkPolicy.matches(sandbox.network))
         XCTAssertEqual(sandbox.metadata["owner"], "author")
@@ -125,11 +131,13 @@ final class LoopbackLaunchTests: XCTestCase {
         try await h.resetCalls()
         let (id, _, _) = try launched(await launcher.launch(H.request()))
         XCTAssertEqual(id, older.id)
-        let calls = try await h.calls()
-        XCTAssertEqual(calls["sandboxes.update"], 1)
         let sandbox = try await h.client.getSandbox(id: id)
         XCTAssertTrue(LauncherConfiguration().networkPolicy.matches(sandbox.network))
         await launcher.waitForBackgroundWork()
+        let calls = try await h.calls()
+        XCTAssertEqual(calls["sandboxes.update"], 2, "network PATCH + metadata PATCH")
+        XCTAssertEqual(calls["sandboxes.list"], 1)
+        XCTAssertNil(calls["sandboxes.create"])
         await h.close()
     }
 
@@ -143,6 +151,45 @@ final class LoopbackLaunchTests: XCTestCase {
         XCTAssertEqual(failures.count, 1)
         XCTAssertTrue(failures.first?.reason.contains("exited with exit code 3") == true, failures.first?.reason ?? "")
         XCTAssertTrue(failures.first?.logTail?.contains("fake runner failing on purpose") == true, failures.first?.logTail ?? "nil")
+        await h.close()
+    }
+
+    /// Rules 13 and 20: a sandbox still `starting` is found (no status filter), the
+    /// activate 409 leads to a read and a retry, and no twin is created.
+    func testSandboxMidTransitionIsWaitedForInsteadOfDuplicated() async throws {
+        let h = try H()
+        let existing = try await h.client.createSandbox(CreateSandboxRequest(
+            name: "cma-sesn_1", fromTemplate: "cma-runner", metadata: ["cma.session_id": "sesn_1"],
+            network: LauncherConfiguration().networkPolicy))
+        try await h.emulatorSwitch("hold", ["sandbox_id": existing.id, "status": "starting", "ms": 1500])
+        let launcher = h.launcher()
+        try await h.resetCalls()
+        let (id, _, _) = try launched(await launcher.launch(H.request()))
+        XCTAssertEqual(id, existing.id)
+        let calls = try await h.calls()
+        XCTAssertNil(calls["sandboxes.create"], "rule 13: no twin")
+        XCTAssertGreaterThanOrEqual(calls["sandboxes.activate"] ?? 0, 2, "rule 20: retried after the conflict")
+        XCTAssertGreaterThanOrEqual(calls["sandboxes.get"] ?? 0, 1, "rule 20: read the status on a non-pausing 409")
+        await launcher.waitForBackgroundWork()
+        await h.close()
+    }
+
+    /// Rule 32: an expired data-plane token is refreshed with one activate and the call retried.
+    func testExpiredAccessTokenIsRefreshedOnceAndTheCallRetried() async throws {
+        let h = try H()
+        let launcher = h.launcher()
+        let (id, _, _) = try launched(await launcher.launch(H.request()))
+        await launcher.waitForBackgroundWork()
+        let access = try XCTUnwrap(h.activity.access(for: id))
+        let before = access.credentials.accessToken
+        try await h.emulatorSwitch("expire-tokens", ["sandbox_id": id])
+        try await h.resetCalls()
+        let result = try await h.client.exec(access, command: "sh /srv/cma/probe.sh", workingDirectory: "/srv/cma", timeoutSeconds: 10)
+        XCTAssertEqual(ProbeResult.parse(result.stdout)?.state, .running)
+        XCTAssertNotEqual(access.credentials.accessToken, before)
+        let calls = try await h.calls()
+        XCTAssertEqual(calls["sandboxes.activate"], 1)
+        XCTAssertEqual(calls["exec"], 2)
         await h.close()
     }
 }
