@@ -116,18 +116,23 @@ public final class Janitor: Sendable {
         return now().timeIntervalSince(last) > configuration.idleTimeout.seconds
     }
 
+    private enum Verdict {
+        case paused, running, skipped
+        case failed(String)
+    }
+
     private func consider(_ listed: Sandbox, report: inout SweepReport, requireIdle: Bool = true) async {
         let sessionID = listed.metadata["cma.session_id"] ?? "sandbox:" + listed.id
         var log = logger
         log[metadataKey: "sandbox.id"] = "\(listed.id)"
         log[metadataKey: "session.id"] = "\(sessionID)"
         // Rule 10: a session being launched is not idle; skip it rather than wait.
-        let outcome: String? = await locks.withLockIfAvailable(sessionID) {
+        let outcome: Verdict? = await locks.withLockIfAvailable(sessionID) { () async -> Verdict in
             do throws(SandboxLifecycleError) {
                 // Rule 44: re-read right before deciding; cma.launched_at may have moved.
                 let fresh = try await client.getSandbox(id: listed.id)
-                guard fresh.status == .active else { return "skipped" }
-                if requireIdle, !isIdle(fresh) { return "skipped" }
+                guard fresh.status == .active else { return .skipped }
+                if requireIdle, !isIdle(fresh) { return .skipped }
                 let access: SandboxAccess
                 if let known = activity.access(for: fresh.id) {
                     access = known
@@ -140,28 +145,28 @@ public final class Janitor: Sendable {
                                                    workingDirectory: dir, timeoutSeconds: configuration.probeExecTimeoutSeconds)
                 guard let probe = ProbeResult.parse(result.stdout) else {
                     log.warning("janitor.probe_unreadable")
-                    return "error: probe printed no state"
+                    return .failed("probe printed no state")
                 }
                 if probe.state == .running {
                     activity.recordRunning(fresh.id, at: now())
-                    return "running"
+                    return .running
                 }
                 var metadata = fresh.metadata.filter { !SandboxLauncher.isReservedKey($0.key) }
                 metadata["cma.paused_at"] = Timestamp.format(now())
                 try await client.updateSandbox(id: fresh.id, metadata: metadata)
                 let pause = try await client.pause(id: fresh.id)
                 log.info("janitor.paused", metadata: ["runner.state": "\(probe.state.rawValue)", "pause": "\(pause)"])
-                return "paused"
+                return .paused
             } catch {
                 log.warning("janitor.sandbox_failed", metadata: ["error": "\(error)"])
-                return "error: \(error)"
+                return .failed("\(error)")
             }
         }
         switch outcome {
-        case "paused": report.paused.append(listed.id)
-        case "running": report.stillRunning.append(listed.id)
-        case "skipped", nil: report.skipped.append(listed.id)
-        case let other?: report.errors.append("\(listed.id): \(other)")
+        case .paused?: report.paused.append(listed.id)
+        case .running?: report.stillRunning.append(listed.id)
+        case .skipped?, nil: report.skipped.append(listed.id)
+        case .failed(let detail)?: report.errors.append("\(listed.id): \(detail)")
         }
     }
 }
