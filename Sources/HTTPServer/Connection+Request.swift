@@ -19,7 +19,11 @@ struct RequestState: Sendable {
 extension Connection {
     /// The head is complete: resolve the route (so its body limit applies), then read
     /// the body or answer at once.
-    func beginRequest(_ head: HTTPRequestHead) {
+    func beginRequest(_ parsed: HTTPRequestHead) {
+        var head = parsed
+        // RFC 9112 §3.2.2: absolute-form must be accepted; route (and show handlers) its
+        // path and query as if sent in origin-form.
+        if let origin = Self.originForm(of: head.target) { head.target = origin }
         let resolution = context.router.resolve(method: head.method, path: head.path)
         var maxBody = context.configuration.limits.maxBodyBytes
         if case .found(let route) = resolution, let m = route.maxBodyBytes { maxBody = m }
@@ -51,6 +55,19 @@ extension Connection {
         }
         phase = .body
         setDeadline(.body, context.bodyTimeoutNanos)
+    }
+
+    /// `/path?query` of an absolute-form target (`http://host/path?query`), nil otherwise.
+    static func originForm(of target: String) -> String? {
+        let u = target.utf8
+        guard let first = u.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return nil }
+        let lower = target.prefix(8).lowercased()
+        let schemeLength: Int
+        if lower.hasPrefix("http://") { schemeLength = 7 } else if lower.hasPrefix("https://") { schemeLength = 8 } else { return nil }
+        let rest = target.utf8.dropFirst(schemeLength)
+        guard let cut = rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else { return "/" }
+        let tail = String(target[cut...])
+        return tail.hasPrefix("?") ? "/" + tail : tail
     }
 
     /// The body is complete: run the handler (inline for `.sync`, in a Task for `.async`).

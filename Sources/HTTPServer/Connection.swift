@@ -122,9 +122,17 @@ final class Connection: @unchecked Sendable {
     /// The peer shut its write side (or went away).
     private func peerClosed() {
         switch phase {
-        case .head, .body, .lingering:
+        case .head, .body:
             // Nothing more can complete: a partial message is abandoned (no answer:
-            // nobody is left to send the rest of it).
+            // nobody is left to send the rest of it). Answers already queued still go
+            // out (the peer may only have half-closed), then the socket closes.
+            if outOffset < outbuf.count {
+                phase = .closing
+                setDeadline(.none, 0)
+            } else {
+                closeNow()
+            }
+        case .lingering:
             closeNow()
         default:
             break

@@ -26,6 +26,7 @@ public final class HTTPServer: Sendable {
 
     /// Binds and listens; returns once accepting. Raises the descriptor limit first.
     public func start() throws {
+        if let why = context.configuration.validationError() { throw HTTPServerError.invalidConfiguration(why) }
         if let bad = context.invalidTrustedProxies.first { throw HTTPServerError.badTrustedProxy(bad) }
         try parts.withLock { p throws(HTTPServerError) in
             guard !p.started, !context.isShuttingDown else { throw .alreadyStarted }

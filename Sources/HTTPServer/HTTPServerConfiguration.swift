@@ -36,4 +36,23 @@ public struct HTTPServerConfiguration: Sendable {
     public var connectionQueues = 0
 
     public init() {}
+
+    /// The first problem found, naming the setting (checked by `HTTPServer.start()`).
+    func validationError() -> String? {
+        let deadlines: [(String, Duration)] = [
+            ("headerReadTimeout", headerReadTimeout), ("bodyReadTimeout", bodyReadTimeout),
+            ("idleTimeout", idleTimeout), ("writeTimeout", writeTimeout), ("closeLingerTimeout", closeLingerTimeout),
+        ]
+        for (name, d) in deadlines where d <= .zero { return "\(name) must be positive (is \(d))" }
+        if shutdownGracePeriod < .zero { return "shutdownGracePeriod must not be negative" }
+        if !(0...65535).contains(port) { return "port must be 0…65535 (is \(port))" }
+        if maxConnections < 1 { return "maxConnections must be at least 1 (is \(maxConnections))" }
+        if gzipMinimumBytes < 0 { return "gzipMinimumBytes must not be negative" }
+        if listenBacklog < 1 { return "listenBacklog must be at least 1" }
+        if connectionQueues < 0 { return "connectionQueues must not be negative" }
+        if limits.maxBodyBytes < 0 || limits.maxRequestLineBytes < 16 || limits.maxHeaderBytes < 64 {
+            return "limits are too small to parse a request"
+        }
+        return nil
+    }
 }

@@ -9,6 +9,8 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
     case badTrustedProxy(String)
     /// `start()` was called twice, or after `shutdown()`.
     case alreadyStarted
+    /// A configuration value is out of range; the text names the setting.
+    case invalidConfiguration(String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
         case .badHost(let h): "host \(h) is not an address this server can bind"
         case .badTrustedProxy(let p): "trustedProxies entry \(p) is not an IP address or CIDR"
         case .alreadyStarted: "the server was already started"
+        case .invalidConfiguration(let why): "invalid HTTP server configuration: \(why)"
         }
     }
 }

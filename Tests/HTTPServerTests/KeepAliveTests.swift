@@ -173,4 +173,32 @@ final class KeepAliveTests: XCTestCase {
         XCTAssertTrue(old.peerClosed)
         await h.stop()
     }
+
+    func testAHalfClosedClientStillGetsEveryAnswerThenTheServerCloses() async throws {
+        let gate = Gate()
+        gate.open()
+        let h = try ServerHarness(router: .testing(slow: gate))
+        let c = try h.client()
+        try c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /id HTTP/1.1\r\nHost: x\r\n\r\n")
+        c.shutdownWrite()
+        XCTAssertEqual(try c.readResponse().bodyText, "ok")
+        XCTAssertEqual(try c.readResponse().bodyText, "slow")
+        XCTAssertEqual(try c.readResponse().status, 200)
+        XCTAssertTrue(try c.waitForClose())
+        await h.stop()
+    }
+
+    func testAbsoluteFormTargetsAreRoutedByTheirPath() async throws {
+        var r = Router()
+        r.add(.GET, "/where", .sync { req in .text("\(req.path) \(req.query("q") ?? "-")") })
+        let h = try ServerHarness(router: r)
+        let c = try h.client()
+        for (target, body) in [("http://example.com/where?q=1", "/where 1"), ("HTTPS://example.com:8443/where", "/where -")] {
+            try c.send("GET \(target) HTTP/1.1\r\nHost: example.com\r\n\r\n")
+            let resp = try c.readResponse()
+            XCTAssertEqual(resp.status, 200, target)
+            XCTAssertEqual(resp.bodyText, body, target)
+        }
+        await h.stop()
+    }
 }

@@ -6,13 +6,14 @@ import XCTest
 final class ShutdownTests: XCTestCase {
     func testShutdownClosesIdleAtOnceLetsInFlightFinishAndRefusesNewConnections() async throws {
         let gate = Gate()
-        let h = try ServerHarness(router: .testing(slow: gate), configure: { $0.shutdownGracePeriod = .seconds(5) })
+        let entered = Counter()
+        let h = try ServerHarness(router: .testing(slow: gate, slowEntered: entered), configure: { $0.shutdownGracePeriod = .seconds(5) })
         let idle = try h.client()
         try idle.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(try idle.readResponse().status, 200)
         let busy = try h.client()
         try busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        await waitUntil(.seconds(2), "both connections open") { h.server.openConnections == 2 }
+        await waitUntil(.seconds(2), "slow request in its handler") { entered.value == 1 }
 
         let stopping = Task { await h.server.shutdown() }
         await waitUntil(.seconds(2), "shutdown flag") { h.server.isShuttingDown }
@@ -31,10 +32,11 @@ final class ShutdownTests: XCTestCase {
 
     func testShutdownClosesWhatIsStillRunningAfterTheGracePeriod() async throws {
         let gate = Gate()
-        let h = try ServerHarness(router: .testing(slow: gate), configure: { $0.shutdownGracePeriod = .milliseconds(300) })
+        let entered = Counter()
+        let h = try ServerHarness(router: .testing(slow: gate, slowEntered: entered), configure: { $0.shutdownGracePeriod = .milliseconds(300) })
         let busy = try h.client()
         try busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-        await waitUntil(.seconds(2), "connection open") { h.server.openConnections == 1 }
+        await waitUntil(.seconds(2), "slow request in its handler") { entered.value == 1 }
         let start = ContinuousClock.now
         await h.server.shutdown()
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(2))

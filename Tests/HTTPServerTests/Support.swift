@@ -62,13 +62,15 @@ final class Counter: Sendable {
 
 extension Router {
     /// Routes most tests share.
-    static func testing(slow: Gate? = nil, hits: Counter? = nil) -> Router {
+    /// `slowEntered` counts requests that reached the `/slow` handler.
+    static func testing(slow: Gate? = nil, hits: Counter? = nil, slowEntered: Counter? = nil) -> Router {
         var r = Router()
         r.add(.GET, "/healthz", .sync { _ in .text("ok") })
         r.add(.GET, "/id", .sync { req in .text(req.requestID) })
         r.add(.POST, "/echo", .sync { req in .bytes(req.body, contentType: "application/octet-stream") })
         r.add(.POST, "/small", maxBodyBytes: 16, .sync { req in .text("\(req.body.count)") })
         r.add(.GET, "/slow", .async { _ in
+            slowEntered?.increment()
             await slow?.wait()
             return .text("slow")
         })

@@ -1,0 +1,167 @@
+import APIClient
+import Foundation
+import Logging
+
+/// Pauses sandboxes whose runner has finished (rules 43–45). Never deletes.
+public final class Janitor: Sendable {
+    public struct Configuration: Sendable {
+        /// The environment whose sandboxes this janitor looks after (`cma.environment_id`).
+        public var environmentID: String
+        /// `CMA_IDLE_PAUSE_SECONDS`: idle time before a sandbox is probed for pausing (rule 44).
+        public var idleTimeout: Duration = .seconds(300)
+        /// `CMA_JANITOR_INTERVAL_SECONDS`: time between sweeps (rule 44).
+        public var interval: Duration = .seconds(60)
+        /// `CMA_RUNNER_DIR`: where probe.sh lives.
+        public var runnerDirectory = "/srv/cma"
+        /// Exec `timeout_s` of the probe.
+        public var probeExecTimeoutSeconds = 15
+        /// Rule 43: pause after the runner's `max_idle` plus this margin (`CMA_IDLE_PAUSE_MARGIN_SECONDS`).
+        public var maxIdle: Duration = .seconds(60)
+        public var idlePauseMargin: Duration = .seconds(30)
+
+        public init(environmentID: String) {
+            self.environmentID = environmentID
+        }
+    }
+
+    /// What one sweep did, for logs and tests.
+    public struct SweepReport: Sendable, Equatable {
+        public var paused: [String] = []
+        public var stillRunning: [String] = []
+        public var skipped: [String] = []
+        public var errors: [String] = []
+    }
+
+    let client: SuperserveClient
+    let configuration: Configuration
+    let locks: SessionLocks
+    let activity: SandboxActivity
+    let logger: Logger
+    let sleeper: any Sleeper
+    let now: @Sendable () -> Date
+
+    public init(client: SuperserveClient, configuration: Configuration, locks: SessionLocks,
+                activity: SandboxActivity, logger: Logger, sleeper: any Sleeper = ContinuousSleeper(),
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.client = client
+        self.configuration = configuration
+        self.locks = locks
+        self.activity = activity
+        self.logger = logger
+        self.sleeper = sleeper
+        self.now = now
+    }
+
+    /// Sweeps every `interval` until the task is cancelled.
+    public func run() async {
+        while !Task.isCancelled {
+            await sweep()
+            do { try await sleeper.sleep(for: configuration.interval) } catch { return }
+        }
+    }
+
+    /// One pass of rule 44: list this environment's active sandboxes, probe the
+    /// idle ones under their session lock, pause those whose runner is not running.
+    @discardableResult
+    public func sweep() async -> SweepReport {
+        var report = SweepReport()
+        let sandboxes: [Sandbox]
+        do {
+            sandboxes = try await client.listSandboxes(
+                metadata: ["cma.environment_id": configuration.environmentID], status: ["active"])
+        } catch {
+            logger.warning("janitor.list_failed", metadata: ["error": "\(error)"])
+            report.errors.append("list: \(error)")
+            return report
+        }
+        for sandbox in sandboxes where sandbox.status == .active {
+            guard isIdle(sandbox) else { continue }
+            await consider(sandbox, report: &report)
+        }
+        if !report.paused.isEmpty {
+            logger.info("janitor.sweep", metadata: ["sandbox.paused": "\(report.paused.joined(separator: ","))"])
+        }
+        return report
+    }
+
+    /// Rule 43 (optional): after the runner's `max_idle` plus a margin, pause the
+    /// session's sandbox if the probe shows the runner is not running.
+    public func pauseWhenIdle(sessionID: String) async {
+        do { try await sleeper.sleep(for: configuration.maxIdle + configuration.idlePauseMargin) } catch { return }
+        do {
+            let sandboxes = try await client.listSandboxes(metadata: ["cma.session_id": sessionID], status: ["active"])
+            var report = SweepReport()
+            for sandbox in sandboxes where sandbox.status == .active {
+                await consider(sandbox, report: &report, requireIdle: false)
+            }
+        } catch {
+            logger.warning("janitor.idle_pause_failed", metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
+        }
+    }
+
+    /// Last activity: the later of the in-memory probe time and `cma.launched_at`.
+    func lastActivity(_ sandbox: Sandbox) -> Date? {
+        let launched = sandbox.metadata["cma.launched_at"].flatMap(Timestamp.parse)
+        let seen = activity.lastSeenRunning(sandbox.id)
+        switch (launched, seen) {
+        case (let a?, let b?): return max(a, b)
+        case (let a?, nil): return a
+        case (nil, let b?): return b
+        case (nil, nil): return nil
+        }
+    }
+
+    func isIdle(_ sandbox: Sandbox) -> Bool {
+        guard let last = lastActivity(sandbox) else { return true }
+        return now().timeIntervalSince(last) > configuration.idleTimeout.seconds
+    }
+
+    private func consider(_ listed: Sandbox, report: inout SweepReport, requireIdle: Bool = true) async {
+        let sessionID = listed.metadata["cma.session_id"] ?? "sandbox:" + listed.id
+        var log = logger
+        log[metadataKey: "sandbox.id"] = "\(listed.id)"
+        log[metadataKey: "session.id"] = "\(sessionID)"
+        // Rule 10: a session being launched is not idle; skip it rather than wait.
+        let outcome: String? = await locks.withLockIfAvailable(sessionID) {
+            do throws(SandboxLifecycleError) {
+                // Rule 44: re-read right before deciding; cma.launched_at may have moved.
+                let fresh = try await client.getSandbox(id: listed.id)
+                guard fresh.status == .active else { return "skipped" }
+                if requireIdle, !isIdle(fresh) { return "skipped" }
+                let access: SandboxAccess
+                if let known = activity.access(for: fresh.id) {
+                    access = known
+                } else {
+                    access = try SandboxAccess(try await client.activate(id: fresh.id))
+                    activity.remember(access)
+                }
+                let dir = configuration.runnerDirectory
+                let result = try await client.exec(access, command: RunnerEnvironment.probeCommand(runnerDirectory: dir),
+                                                   workingDirectory: dir, timeoutSeconds: configuration.probeExecTimeoutSeconds)
+                guard let probe = ProbeResult.parse(result.stdout) else {
+                    log.warning("janitor.probe_unreadable")
+                    return "error: probe printed no state"
+                }
+                if probe.state == .running {
+                    activity.recordRunning(fresh.id, at: now())
+                    return "running"
+                }
+                var metadata = fresh.metadata.filter { !SandboxLauncher.isReservedKey($0.key) }
+                metadata["cma.paused_at"] = Timestamp.format(now())
+                try await client.updateSandbox(id: fresh.id, metadata: metadata)
+                let pause = try await client.pause(id: fresh.id)
+                log.info("janitor.paused", metadata: ["runner.state": "\(probe.state.rawValue)", "pause": "\(pause)"])
+                return "paused"
+            } catch {
+                log.warning("janitor.sandbox_failed", metadata: ["error": "\(error)"])
+                return "error: \(error)"
+            }
+        }
+        switch outcome {
+        case "paused": report.paused.append(listed.id)
+        case "running": report.stillRunning.append(listed.id)
+        case "skipped", nil: report.skipped.append(listed.id)
+        case let other?: report.errors.append("\(listed.id): \(other)")
+        }
+    }
+}

@@ -1,0 +1,347 @@
+import Foundation
+
+/// The launch's pure core (style habit 2): given what the last step observed and
+/// the time elapsed since the launch began, it returns the next step. It performs
+/// no I/O and reads no clock, so the rules it implements (11–23, 31, 37) are tested
+/// as decision tables.
+///
+/// Common case (rule 24): [readSessionMetadata] → lookup → create | activate →
+/// writeBundle → exec: at most five sequential upstream calls. A prepared id replaces
+/// the lookup; a network PATCH is added only for prepared or found sandboxes whose
+/// policy differs (rule 23).
+public struct LaunchPlanner: Sendable {
+    public struct Settings: Sendable {
+        /// Rule 37: total budget of one launch.
+        public var budget: Duration
+        /// Rule 20: how long activate conflicts are retried, and how often.
+        public var conflictWindow: Duration
+        public var conflictInterval: Duration
+        /// Rule 22: the policy every sandbox must carry.
+        public var networkPolicy: NetworkPolicy
+        /// Rule 34: delay before transient retry number `attempt` (0-based), given the server hint.
+        public var backoff: @Sendable (_ attempt: Int, _ hint: Duration?) -> Duration
+
+        public init(budget: Duration, conflictWindow: Duration, conflictInterval: Duration,
+                    networkPolicy: NetworkPolicy, backoff: @escaping @Sendable (Int, Duration?) -> Duration) {
+            self.budget = budget
+            self.conflictWindow = conflictWindow
+            self.conflictInterval = conflictInterval
+            self.networkPolicy = networkPolicy
+            self.backoff = backoff
+        }
+    }
+
+    /// The Anthropic metadata key of a prepared sandbox id (rule 11).
+    public static let preparedKey = "superserve.sandbox_id"
+
+    public let settings: Settings
+    public private(set) var sandboxID: String?
+    public private(set) var origin: SandboxOrigin?
+    /// Other live sandboxes the last lookup found for this session (rule 14: log, never delete).
+    public private(set) var lookupExtras: [String] = []
+    /// Looked-up sandboxes that turned out gone or failed; the next lookup skips them.
+    public private(set) var dropped: Set<String> = []
+
+    private var afterWait: LaunchStep?
+    private var transientFailures = 0
+    private var conflictSince: Duration?
+    private var lastProblem = "none"
+    private let initialPrepared: String?
+
+    /// `preparedSandboxID`: the id from `work.metadata` or `work.data.metadata`, if any
+    /// (rule 11, first two places; see `preparedSandboxID(workMetadata:dataMetadata:)`).
+    public init(settings: Settings, preparedSandboxID: String?) {
+        self.settings = settings
+        self.initialPrepared = preparedSandboxID
+    }
+
+    /// Rule 11: `work.metadata`, then `work.data.metadata`; first non-empty hit.
+    public static func preparedSandboxID(workMetadata: [String: String], dataMetadata: [String: String]?) -> String? {
+        if let id = workMetadata[preparedKey], !id.isEmpty { return id }
+        if let id = dataMetadata?[preparedKey], !id.isEmpty { return id }
+        return nil
+    }
+
+    /// Rules 13–14: drop `failed`/`deleted` (and ids already dropped), then prefer
+    /// `active`, then `starting`/`resuming`, then `paused`/`pausing`, then anything
+    /// else, newest first. Returns the pick and the rest.
+    public static func choose(from sandboxes: [Sandbox], excluding: Set<String> = []) -> (chosen: Sandbox, extras: [Sandbox])? {
+        func rank(_ status: SandboxStatus) -> Int {
+            switch status {
+            case .active: 0
+            case .starting, .resuming: 1
+            case .paused, .pausing: 2
+            default: 3
+            }
+        }
+        let live = sandboxes.enumerated().filter { _, sandbox in
+            sandbox.status != .failed && sandbox.status != .deleted && !excluding.contains(sandbox.id)
+        }
+        let ordered = live.sorted { a, b in
+            let (ra, rb) = (rank(a.element.status), rank(b.element.status))
+            if ra != rb { return ra < rb }
+            let (da, db) = (a.element.createdAt ?? .distantPast, b.element.createdAt ?? .distantPast)
+            if da != db { return da > db }
+            return a.offset < b.offset   // the server lists newest first
+        }.map(\.element)
+        guard let first = ordered.first else { return nil }
+        return (first, Array(ordered.dropFirst()))
+    }
+
+    /// The next step after `event`, `elapsed` after the launch began.
+    public mutating func next(after event: LaunchEvent, elapsed: Duration) -> LaunchStep {
+        let step = decide(event, elapsed: elapsed)
+        return guardBudget(step, elapsed: elapsed)
+    }
+
+    // MARK: - Decision
+
+    private mutating func decide(_ event: LaunchEvent, elapsed: Duration) -> LaunchStep {
+        switch event {
+        case .started:
+            if let id = initialPrepared { return adopt(id, origin: .prepared) }
+            return .readSessionMetadata
+
+        case .waited:
+            let step = afterWait ?? .fail(reason: "internal: nothing to resume after a wait", sandboxID: sandboxID)
+            afterWait = nil
+            return step
+
+        case .sessionMetadata(.success(let metadata)):
+            succeeded()
+            if let id = metadata[Self.preparedKey], !id.isEmpty { return adopt(id, origin: .prepared) }
+            return .lookup
+        case .sessionMetadata(.failure(let error)):
+            switch error {
+            case .notFound: return .fail(reason: "session not found (404)", sandboxID: nil)
+            case .fatal(let message): return .fail(reason: "session read failed: \(message)", sandboxID: nil)
+            case .transient(let message, let hint):
+                return retry(.readSessionMetadata, problem: "session read: \(message)", hint: hint)
+            }
+
+        case .lookedUp(.success(let sandboxes)):
+            succeeded()
+            guard let (chosen, extras) = Self.choose(from: sandboxes, excluding: dropped) else {
+                lookupExtras = []
+                return .create
+            }
+            lookupExtras = extras.map(\.id)
+            return adopt(chosen.id, origin: .lookedUp)
+        case .lookedUp(.failure(let error)):
+            if Self.isTransientRead(error) { return retry(.lookup, problem: "lookup: \(error)", hint: error.retryAfter) }
+            return .fail(reason: "sandbox lookup failed: \(error)", sandboxID: nil)
+
+        case .created(.success(let sandbox)):
+            succeeded()
+            sandboxID = sandbox.id
+            origin = .created
+            // Created with the policy of rule 22, so no PATCH is needed.
+            return .writeBundle(sandboxID: sandbox.id)
+        case .created(.failure(let error)):
+            switch error {
+            case .transport:
+                // Rule 16: the 201 may have been lost; look up again before any create.
+                return retry(.lookup, problem: "create: \(error)", hint: nil)
+            case .http(let status, _, _, let hint) where status == 429 || status >= 500:
+                return retry(.lookup, problem: "create: \(error)", hint: hint)
+            case .http(409, _, _, let hint):
+                // Template not ready: nothing was created, so creating again is safe (rule 33).
+                return retry(.create, problem: "create: \(error)", hint: hint)
+            default:
+                return .fail(reason: "sandbox create failed: \(error)", sandboxID: nil)
+            }
+
+        case .activated(.success(let sandbox)):
+            succeeded()
+            conflictSince = nil
+            let id = sandbox.id.isEmpty ? (sandboxID ?? sandbox.id) : sandbox.id
+            sandboxID = id
+            // Rule 23: lock egress before the runner starts, only when it differs.
+            if settings.networkPolicy.matches(sandbox.network) { return .writeBundle(sandboxID: id) }
+            return .patchNetwork(sandboxID: id)
+        case .activated(.failure(let error)):
+            guard let id = sandboxID else { return .fail(reason: "internal: activate without a sandbox", sandboxID: nil) }
+            switch error {
+            case .http(409, "sandbox_pausing", _, _):
+                return conflict(id, status: "pausing", elapsed: elapsed, then: .activate(sandboxID: id))
+            case .http(409, _, _, _):
+                // Rule 20: any other 409 → read the sandbox and decide by its status.
+                lastProblem = "activate: \(error)"
+                return .readSandbox(sandboxID: id)
+            case .http(404, _, _, _):
+                return gone(id, detail: "not found (404)")
+            case .transport:
+                return retry(.activate(sandboxID: id), problem: "activate: \(error)", hint: nil)
+            case .http(let status, _, _, let hint) where status == 429 || status >= 500:
+                // 429 too_many_sandboxes is a quota: back off within the budget (rule 20).
+                return retry(.activate(sandboxID: id), problem: "activate: \(error)", hint: hint)
+            default:
+                return .fail(reason: "activate of sandbox \(id) failed: \(error)", sandboxID: id)
+            }
+
+        case .sandboxRead(.success(let sandbox)):
+            succeeded()
+            let id = sandbox.id
+            switch sandbox.status {
+            case .failed, .deleted:
+                return gone(id, detail: "status \(sandbox.status.rawValue)")
+            default:
+                return conflict(id, status: sandbox.status.rawValue, elapsed: elapsed, then: .activate(sandboxID: id))
+            }
+        case .sandboxRead(.failure(let error)):
+            guard let id = sandboxID else { return .fail(reason: "internal: read without a sandbox", sandboxID: nil) }
+            if error.status == 404 { return gone(id, detail: "not found (404)") }
+            if Self.isTransientRead(error) {
+                return retry(.readSandbox(sandboxID: id), problem: "read: \(error)", hint: error.retryAfter)
+            }
+            return .fail(reason: "reading sandbox \(id) failed: \(error)", sandboxID: id)
+
+        case .networkPatched(.success):
+            succeeded()
+            guard let id = sandboxID else { return .fail(reason: "internal: patch without a sandbox", sandboxID: nil) }
+            return .writeBundle(sandboxID: id)
+        case .networkPatched(.failure(let error)):
+            guard let id = sandboxID else { return .fail(reason: "internal: patch without a sandbox", sandboxID: nil) }
+            switch error {
+            case .http(409, _, _, _):
+                // No longer active (network PATCH needs `active`): wake it again, within rule 20's window.
+                return conflict(id, status: "not active for the network update", elapsed: elapsed, then: .activate(sandboxID: id))
+            case .http(404, _, _, _):
+                return gone(id, detail: "not found (404)")
+            case .transport:
+                return retry(.patchNetwork(sandboxID: id), problem: "network update: \(error)", hint: nil)
+            case .http(let status, _, _, let hint) where status == 429 || status >= 500:
+                return retry(.patchNetwork(sandboxID: id), problem: "network update: \(error)", hint: hint)
+            default:
+                return .fail(reason: "network update of sandbox \(id) failed: \(error)", sandboxID: id)
+            }
+
+        case .bundleWritten(.success):
+            succeeded()
+            guard let id = sandboxID else { return .fail(reason: "internal: write without a sandbox", sandboxID: nil) }
+            return .exec(sandboxID: id)
+        case .bundleWritten(.failure(let error)):
+            guard let id = sandboxID else { return .fail(reason: "internal: write without a sandbox", sandboxID: nil) }
+            if Self.isTransientDataPlane(error) {
+                return retry(.writeBundle(sandboxID: id), problem: "bundle write: \(error)", hint: error.retryAfter)
+            }
+            return .fail(reason: "writing the runner bundle to sandbox \(id) failed: \(error)", sandboxID: id)
+
+        case .executed(.success(let result)):
+            guard let id = sandboxID else { return .fail(reason: "internal: exec without a sandbox", sandboxID: nil) }
+            succeeded()
+            guard result.exitCode == 0 else {
+                return .fail(reason: "launch.sh in sandbox \(id) exited \(result.exitCode)", sandboxID: id)
+            }
+            // Rule 30: no integer pid → failure.
+            guard let printed = LaunchOutput.parse(result.stdout) else {
+                return .fail(reason: "launch.sh in sandbox \(id) printed no pid", sandboxID: id)
+            }
+            return .launched(sandboxID: id, pid: printed.pid, alreadyRunning: printed.alreadyRunning)
+        case .executed(.failure(let error)):
+            guard let id = sandboxID else { return .fail(reason: "internal: exec without a sandbox", sandboxID: nil) }
+            // launch.sh is idempotent for one work id (rule 31), so an exec whose
+            // answer was lost can be repeated.
+            if Self.isTransientDataPlane(error) {
+                return retry(.exec(sandboxID: id), problem: "launch exec: \(error)", hint: error.retryAfter)
+            }
+            return .fail(reason: "launch exec in sandbox \(id) failed: \(error)", sandboxID: id)
+        }
+    }
+
+    // MARK: - Helpers
+
+    private mutating func adopt(_ id: String, origin: SandboxOrigin) -> LaunchStep {
+        sandboxID = id
+        self.origin = origin
+        conflictSince = nil
+        return .activate(sandboxID: id)
+    }
+
+    private mutating func succeeded() {
+        transientFailures = 0
+    }
+
+    private mutating func retry(_ step: LaunchStep, problem: String, hint: Duration?) -> LaunchStep {
+        lastProblem = problem
+        let delay = settings.backoff(transientFailures, hint)
+        transientFailures += 1
+        afterWait = step
+        return .wait(delay)
+    }
+
+    /// Rule 20: retry every `conflictInterval` for up to `conflictWindow` from the first conflict.
+    private mutating func conflict(_ id: String, status: String, elapsed: Duration, then step: LaunchStep) -> LaunchStep {
+        lastProblem = "sandbox \(id) is \(status)"
+        let since = conflictSince ?? elapsed
+        conflictSince = since
+        if elapsed - since + settings.conflictInterval > settings.conflictWindow {
+            return .fail(reason: "sandbox \(id) stayed \(status) for \(Self.seconds(settings.conflictWindow))", sandboxID: id)
+        }
+        afterWait = step
+        return .wait(settings.conflictInterval)
+    }
+
+    /// A sandbox that is gone or failed: binding when prepared (rule 12), dropped
+    /// and looked up again when found by lookup (rules 13, 20).
+    private mutating func gone(_ id: String, detail: String) -> LaunchStep {
+        switch origin {
+        case .prepared:
+            return .fail(reason: "prepared sandbox \(id) is unusable: \(detail)", sandboxID: id)
+        case .lookedUp:
+            dropped.insert(id)
+            sandboxID = nil
+            origin = nil
+            conflictSince = nil
+            return .lookup
+        case .created, nil:
+            return .fail(reason: "sandbox \(id) is unusable: \(detail)", sandboxID: id)
+        }
+    }
+
+    private mutating func guardBudget(_ step: LaunchStep, elapsed: Duration) -> LaunchStep {
+        switch step {
+        case .launched, .fail:
+            return step
+        case .wait(let delay) where elapsed + delay >= settings.budget:
+            return .fail(reason: budgetReason, sandboxID: sandboxID)
+        default:
+            return elapsed >= settings.budget ? .fail(reason: budgetReason, sandboxID: sandboxID) : step
+        }
+    }
+
+    private var budgetReason: String {
+        "launch budget of \(Self.seconds(settings.budget)) exhausted (last problem: \(lastProblem))"
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        let (s, attos) = duration.components
+        return attos == 0 ? "\(s) s" : String(format: "%.1f s", Double(s) + Double(attos) / 1e18)
+    }
+
+    /// Rule 33, Superserve GET row: transport, 429, 502, 503, 504.
+    static func isTransientRead(_ error: SandboxLifecycleError) -> Bool {
+        switch error {
+        case .transport: true
+        case .http(let status, _, _, _): [429, 502, 503, 504].contains(status)
+        default: false
+        }
+    }
+
+    /// Rule 33, data-plane row (after the client's refresh of rule 32): transport,
+    /// 429, 502 and 503/504 (a sandbox still waking) back off; 400 and the rest are fatal.
+    static func isTransientDataPlane(_ error: SandboxLifecycleError) -> Bool {
+        switch error {
+        case .transport: true
+        case .http(let status, _, _, _): [429, 502, 503, 504].contains(status)
+        default: false
+        }
+    }
+}
+
+extension SandboxLifecycleError {
+    var retryAfter: Duration? {
+        if case .http(_, _, _, let hint) = self { return hint }
+        return nil
+    }
+}

@@ -1,1 +1,0 @@
-// Module SandboxLifecycle: see README Layout.
