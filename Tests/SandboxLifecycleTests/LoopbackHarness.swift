@@ -24,12 +24,13 @@ final class LoopbackHarness: Sendable {
     let logs = LogRecorder()
     let bundle: RunnerBundle
 
-    init() throws {
+    init(configure: (inout SuperserveEmulatorConfiguration) -> Void = { _ in }) throws {
         signal(SIGPIPE, SIG_IGN)   // a peer closing mid-answer must not kill the test process
         root = FileManager.default.temporaryDirectory.appendingPathComponent("cma-lc-\(UUID().uuidString.prefix(8))")
         var config = SuperserveEmulatorConfiguration(apiKey: Self.apiKey, sandboxesRoot: root)
         config.activateWait = .milliseconds(400)
         config.removeSandboxesOnShutdown = true
+        configure(&config)
         var quiet = Logger(label: "test.superserve")
         quiet.logLevel = .critical
         emulator = SuperserveEmulator(configuration: config, logger: quiet)
