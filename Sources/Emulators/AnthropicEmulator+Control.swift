@@ -46,6 +46,13 @@ extension AnthropicEmulator {
             let type = try Self.optionalString(body, "type") ?? "session.status_run_started"
             guard !type.isEmpty else { throw .invalidRequest("type must not be empty") }
             return json(.object([("webhook_id", .optionalString(deliverWebhook(eventType: type, sessionID: s[2])))]))
+        case ("sessions", 4, .POST) where s[3] == "runs":
+            let body = try Self.jsonBody(request, allowEmpty: true) ?? .object([])
+            let calls = try Self.toolCalls(body)
+            let endText = try Self.optionalString(body, "end") ?? "terminate"
+            guard let end = AnthropicSessionEnd(rawValue: endText) else { throw .invalidRequest("end must be terminate or idle") }
+            let workID = try startRun(sessionID: s[2], toolCalls: calls, end: end)
+            return json(.object([("session_id", .string(s[2])), ("work_id", .string(workID))]))
         case ("work", 2, .POST):
             let body = try Self.jsonBody(request, allowEmpty: true) ?? .object([])
             guard (body["type"]?.stringValue ?? "healthcheck") == "healthcheck" else {
@@ -80,7 +87,7 @@ extension AnthropicEmulator {
             return json(.object([("faults", .null)]))
         case ("webhooks", 2, .GET):
             return json(.object([("data", .array(webhooks.attempts.map(\.json)))]))
-        case ("sessions", 4, _) where s[3] == "webhooks":
+        case ("sessions", 4, _) where s[3] == "webhooks" || s[3] == "runs":
             throw methodNotAllowed
         case ("sessions", 2, _), ("sessions", 3, _), ("work", 2, _), ("work", 3, _), ("faults", 2, _), ("webhooks", 2, _):
             throw methodNotAllowed
@@ -97,6 +104,17 @@ extension AnthropicEmulator {
         else {
             throw .invalidRequest("metadata allows at most \(Self.maximumMetadataPairs) pairs, keys up to \(Self.maximumMetadataKeyLength) and values up to \(Self.maximumMetadataValueLength) characters")
         }
+        let calls = try Self.toolCalls(body)
+        let endText = try Self.optionalString(body, "end") ?? "terminate"
+        guard let end = AnthropicSessionEnd(rawValue: endText) else { throw .invalidRequest("end must be terminate or idle") }
+        let created = try createSession(environmentID: try Self.optionalString(body, "environment_id"), metadata: metadata,
+                                        toolCalls: calls, end: end, workMetadata: try Self.stringMap(body, "work_metadata") ?? [:],
+                                        dataMetadata: try Self.stringMap(body, "data_metadata"))
+        return .object([("session_id", .string(created.sessionID)), ("work_id", .string(created.workID))])
+    }
+
+    /// The `tool_calls` array of a control request (absent → none).
+    static func toolCalls(_ body: EmulatorSharedJSON) throws(AnthropicEmulatorError) -> [AnthropicScriptedToolCall] {
         var calls: [AnthropicScriptedToolCall] = []
         if let raw = body["tool_calls"], !raw.isNull {
             guard let list = raw.arrayValue else { throw .invalidRequest("tool_calls must be an array") }
@@ -111,12 +129,7 @@ extension AnthropicEmulator {
                 calls.append(AnthropicScriptedToolCall(name: name, input: input, evaluatedPermission: permission))
             }
         }
-        let endText = try Self.optionalString(body, "end") ?? "terminate"
-        guard let end = AnthropicSessionEnd(rawValue: endText) else { throw .invalidRequest("end must be terminate or idle") }
-        let created = try createSession(environmentID: try Self.optionalString(body, "environment_id"), metadata: metadata,
-                                        toolCalls: calls, end: end, workMetadata: try Self.stringMap(body, "work_metadata") ?? [:],
-                                        dataMetadata: try Self.stringMap(body, "data_metadata"))
-        return .object([("session_id", .string(created.sessionID)), ("work_id", .string(created.workID))])
+        return calls
     }
 
     static func optionalString(_ body: EmulatorSharedJSON, _ key: String) throws(AnthropicEmulatorError) -> String? {

@@ -84,6 +84,24 @@ public final class AnthropicEmulator: Sendable {
         return CreatedSession(sessionID: created.sessionID, workID: created.workID)
     }
 
+    /// A new run of an existing session (as after a user message to an idle session):
+    /// enqueues a new work item for it, wakes its streams and long polls, and delivers
+    /// `session.status_run_started`. Returns the new work id.
+    @discardableResult
+    public func startRun(sessionID: String, toolCalls: [AnthropicScriptedToolCall] = [],
+                         end: AnthropicSessionEnd = .terminate) throws(AnthropicEmulatorError) -> String {
+        let at = now()
+        let (workID, env) = try state.withLock { s throws(AnthropicEmulatorError) in
+            let id = try s.startRun(sessionID: sessionID, toolCalls: toolCalls, end: end, now: at)
+            return (id, s.sessions[sessionID]?.environmentID ?? configuration.environmentID)
+        }
+        logger.info("anthropic.emulator.run.started", metadata: ["session.id": "\(sessionID)", "work.id": "\(workID)"])
+        signal.notify(Self.queueKey(env))
+        signal.notify(Self.sessionKey(sessionID))
+        webhooks.deliver(eventType: "session.status_run_started", sessionID: sessionID)
+        return workID
+    }
+
     /// Enqueues a `healthcheck` work item (§3; orchestrator rule 8).
     @discardableResult
     public func enqueueHealthcheck(environmentID: String? = nil, metadata: [String: String] = [:]) throws(AnthropicEmulatorError) -> String {

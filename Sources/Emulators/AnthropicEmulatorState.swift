@@ -68,6 +68,26 @@ public struct AnthropicEmulatorState: Sendable {
         return (sessionID, workID)
     }
 
+    /// A new run of an existing, not terminated session (a user message after an idle):
+    /// a new work item for the same session, with a secret for the same sessions token,
+    /// and a new script. Returns the new work id.
+    public mutating func startRun(sessionID: String, toolCalls: [AnthropicScriptedToolCall], end: AnthropicSessionEnd,
+                                  now: Date) throws(AnthropicEmulatorError) -> String {
+        guard var session = sessions[sessionID] else { throw .notFound("session not found") }
+        guard !session.isTerminated else { throw .invalidRequest("session is terminated") }
+        let secretJSON = EmulatorSharedJSON.object([("sessions_token", .string(session.token))])
+        let workID = enqueue(environmentID: session.environmentID, dataType: "session", sessionID: sessionID,
+                             metadata: [:], dataMetadata: nil, secret: EmulatorSharedID.base64URL(secretJSON.bytes), now: now)
+        session.workID = workID
+        session.status = "running"
+        session.script = toolCalls
+        session.awaitingToolUseID = nil
+        session.end = end
+        sessions[sessionID] = session
+        advanceScript(sessionID, now: now)
+        return workID
+    }
+
     /// Enqueues a `healthcheck` item (§3: the queue can deliver them; rule 8).
     public mutating func enqueueHealthcheck(environmentID: String?, metadata: [String: String],
                                             now: Date) throws(AnthropicEmulatorError) -> String {

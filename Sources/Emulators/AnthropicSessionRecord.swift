@@ -26,7 +26,8 @@ public enum AnthropicSessionEnd: String, Sendable, Equatable {
 public struct AnthropicSessionRecord: Sendable {
     public let id: String
     public let environmentID: String
-    public let workID: String
+    /// The current run's work item (a new run enqueues a new one).
+    public var workID: String
     /// `running`, `idle` or `terminated` (§8).
     public var status = "running"
     public var metadata: [String: String]
@@ -39,7 +40,7 @@ public struct AnthropicSessionRecord: Sendable {
     public var script: [AnthropicScriptedToolCall]
     /// The emitted `agent.tool_use` whose result the script waits for.
     public var awaitingToolUseID: String?
-    public let end: AnthropicSessionEnd
+    public var end: AnthropicSessionEnd
 
     public var isTerminated: Bool { status == "terminated" }
 

@@ -1,0 +1,296 @@
+import Foundation
+import HTTPServer
+import Logging
+import SandboxLifecycle
+
+/// Everything `serve` and `poll` need, read once from flags and the environment and
+/// validated before anything starts (style habit 13). Every variable has a line in the
+/// README's configuration table.
+public struct Configuration: Sendable {
+    public enum Mode: String, Sendable {
+        /// Webhook-triggered drains plus a timer drain (rules 39–42).
+        case webhook
+        /// The always-on long-poll loop (rule 2).
+        case poll
+    }
+
+    public var mode: Mode = .webhook
+    /// Both emulators embedded on the server's own port, local sandboxes (rule 46).
+    public var emulated = false
+
+    // HTTP
+    public var server = HTTPServerConfiguration()
+    public var publicDirectory: URL?
+    public var webhookPath = "/webhooks"
+    public var webhookMaxBodyBytes = 1024 * 1024
+    /// Rule 41: repeated `webhook-id`s within this window answer `duplicate`; 0 turns it off.
+    public var webhookDedupeSeconds = 600
+
+    // Anthropic
+    public var anthropicBaseURL = URL(string: "https://api.anthropic.com")!
+    public var environmentID = ""
+    public var environmentKey = ""
+    /// Several during rotation (rule 38).
+    public var webhookSigningKeys: [String] = []
+
+    // Superserve
+    public var superserveAPIKey = ""
+    public var superserveControlURL = SuperserveConfiguration.defaultControlPlaneURL
+    public var superserveDataURL = SuperserveConfiguration.defaultDataPlaneURL
+
+    // Work
+    /// Rule 42.
+    public var drainInterval: Duration = .seconds(30)
+    /// Rule 6.
+    public var launchSlots = 16
+    public var launcher = LauncherConfiguration()
+    /// Folder holding runner.py and its scripts, uploaded as one bundle (rule 24).
+    public var runnerSourceDirectory: URL?
+    /// Rule 44.
+    public var idlePause: Duration = .seconds(300)
+    public var janitorInterval: Duration = .seconds(60)
+    /// Rule 43: pause after `session.status_idled` / `terminated` / `deleted`.
+    public var pauseOnIdleWebhook = false
+
+    // Emulated mode
+    public var emulatorSandboxesDirectory: URL?
+    public var emulatorVenvDirectory: URL?
+    /// A ready interpreter's bin folder (with anthropic 2.10.0); skips the venv.
+    public var emulatorPythonBinDirectory: URL?
+
+    // Logging
+    public var logFormat: LogFormat = .automatic
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// The first variable name, flag or setting that is wrong, with what is wrong;
+    /// never the value, which may be a secret.
+    public struct Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
+        public let variable: String
+        public let problem: String
+        public init(_ variable: String, _ problem: String) {
+            self.variable = variable
+            self.problem = problem
+        }
+        public var description: String { "\(variable): \(problem)" }
+    }
+}
+
+public enum LogFormat: String, Sendable {
+    case automatic = "auto", json, text
+}
+
+/// Command-line values that override the environment.
+public struct CommandLineOverrides: Sendable {
+    public var host: String?
+    public var port: Int?
+    public var emulated = false
+    public init(host: String? = nil, port: Int? = nil, emulated: Bool = false) {
+        self.host = host
+        self.port = port
+        self.emulated = emulated
+    }
+}
+
+extension Configuration {
+    /// Reads `environment` (normally the process environment) and the flags.
+    public static func load(mode: Mode, environment: [String: String], overrides: CommandLineOverrides,
+                            workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        throws(Error) -> Configuration {
+        let reader = EnvironmentReader(environment)
+        var c = Configuration()
+        c.mode = mode
+        c.emulated = overrides.emulated
+
+        c.server.host = overrides.host ?? reader.string("CMA_HOST") ?? "127.0.0.1"
+        let envPort = try reader.int("CMA_PORT", in: 0...65535)
+        c.server.port = overrides.port ?? envPort ?? 8080
+        guard (0...65535).contains(c.server.port) else { throw Error("--port", "must be between 0 and 65535") }
+        c.server.maxConnections = try reader.int("CMA_MAX_CONNECTIONS", in: 1...1_000_000) ?? c.server.maxConnections
+        c.server.headerReadTimeout = try reader.seconds("CMA_HEADER_TIMEOUT_SECONDS") ?? c.server.headerReadTimeout
+        c.server.bodyReadTimeout = try reader.seconds("CMA_BODY_TIMEOUT_SECONDS") ?? c.server.bodyReadTimeout
+        c.server.idleTimeout = try reader.seconds("CMA_IDLE_TIMEOUT_SECONDS") ?? c.server.idleTimeout
+        c.server.writeTimeout = try reader.seconds("CMA_WRITE_TIMEOUT_SECONDS") ?? c.server.writeTimeout
+        c.server.shutdownGracePeriod = try reader.seconds("CMA_SHUTDOWN_GRACE_SECONDS", allowZero: true) ?? c.server.shutdownGracePeriod
+        c.server.trustedProxies = reader.list("CMA_TRUSTED_PROXIES")
+        c.webhookPath = reader.string("CMA_WEBHOOK_PATH") ?? c.webhookPath
+        guard c.webhookPath.hasPrefix("/"), !c.webhookPath.contains(" ") else {
+            throw Error("CMA_WEBHOOK_PATH", "must be an absolute path such as /webhooks")
+        }
+        c.webhookMaxBodyBytes = try reader.int("CMA_WEBHOOK_MAX_BODY_BYTES", in: 1024...(16 << 20)) ?? c.webhookMaxBodyBytes
+        c.server.limits.maxBodyBytes = max(c.server.limits.maxBodyBytes, c.webhookMaxBodyBytes)
+        c.webhookDedupeSeconds = try reader.int("CMA_WEBHOOK_DEDUPE_SECONDS", in: 0...86_400) ?? c.webhookDedupeSeconds
+
+        c.logFormat = try reader.choice("CMA_LOG_FORMAT", LogFormat.init(rawValue:), "auto, json or text") ?? .automatic
+        c.logLevel = try reader.choice("CMA_LOG_LEVEL", Logger.Level.init(rawValue:),
+                                       "trace, debug, info, notice, warning, error or critical") ?? .info
+
+        c.publicDirectory = reader.string("CMA_PUBLIC_DIR").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
+            ?? Self.locate("Public", from: workingDirectory)
+        c.runnerSourceDirectory = reader.string("CMA_RUNNER_DIR").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
+            ?? Self.locate("runner", from: workingDirectory)
+        guard let runner = c.runnerSourceDirectory,
+              FileManager.default.fileExists(atPath: runner.appendingPathComponent("runner.py").path) else {
+            throw Error("CMA_RUNNER_DIR", "must name the folder holding runner.py (the repository's runner/)")
+        }
+
+        // Work and lifecycle.
+        c.drainInterval = try reader.seconds("CMA_DRAIN_INTERVAL_SECONDS") ?? c.drainInterval
+        c.launchSlots = try reader.int("CMA_LAUNCH_SLOTS", in: 1...1024) ?? c.launchSlots
+        c.launcher.template = reader.string("CMA_TEMPLATE") ?? c.launcher.template
+        c.launcher.runnerDirectory = reader.string("CMA_RUNNER_REMOTE_DIR") ?? c.launcher.runnerDirectory
+        c.launcher.agentWorkdir = reader.string("CMA_AGENT_WORKDIR") ?? c.launcher.agentWorkdir
+        c.launcher.maxIdleSeconds = try reader.int("CMA_RUNNER_MAX_IDLE_SECONDS", in: 1...86_400) ?? c.launcher.maxIdleSeconds
+        c.launcher.extraAllowOut = reader.list("CMA_EXTRA_ALLOW_OUT")
+        c.launcher.sandboxTimeoutSeconds = try reader.int("CMA_SANDBOX_TIMEOUT_SECONDS", in: 60...604_800)
+        c.launcher.autoDeleteSeconds = try reader.int("CMA_AUTO_DELETE_SECONDS", in: 60...2_592_000)
+        c.launcher.launchBudget = try reader.seconds("CMA_LAUNCH_BUDGET_SECONDS") ?? c.launcher.launchBudget
+        c.launcher.requireWorkSecret = try reader.bool("CMA_REQUIRE_WORK_SECRET") ?? false
+        c.idlePause = try reader.seconds("CMA_IDLE_PAUSE_SECONDS") ?? c.idlePause
+        c.janitorInterval = try reader.seconds("CMA_JANITOR_INTERVAL_SECONDS") ?? c.janitorInterval
+        c.pauseOnIdleWebhook = try reader.bool("CMA_PAUSE_ON_IDLE") ?? false
+        // Test and benchmark hooks of launch.sh: another entry script and interpreter.
+        if let entry = reader.string("CMA_RUNNER_ENTRY") { c.launcher.runnerExtraEnvironment["CMA_RUNNER_ENTRY"] = entry }
+        if let python = reader.string("CMA_RUNNER_PYTHON") { c.launcher.runnerExtraEnvironment["CMA_PYTHON"] = python }
+
+        if c.emulated {
+            let build = workingDirectory.appendingPathComponent(".build")
+            c.emulatorSandboxesDirectory = reader.string("CMA_EMULATOR_SANDBOXES").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
+                ?? build.appendingPathComponent("emulated-sandboxes")
+            c.emulatorVenvDirectory = reader.string("CMA_EMULATOR_VENV").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
+                ?? build.appendingPathComponent("runner-venv")
+            c.emulatorPythonBinDirectory = reader.string("CMA_EMULATOR_PYTHON_BIN").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
+            // The embedded emulators' own credentials; URLs are set once the port is bound.
+            c.environmentID = "env_emulated"
+            return c
+        }
+
+        // Anthropic (rule 46: every endpoint configurable).
+        c.anthropicBaseURL = try reader.url("ANTHROPIC_BASE_URL") ?? c.anthropicBaseURL
+        c.environmentID = try reader.required("ANTHROPIC_ENVIRONMENT_ID")
+        guard c.environmentID.hasPrefix("env_"), c.environmentID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+            throw Error("ANTHROPIC_ENVIRONMENT_ID", "must look like env_…")
+        }
+        c.environmentKey = try reader.required("ANTHROPIC_ENVIRONMENT_KEY")
+        guard c.environmentKey.hasPrefix("sk-ant-"), !c.environmentKey.contains(where: \.isWhitespace) else {
+            throw Error("ANTHROPIC_ENVIRONMENT_KEY", "must be an environment key (sk-ant-…)")
+        }
+        if mode == .webhook {
+            // Rule 38: the SDK's name first, the upstream guide's as a fallback.
+            let name = reader.string("ANTHROPIC_WEBHOOK_SIGNING_KEY") != nil ? "ANTHROPIC_WEBHOOK_SIGNING_KEY" : "ANTHROPIC_WEBHOOK_SECRET"
+            let keys = reader.list(name, separators: " ,")
+            guard !keys.isEmpty else { throw Error("ANTHROPIC_WEBHOOK_SIGNING_KEY", "is required for serve (whsec_…)") }
+            for key in keys where WebhookKeyCheck.isValid(key) == false {
+                throw Error(name, "each key must be whsec_ followed by base64")
+            }
+            c.webhookSigningKeys = keys
+        }
+
+        // Superserve.
+        c.superserveAPIKey = try reader.required("SUPERSERVE_API_KEY")
+        guard !c.superserveAPIKey.contains(where: \.isWhitespace) else {
+            throw Error("SUPERSERVE_API_KEY", "must not contain whitespace")
+        }
+        let (control, data) = Self.superserveHosts(apiKey: c.superserveAPIKey)
+        c.superserveControlURL = try reader.url("SUPERSERVE_BASE_URL") ?? control
+        c.superserveDataURL = try reader.url("SUPERSERVE_SANDBOX_URL") ?? data
+        c.launcher.environmentKey = c.environmentKey
+        c.launcher.anthropicBaseURL = c.anthropicBaseURL
+        do { try c.launcher.validate() } catch { throw Error("CMA_*", "\(error)") }
+        return c
+    }
+
+    /// superserve.md §1: the region inside `ss_live_<region>_<32 chars>` picks the cell;
+    /// an unknown region or a legacy key gets the default hosts.
+    static func superserveHosts(apiKey: String) -> (URL, URL) {
+        let parts = apiKey.split(separator: "_", omittingEmptySubsequences: false)
+        if parts.count >= 4, parts[0] == "ss", parts[1] == "live", parts[2] == "usw" {
+            return (URL(string: "https://api-usw.superserve.ai")!, URL(string: "https://usw-sandbox.superserve.ai")!)
+        }
+        return (SuperserveConfiguration.defaultControlPlaneURL, SuperserveConfiguration.defaultDataPlaneURL)
+    }
+
+    /// `name` in the working directory, else next to the executable's package
+    /// (`.build/<config>/cma-orchestrator` → the checkout), else nil.
+    static func locate(_ name: String, from workingDirectory: URL) -> URL? {
+        var candidates = [workingDirectory.appendingPathComponent(name)]
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+        var dir = executable.deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent(name))
+            dir = dir.deletingLastPathComponent()
+        }
+        return candidates.first { FileManager.default.fileExists(atPath: $0.path) }
+    }
+}
+
+/// Whether a signing key decodes, without keeping or printing it.
+enum WebhookKeyCheck {
+    static func isValid(_ key: String) -> Bool {
+        guard key.hasPrefix("whsec_") else { return false }
+        return Data(base64Encoded: String(key.dropFirst(6))).map { !$0.isEmpty } ?? false
+    }
+}
+
+/// Typed reads of environment variables; errors name the variable, never the value.
+struct EnvironmentReader {
+    let values: [String: String]
+    init(_ values: [String: String]) { self.values = values }
+
+    func string(_ name: String) -> String? {
+        guard let raw = values[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+        return raw
+    }
+
+    func required(_ name: String) throws(Configuration.Error) -> String {
+        guard let value = string(name) else { throw Configuration.Error(name, "is required") }
+        return value
+    }
+
+    func int(_ name: String, in range: ClosedRange<Int>) throws(Configuration.Error) -> Int? {
+        guard let raw = string(name) else { return nil }
+        guard let value = Int(raw), range.contains(value) else {
+            throw Configuration.Error(name, "must be an integer between \(range.lowerBound) and \(range.upperBound)")
+        }
+        return value
+    }
+
+    func seconds(_ name: String, allowZero: Bool = false) throws(Configuration.Error) -> Duration? {
+        guard let raw = string(name) else { return nil }
+        guard let value = Double(raw), value.isFinite, allowZero ? value >= 0 : value > 0, value <= 604_800 else {
+            throw Configuration.Error(name, allowZero ? "must be a number of seconds, 0 or more" : "must be a positive number of seconds")
+        }
+        return .milliseconds(Int64(value * 1000))
+    }
+
+    func bool(_ name: String) throws(Configuration.Error) -> Bool? {
+        guard let raw = string(name)?.lowercased() else { return nil }
+        switch raw {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw Configuration.Error(name, "must be true or false")
+        }
+    }
+
+    func url(_ name: String) throws(Configuration.Error) -> URL? {
+        guard let raw = string(name) else { return nil }
+        guard let url = URL(string: raw), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              url.host != nil else {
+            throw Configuration.Error(name, "must be an http or https URL")
+        }
+        return url
+    }
+
+    func list(_ name: String, separators: String = ",") -> [String] {
+        guard let raw = string(name) else { return [] }
+        return raw.split(whereSeparator: { separators.contains($0) }).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+    }
+
+    func choice<T>(_ name: String, _ make: (String) -> T?, _ allowed: String) throws(Configuration.Error) -> T? {
+        guard let raw = string(name) else { return nil }
+        guard let value = make(raw.lowercased()) else { throw Configuration.Error(name, "must be \(allowed)") }
+        return value
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// swift-log handler writing one line per record to a file descriptor: JSON lines
+/// in production (stdout not a terminal, or `CMA_LOG_FORMAT=json`), readable text
+/// on a terminal (style habit 9). Each line leaves in one `write(2)`, so lines from
+/// different threads never interleave.
+public struct LineLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    public var metadataProvider: Logger.MetadataProvider?
+    let label: String
+    let json: Bool
+    let fd: Int32
+
+    public init(label: String, level: Logger.Level, json: Bool, fd: Int32 = STDOUT_FILENO) {
+        self.label = label
+        self.logLevel = level
+        self.json = json
+        self.fd = fd
+    }
+
+    /// Installs the handler for the whole process (once, before any logger is made).
+    public static func bootstrap(format: LogFormat, level: Logger.Level) {
+        let json = switch format {
+        case .json: true
+        case .text: false
+        case .automatic: isatty(STDOUT_FILENO) == 0
+        }
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, json: json) }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let line = json
+            ? Self.jsonLine(level: event.level, label: label, message: "\(event.message)", metadata: merged)
+            : Self.textLine(level: event.level, label: label, message: "\(event.message)", metadata: merged)
+        var bytes = Array(line.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { if n < 0 && errno == EINTR { continue } else { return } }
+                offset += n
+            }
+        }
+    }
+
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = tm()
+        var seconds = ts.tv_sec
+        gmtime_r(&seconds, &t)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+                      t.tm_hour, t.tm_min, t.tm_sec, Int(ts.tv_nsec / 1_000_000))
+    }
+
+    static func jsonLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
+        var out = "{\"ts\":\"\(timestamp())\",\"level\":\"\(level.rawValue)\",\"logger\":"
+        JSONText.appendString(label, to: &out)
+        out += ",\"msg\":"
+        JSONText.appendString(message, to: &out)
+        for key in metadata.keys.sorted() {
+            out += ","
+            JSONText.appendString(key, to: &out)
+            out += ":"
+            JSONText.appendString(metadata[key]!.flatText, to: &out)
+        }
+        out += "}"
+        return out
+    }
+
+    static func textLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
+        var out = "\(timestamp()) \(level.rawValue.uppercased()) \(message)"
+        for key in metadata.keys.sorted() { out += " \(key)=\(metadata[key]!.flatText)" }
+        return out
+    }
+}
+
+extension Logger.MetadataValue {
+    /// Nested values flattened to their description.
+    var flatText: String {
+        switch self {
+        case .string(let s): s
+        case .stringConvertible(let c): c.description
+        default: description
+        }
+    }
+}
+
+/// Minimal JSON text helpers for hand-written answers and log lines.
+public enum JSONText {
+    public static func appendString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    public static func quoted(_ s: String) -> String {
+        var out = ""
+        appendString(s, to: &out)
+        return out
+    }
+}

@@ -1,1 +1,0 @@
-// Module Orchestrator: see README Layout.

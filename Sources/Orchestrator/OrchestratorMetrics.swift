@@ -1,0 +1,106 @@
+import CoreMetrics
+import HTTPServer
+import HTTPWire
+import Prometheus
+import Synchronization
+
+/// The process's metrics through swift-metrics, exported by swift-prometheus from a
+/// registry of this instance's own (tests run several instances in one process, so
+/// nothing is bootstrapped globally). Labels are bounded: route patterns, methods,
+/// status classes, reasons and outcomes, never ids or raw paths (style habit 10).
+public final class OrchestratorMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    let openConnections: CoreMetrics.Meter
+    let launchesInFlight: CoreMetrics.Meter
+    let ready: CoreMetrics.Meter
+    let launchDuration: CoreMetrics.Timer
+    let drains: CoreMetrics.Counter
+    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    /// The same counts as plain numbers, for `/status`.
+    private let tallies = Mutex<[String: Int]>([:])
+    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10),
+            .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
+        ]
+        self.factory = factory
+        openConnections = CoreMetrics.Meter(label: "cma_http_open_connections", factory: factory)
+        launchesInFlight = CoreMetrics.Meter(label: "cma_launches_in_flight", factory: factory)
+        ready = CoreMetrics.Meter(label: "cma_ready", factory: factory)
+        launchDuration = CoreMetrics.Timer(label: "cma_launch_duration_seconds", factory: factory)
+        drains = CoreMetrics.Counter(label: "cma_drains_total", factory: factory)
+    }
+
+    /// A counter per label set, made once and cached (the factory lookup is not free).
+    func count(_ name: String, _ labels: [(String, String)], by amount: Int = 1) {
+        let key = labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
+        let counter = counters.withLock { cache in
+            if let c = cache[key] { return c }
+            let c = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+            cache[key] = c
+            return c
+        }
+        counter.increment(by: amount)
+        tallies.withLock { $0[key, default: 0] += amount }
+    }
+
+    /// What `count(name, labels)` has added up to in this process.
+    func tally(_ name: String, _ labels: [(String, String)]) -> Int {
+        let key = labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
+        return tallies.withLock { $0[key] ?? 0 }
+    }
+
+    func record(_ name: String, _ labels: [(String, String)], _ duration: Duration) {
+        let key = labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
+        let timer = timers.withLock { cache in
+            if let t = cache[key] { return t }
+            let t = CoreMetrics.Timer(label: name, dimensions: labels, factory: factory)
+            cache[key] = t
+            return t
+        }
+        timer.recordNanoseconds(duration.wholeNanoseconds)
+    }
+
+    func webhook(_ outcome: String) { count("cma_webhooks_total", [("outcome", outcome)]) }
+
+    func launch(_ outcome: String, duration: Duration) {
+        count("cma_sandbox_launches_total", [("outcome", outcome)])
+        launchDuration.recordNanoseconds(duration.wholeNanoseconds)
+    }
+
+    /// The Prometheus text exposition.
+    public func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(8192)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
+
+extension OrchestratorMetrics: HTTPServerObserver {
+    public func connectionOpened() { openConnections.increment() }
+    public func connectionClosed() { openConnections.decrement() }
+
+    public func requestRejected(reason: String) {
+        count("cma_http_rejected_requests_total", [("reason", reason)])
+    }
+
+    public func requestCompleted(method: HTTPMethod, routePattern: String, status: Int, bytesSent: Int, duration: Duration) {
+        let route = routePattern.isEmpty ? "unmatched" : routePattern
+        let methodLabel: String = if case .other = method { "OTHER" } else { method.description }
+        count("cma_http_requests_total", [("route", route), ("method", methodLabel), ("status", "\(status / 100)xx")])
+        record("cma_http_request_duration_seconds", [("route", route)], duration)
+    }
+}
+
+extension Duration {
+    var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import HTTPServer
+
+/// `/healthz`, `/readyz`, `/metrics` and `/status`. All run inline (`.sync`): they
+/// read in-memory state only and never call upstream, so they keep answering while
+/// Anthropic or Superserve is unreachable.
+enum Probes {
+    static func add(to router: inout Router, box: InstanceBox, metrics: OrchestratorMetrics) {
+        // Process alive; no dependencies.
+        let healthz = Handler.sync { _ in Response.text("ok\n") }
+        router.add(.GET, "/healthz", healthz)
+        router.add(.HEAD, "/healthz", healthz)
+
+        // Accepting work: configuration valid, template ready (rule 47), queue
+        // reachable, not shutting down (503 while draining on shutdown).
+        let readyz = Handler.sync { _ in
+            let reasons = box.instance?.notReadyReasons ?? ["starting"]
+            metrics.ready.set(reasons.isEmpty ? 1 : 0)
+            if reasons.isEmpty { return Response.json(#"{"ready":true}"#) }
+            let list = reasons.map(JSONText.quoted).joined(separator: ",")
+            return Response.json(#"{"ready":false,"reasons":["# + list + "]}", status: 503)
+        }
+        router.add(.GET, "/readyz", readyz)
+        router.add(.HEAD, "/readyz", readyz)
+
+        router.add(.GET, "/metrics", .sync { _ in
+            var response = Response.bytes(metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+            return response
+        })
+
+        router.add(.GET, "/status", .sync { _ in
+            guard let instance = box.instance else { return Response.json(#"{"ready":false}"#, status: 503) }
+            var response = Response.json(instance.statusJSON())
+            response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
+            return response
+        })
+    }
+}
+
+extension Instance {
+    /// The status page's data. Ids, counts and fixed reasons only: no key, token or
+    /// secret is reachable from here (style habit 6).
+    func statusJSON() -> String {
+        let reasons = notReadyReasons
+        let parts = self.parts.withLock { $0 }
+        let health = parts?.drainer.health
+        let iso = ISO8601DateFormatter()
+        func string(_ s: String?) -> String { s.map(JSONText.quoted) ?? "null" }
+        func date(_ d: Date?) -> String { d.map { JSONText.quoted(iso.string(from: $0)) } ?? "null" }
+        let uptime = (ContinuousClock.now - startedAt).secondsDouble
+        let template = parts?.templateCheck.status
+        let launched = metrics.tally("cma_sandbox_launches_total", [("outcome", "launched")])
+        let failed = metrics.tally("cma_sandbox_launches_total", [("outcome", "failed")])
+        func webhooks(_ outcome: String) -> Int { metrics.tally("cma_webhooks_total", [("outcome", outcome)]) }
+
+        var out = "{"
+        out += #""service":"cma-orchestrator","version":"# + JSONText.quoted(Self.version)
+        out += #","mode":"# + JSONText.quoted(configuration.mode.rawValue)
+        out += #","emulated":"# + (configuration.emulated ? "true" : "false")
+        out += #","uptime_seconds":"# + String(format: "%.1f", uptime)
+        out += #","ready":"# + (reasons.isEmpty ? "true" : "false")
+        out += #","not_ready_reasons":["# + reasons.map(JSONText.quoted).joined(separator: ",") + "]"
+        out += #","environment_id":"# + JSONText.quoted(configuration.environmentID)
+        out += #","template":{"name":"# + JSONText.quoted(configuration.launcher.template)
+        out += #","status":"# + JSONText.quoted(template.map { $0.isReady ? "ready" : ($0.reason ?? "checking") } ?? "starting") + "}"
+        out += #","drain":{"draining":"# + ((parts?.scheduler?.isDraining ?? false) ? "true" : "false")
+        out += #","drains_started":"# + String(parts?.scheduler?.drainsStarted ?? 0)
+        out += #","polling":"# + ((health?.polling ?? false) ? "true" : "false")
+        out += #","last_success":"# + date(health?.lastSuccess)
+        out += #","last_error":"# + string(health?.lastError) + "}"
+        out += #","launches":{"launched":"# + String(launched) + #","failed":"# + String(failed)
+        out += #","in_flight":"# + String(health?.launchesInFlight ?? 0) + "}"
+        out += #","webhooks":{"queued":"# + String(webhooks("queued")) + #","ignored":"# + String(webhooks("ignored"))
+        out += #","duplicate":"# + String(webhooks("duplicate")) + #","rejected":"# + String(webhooks("rejected")) + "}"
+        out += #","recent":["#
+        out += activity.recent.map { entry in
+            #"{"at":"# + date(entry.at) + #","event":"# + JSONText.quoted(entry.event)
+                + #","session_id":"# + string(entry.sessionID) + #","work_id":"# + string(entry.workID)
+                + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail) + "}"
+        }.joined(separator: ",")
+        out += "]}"
+        return out
+    }
+}

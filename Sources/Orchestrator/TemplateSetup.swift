@@ -1,0 +1,56 @@
+import APIClient
+import Foundation
+import Logging
+import SandboxLifecycle
+
+/// `cma-orchestrator setup-template`: builds the runner template (rule 47: create,
+/// then poll the build every 2 s until `ready`; `failed` and `cancelled` are errors).
+public enum TemplateSetup {
+    /// The template body of superserve.md §6: Python with the runner's SDK, procps for
+    /// the probe, and the runner and agent folders.
+    public static func body(name: String, runnerDirectory: String, agentWorkdir: String) -> Data {
+        let steps = [
+            #"{"run":"apt-get update && apt-get install -y --no-install-recommends procps && rm -rf /var/lib/apt/lists/*"}"#,
+            #"{"run":"pip install --no-cache-dir 'anthropic==2.10.0'"}"#,
+            #"{"run":"# + JSONText.quoted("mkdir -p \(runnerDirectory) \(agentWorkdir) /mnt/session/outputs") + "}",
+            #"{"workdir":"# + JSONText.quoted(agentWorkdir) + "}",
+        ]
+        let text = #"{"name":"# + JSONText.quoted(name) + #","vcpu":2,"memory_mib":2048,"build_spec":{"from":"python:3.12-slim","steps":["#
+            + steps.joined(separator: ",") + "]}}"
+        return Data(text.utf8)
+    }
+
+    /// Reads only what the build needs: `SUPERSERVE_API_KEY`, `SUPERSERVE_BASE_URL`,
+    /// `CMA_TEMPLATE`, `CMA_RUNNER_REMOTE_DIR`, `CMA_AGENT_WORKDIR`.
+    public struct Plan: Sendable {
+        let superserve: SuperserveConfiguration
+        let launcher: LauncherConfiguration
+    }
+
+    public static func plan(environment: [String: String]) throws(Configuration.Error) -> Plan {
+        let reader = EnvironmentReader(environment)
+        let key = try reader.required("SUPERSERVE_API_KEY")
+        let (control, data) = Configuration.superserveHosts(apiKey: key)
+        let superserve = SuperserveConfiguration(controlPlaneURL: try reader.url("SUPERSERVE_BASE_URL") ?? control,
+                                                 dataPlaneURL: try reader.url("SUPERSERVE_SANDBOX_URL") ?? data, apiKey: key)
+        var launcher = LauncherConfiguration()
+        launcher.template = reader.string("CMA_TEMPLATE") ?? launcher.template
+        launcher.runnerDirectory = reader.string("CMA_RUNNER_REMOTE_DIR") ?? launcher.runnerDirectory
+        launcher.agentWorkdir = reader.string("CMA_AGENT_WORKDIR") ?? launcher.agentWorkdir
+        return Plan(superserve: superserve, launcher: launcher)
+    }
+
+    public static func run(_ plan: Plan, transport: any HTTPTransport = URLSessionTransport(),
+                           logger: Logging.Logger) async throws -> (name: String, id: String, status: String) {
+        let launcher = plan.launcher
+        let client = SuperserveClient(configuration: plan.superserve, transport: transport, logger: logger)
+        let name = launcher.template
+        if let existing = try await client.listTemplates(namePrefix: name).first(where: { $0.name == name }),
+           existing.status == "ready" {
+            return (existing.name, existing.id, existing.status)
+        }
+        let built = try await client.buildTemplate(body: body(name: name, runnerDirectory: launcher.runnerDirectory,
+                                                              agentWorkdir: launcher.agentWorkdir))
+        return (built.name, built.id, built.status)
+    }
+}

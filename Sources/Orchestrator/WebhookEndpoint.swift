@@ -1,0 +1,98 @@
+import Foundation
+import HTTPServer
+import Logging
+import Webhooks
+
+/// `POST /webhooks` (rules 38–43): verify the raw bytes first, then answer at once
+/// and leave the work to the drain scheduler. Runs inline on the connection queue
+/// (`.sync`): verification is a few microseconds of HMAC, and nothing here waits.
+public struct WebhookEndpoint: Sendable {
+    let verifier: WebhookVerifier
+    let dedupe: DeliveryDedupe
+    let triggerDrain: @Sendable () -> Void
+    /// Rule 43, when enabled: pause the session's sandbox once its runner is idle.
+    let schedulePause: (@Sendable (String) -> Void)?
+    let isStopping: @Sendable () -> Bool
+    let metrics: OrchestratorMetrics
+    let activity: ActivityLog
+    let logger: Logger
+    let now: @Sendable () -> Int64
+
+    static let pauseEvents: Set<String> = ["session.status_idled", "session.status_terminated", "session.deleted"]
+
+    public init(verifier: WebhookVerifier, dedupe: DeliveryDedupe, triggerDrain: @escaping @Sendable () -> Void,
+                schedulePause: (@Sendable (String) -> Void)?, isStopping: @escaping @Sendable () -> Bool,
+                metrics: OrchestratorMetrics, activity: ActivityLog, logger: Logger,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.verifier = verifier
+        self.dedupe = dedupe
+        self.triggerDrain = triggerDrain
+        self.schedulePause = schedulePause
+        self.isStopping = isStopping
+        self.metrics = metrics
+        self.activity = activity
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Fixed bodies: nothing of the request, the expected MAC or the key is echoed.
+    enum Answer {
+        static let rejected = Response.json(#"{"error":"invalid webhook signature"}"#, status: 401)
+        static let unavailable = Response.json(#"{"error":"shutting down, retry later"}"#, status: 503)
+        static let malformed = Response.json(#"{"error":"verified body is not a webhook event"}"#, status: 400)
+        static let queued = Response.json(#"{"status":"queued"}"#)
+        static let ignored = Response.json(#"{"status":"ignored"}"#)
+        static let duplicate = Response.json(#"{"status":"duplicate"}"#)
+        static let pauseScheduled = Response.json(#"{"status":"pause_scheduled"}"#)
+    }
+
+    public func handle(_ request: Request) -> Response {
+        // Rule 38: the raw bytes as received, before anything else.
+        let verified: VerifiedDelivery
+        switch verifier.verify(body: request.body, header: { request.headers[first: $0] }, now: now()) {
+        case .success(let delivery):
+            verified = delivery
+        case .failure(let error):
+            metrics.webhook("rejected")
+            logger.warning("webhook.rejected", metadata: ["reason": "\(error)", "request.id": "\(request.requestID)"])
+            return Answer.rejected
+        }
+        // Rule 39: a 503 makes Anthropic retry; the timer drain (rule 42) covers the rest.
+        if isStopping() {
+            metrics.webhook("unavailable")
+            return Answer.unavailable
+        }
+        guard let event = WebhookEnvelope.decode(request.body) else {
+            metrics.webhook("malformed")
+            logger.warning("webhook.malformed", metadata: ["webhook.id": "\(verified.webhookID)"])
+            return Answer.malformed
+        }
+        // Rule 41: after verification, keyed on the delivery's webhook-id.
+        if dedupe.isRepeat(verified.webhookID, now: now()) {
+            metrics.webhook("duplicate")
+            return Answer.duplicate
+        }
+        var log = logger
+        log[metadataKey: "webhook.id"] = "\(verified.webhookID)"
+        log[metadataKey: "event.type"] = "\(event.dataType)"
+        if let session = event.sessionID { log[metadataKey: "session.id"] = "\(session)" }
+
+        if event.dataType == "session.status_run_started" {
+            // Rules 39, 40, 42: coalesced, and always the configured environment.
+            triggerDrain()
+            metrics.webhook("queued")
+            activity.record("webhook", sessionID: event.sessionID, detail: event.dataType)
+            log.info("webhook.queued")
+            return Answer.queued
+        }
+        if let schedulePause, Self.pauseEvents.contains(event.dataType), let session = event.sessionID {
+            schedulePause(session)
+            metrics.webhook("pause_scheduled")
+            log.info("webhook.pause_scheduled")
+            return Answer.pauseScheduled
+        }
+        metrics.webhook("ignored")
+        log.debug("webhook.ignored")
+        return Answer.ignored
+    }
+}

@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Orchestrator
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct CMAOrchestrator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cma-orchestrator",
+        abstract: "Takes Claude Managed Agents work and runs each session's runner in a Superserve sandbox.",
+        version: Instance.version,
+        subcommands: [Serve.self, Poll.self, Emulate.self, Trigger.self, Demo.self, SetupTemplate.self])
+
+    static func main() async {
+        // Peers that vanish must never kill the process (the server also sends with MSG_NOSIGNAL).
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to bind (127.0.0.1; 0.0.0.0 in containers). Env CMA_HOST.")
+    var host: String?
+    @Option(help: "Port to bind (0 picks one). Env CMA_PORT, default 8080.")
+    var port: Int?
+}
+
+/// Loads the configuration (exit 2 naming the variable), starts and runs an instance.
+func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Bool) async throws {
+    let configuration: Configuration
+    do {
+        configuration = try Configuration.load(mode: mode, environment: ProcessInfo.processInfo.environment,
+                                               overrides: CommandLineOverrides(host: options.host, port: options.port,
+                                                                               emulated: emulated))
+    } catch {
+        FileHandle.standardError.write(Data("cma-orchestrator: configuration: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+    LineLogHandler.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+    let logger = Logger(label: "cma-orchestrator")
+    let instance: Instance
+    do {
+        instance = try await Instance.start(configuration: configuration, logger: logger)
+    } catch {
+        FileHandle.standardError.write(Data("cma-orchestrator: \(error)\n".utf8))
+        if case .configuration = error { throw ExitCode(2) }
+        throw ExitCode(1)
+    }
+    logger.notice("server.listening", metadata: [
+        "http.address": "\(instance.localURL.absoluteString)", "mode": "\(mode.rawValue)", "emulated": "\(emulated)",
+    ])
+    if emulated {
+        let url = instance.localURL.absoluteString
+        FileHandle.standardError.write(Data("""
+
+            cma-orchestrator is serving \(url) with both emulators embedded (no credentials needed).
+              status page:   \(url)/
+              demo session:  swift run cma-orchestrator demo --server \(url)
+              by hand:       curl -X POST \(url)/_emulator/sessions -d '{"tool_calls":[{"name":"bash","input":{"command":"ls"}}]}'
+
+            """.utf8))
+    }
+    try await instance.run(handleSignals: true)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve webhooks, probes, metrics and the status page; drain the work queue on each webhook and every 30 s.")
+    @OptionGroup var server: ServerOptions
+    @Flag(help: "Embed the Anthropic and Superserve emulators on the same port and run sandboxes locally.")
+    var emulated = false
+
+    func run() async throws { try await runInstance(mode: .webhook, options: server, emulated: emulated) }
+}
+
+struct Poll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Always-on long-poll mode (no webhooks); probes and metrics stay served on --port.")
+    @OptionGroup var server: ServerOptions
+    @Flag(help: "Embed both emulators, as for serve.")
+    var emulated = false
+
+    func run() async throws { try await runInstance(mode: .poll, options: server, emulated: emulated) }
+}
+
+struct Emulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one API emulator on its own port.", subcommands: [Anthropic.self, Superserve.self])
+
+    struct Anthropic: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The Anthropic work queue, sessions and webhook sender.")
+        @Option var host = "127.0.0.1"
+        @Option var port = 8081
+        @Option(help: "Environment id (env ANTHROPIC_ENVIRONMENT_ID, default env_emulated).") var environmentID: String?
+        @Option(help: "Environment key (env ANTHROPIC_ENVIRONMENT_KEY).") var environmentKey: String?
+        @Option(help: "whsec_ key that signs webhooks (env ANTHROPIC_WEBHOOK_SIGNING_KEY).") var signingKey: String?
+        @Option(help: "Where session.status_run_started webhooks are delivered.") var webhookURL: String?
+
+        func run() async throws {
+            LineLogHandler.bootstrap(format: .automatic, level: .notice)
+            let env = ProcessInfo.processInfo.environment
+            var options = StandaloneEmulator.AnthropicOptions()
+            options.host = host
+            options.port = port
+            options.environmentID = environmentID ?? env["ANTHROPIC_ENVIRONMENT_ID"]
+            options.environmentKey = environmentKey ?? env["ANTHROPIC_ENVIRONMENT_KEY"]
+            options.signingKey = signingKey ?? env["ANTHROPIC_WEBHOOK_SIGNING_KEY"] ?? env["ANTHROPIC_WEBHOOK_SECRET"]
+            if let webhookURL {
+                guard let url = URL(string: webhookURL), url.scheme != nil else {
+                    throw ValidationError("--webhook-url must be an http(s) URL")
+                }
+                options.webhookURL = url
+            }
+            try await StandaloneEmulator.runAnthropic(options, logger: Logger(label: "emulator.anthropic"))
+        }
+    }
+
+    struct Superserve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The Superserve control and data planes, with local sandboxes.")
+        @Option var host = "127.0.0.1"
+        @Option var port = 8082
+        @Option(help: "API key it accepts (env SUPERSERVE_API_KEY).") var apiKey: String?
+        @Option(help: "Folder for sandbox directories (default: a temporary one, removed at exit).") var sandboxes: String?
+        @Option(help: "Name of the ready template it starts with (env CMA_TEMPLATE, default cma-runner).") var template: String?
+        @Option(help: "bin folder of a Python with anthropic 2.10.0, first on PATH inside sandboxes.") var pythonBin: String?
+
+        func run() async throws {
+            LineLogHandler.bootstrap(format: .automatic, level: .notice)
+            let env = ProcessInfo.processInfo.environment
+            var options = StandaloneEmulator.SuperserveOptions()
+            options.host = host
+            options.port = port
+            options.apiKey = apiKey ?? env["SUPERSERVE_API_KEY"]
+            options.sandboxes = sandboxes.map { URL(fileURLWithPath: $0) }
+            options.template = template ?? env["CMA_TEMPLATE"]
+            options.pythonBin = pythonBin.map { URL(fileURLWithPath: $0) }
+            try await StandaloneEmulator.runSuperserve(options, logger: Logger(label: "emulator.superserve"))
+        }
+    }
+}
+
+struct Trigger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send one signed test webhook (key from ANTHROPIC_WEBHOOK_SIGNING_KEY or --signing-key).")
+    @Option(help: "Webhook endpoint, e.g. http://127.0.0.1:8080/webhooks.") var url: String
+    @Option(help: "Event type (data.type).") var type = "session.status_run_started"
+    @Option(help: "Session id carried in data.id.") var session = "sesn_trigger"
+    @Option(help: "whsec_ key; prefer the environment variable, flags show up in ps.") var signingKey: String?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let key = signingKey ?? env["ANTHROPIC_WEBHOOK_SIGNING_KEY"] ?? env["ANTHROPIC_WEBHOOK_SECRET"] else {
+            throw ValidationError("ANTHROPIC_WEBHOOK_SIGNING_KEY is required (or --signing-key)")
+        }
+        guard let target = URL(string: url), target.host != nil else { throw ValidationError("--url must be an http(s) URL") }
+        let result = try await WebhookTrigger.send(url: target, signingKey: key, type: type, sessionID: session)
+        print("webhook-id \(result.webhookID) → HTTP \(result.status) \(result.body)")
+        if !(200..<300).contains(result.status) { throw ExitCode(1) }
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one demo session against `serve --emulated` and print the tool call's output.")
+    @Option(help: "The emulated server.") var server = "http://127.0.0.1:8080"
+    @Option(help: "Seconds to wait for the tool result.") var timeout = 120
+
+    func run() async throws {
+        guard let url = URL(string: server), url.host != nil else { throw ValidationError("--server must be an http URL") }
+        do {
+            let outcome = try await DemoSession.run(server: url, timeout: .seconds(timeout))
+            print("session \(outcome.sessionID): bash `\(DemoSession.command)` ran in a local sandbox")
+            print(outcome.toolOutput)
+            print(String(format: "tool result arrived after %.1f s", Double(outcome.elapsed.components.seconds)
+                + Double(outcome.elapsed.components.attoseconds) / 1e18))
+            if outcome.isError { throw ExitCode(1) }
+        } catch let failure as DemoSession.Failure {
+            FileHandle.standardError.write(Data("cma-orchestrator demo: \(failure)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct SetupTemplate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "setup-template",
+        abstract: "Build the runner template on Superserve and wait until it is ready.")
+
+    func run() async throws {
+        LineLogHandler.bootstrap(format: .automatic, level: .info)
+        let plan: TemplateSetup.Plan
+        do {
+            plan = try TemplateSetup.plan(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data("cma-orchestrator: configuration: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let template = try await TemplateSetup.run(plan, logger: Logger(label: "cma-orchestrator"))
+        print("template \(template.name) (\(template.id)) is \(template.status)")
+    }
+}
