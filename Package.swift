@@ -68,6 +68,10 @@ let package = Package(
         .testTarget(name: "WorkQueueTests", dependencies: ["WorkQueue", "TestSupport"]),
         .testTarget(name: "SandboxLifecycleTests", dependencies: ["SandboxLifecycle", "TestSupport"]),
         .testTarget(name: "EmulatorsTests", dependencies: ["Emulators", "TestSupport"]),
-        .testTarget(name: "OrchestratorTests", dependencies: ["Orchestrator", "TestSupport"]),
+        .testTarget(name: "OrchestratorTests", dependencies: [
+            "Orchestrator", "TestSupport", "HTTPServer", "HTTPWire", "Webhooks", "APIClient", "WorkQueue",
+            "SandboxLifecycle", "Emulators",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
     ]
 )

@@ -116,7 +116,7 @@ extension Configuration {
         c.server.trustedProxies = reader.list("CMA_TRUSTED_PROXIES")
         c.webhookPath = reader.string("CMA_WEBHOOK_PATH") ?? c.webhookPath
         guard c.webhookPath.hasPrefix("/"), !c.webhookPath.contains(" ") else {
-            throw Error("CMA_WEBHOOK_PATH", "must be an absolute path such as /webhooks")
+            throw Error("CMA_WEBHOOK_PATH", "must be an absolute path starting with a slash")
         }
         c.webhookMaxBodyBytes = try reader.int("CMA_WEBHOOK_MAX_BODY_BYTES", in: 1024...(16 << 20)) ?? c.webhookMaxBodyBytes
         c.server.limits.maxBodyBytes = max(c.server.limits.maxBodyBytes, c.webhookMaxBodyBytes)

@@ -26,8 +26,11 @@ public enum StartError: Error, CustomStringConvertible {
 
 extension Instance {
     /// Builds every part and binds the server; `run(handleSignals:)` then runs it.
+    /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
+    /// queue half, and embedders with their own launcher).
     public static func start(configuration original: Configuration, logger: Logger,
-                             transport: any HTTPTransport = URLSessionTransport()) async throws(StartError) -> Instance {
+                             transport: any HTTPTransport = URLSessionTransport(),
+                             workHandler: (any WorkHandler)? = nil) async throws(StartError) -> Instance {
         var configuration = original
         let metrics = OrchestratorMetrics()
         let emulators: EmbeddedEmulators?
@@ -105,12 +108,13 @@ extension Instance {
             emulators.anthropic.webhookURL = configuration.mode == .webhook
                 ? url.appendingPathComponent(String(configuration.webhookPath.dropFirst())) : nil
         }
-        instance.assemble(configuration: configuration, bundle: bundle, transport: transport)
+        instance.assemble(configuration: configuration, bundle: bundle, transport: transport, workHandler: workHandler)
         return instance
     }
 
     /// The parts that need the final addresses: clients, launcher, drain, janitor.
-    private func assemble(configuration: Configuration, bundle: RunnerBundle, transport: any HTTPTransport) {
+    private func assemble(configuration: Configuration, bundle: RunnerBundle, transport: any HTTPTransport,
+                          workHandler: (any WorkHandler)?) {
         let api = AnthropicAPIConfiguration(baseURL: configuration.anthropicBaseURL,
                                             environmentID: configuration.environmentID,
                                             environmentKey: configuration.environmentKey)
@@ -141,7 +145,7 @@ extension Instance {
         drainerConfiguration.refuseSecretless = launcherConfiguration.requireWorkSecret
         let handler = LaunchHandler(launcher: launcher, client: workClient, metrics: metrics, activity: activity,
                                     logger: logger)
-        let drainer = Drainer(client: workClient, handler: handler, configuration: drainerConfiguration, logger: logger,
+        let drainer = Drainer(client: workClient, handler: workHandler ?? handler, configuration: drainerConfiguration, logger: logger,
                               mayClaim: { [weak self] in self?.mayClaim ?? false })
         let metrics = self.metrics
         let scheduler = configuration.mode == .webhook
