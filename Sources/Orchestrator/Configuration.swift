@@ -37,6 +37,10 @@ public struct Configuration: Sendable {
     public var superserveAPIKey = ""
     public var superserveControlURL = SuperserveConfiguration.defaultControlPlaneURL
     public var superserveDataURL = SuperserveConfiguration.defaultDataPlaneURL
+    /// Rule 35: one shared token bucket towards Superserve, and a cap on calls in flight.
+    public var superserveRatePerSecond = 15.0
+    public var superserveBurst = 20
+    public var superserveMaxInFlight = 8
 
     // Work
     /// Rule 42.
@@ -138,6 +142,9 @@ extension Configuration {
         // Work and lifecycle.
         c.drainInterval = try reader.seconds("CMA_DRAIN_INTERVAL_SECONDS") ?? c.drainInterval
         c.launchSlots = try reader.int("CMA_LAUNCH_SLOTS", in: 1...1024) ?? c.launchSlots
+        if let rate = try reader.int("CMA_SUPERSERVE_RATE", in: 1...100_000) { c.superserveRatePerSecond = Double(rate) }
+        c.superserveBurst = try reader.int("CMA_SUPERSERVE_BURST", in: 1...100_000) ?? c.superserveBurst
+        c.superserveMaxInFlight = try reader.int("CMA_SUPERSERVE_MAX_IN_FLIGHT", in: 1...1024) ?? c.superserveMaxInFlight
         c.launcher.template = reader.string("CMA_TEMPLATE") ?? c.launcher.template
         c.launcher.runnerDirectory = reader.string("CMA_RUNNER_REMOTE_DIR") ?? c.launcher.runnerDirectory
         c.launcher.agentWorkdir = reader.string("CMA_AGENT_WORKDIR") ?? c.launcher.agentWorkdir

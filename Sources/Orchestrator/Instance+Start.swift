@@ -119,11 +119,13 @@ extension Instance {
                                             environmentID: configuration.environmentID,
                                             environmentKey: configuration.environmentKey)
         let workClient = WorkClient(configuration: api, transport: transport)
-        let superserve = SuperserveClient(
-            configuration: SuperserveConfiguration(controlPlaneURL: configuration.superserveControlURL,
-                                                   dataPlaneURL: configuration.superserveDataURL,
-                                                   apiKey: configuration.superserveAPIKey),
-            transport: transport, logger: logger)
+        var superserveConfiguration = SuperserveConfiguration(controlPlaneURL: configuration.superserveControlURL,
+                                                              dataPlaneURL: configuration.superserveDataURL,
+                                                              apiKey: configuration.superserveAPIKey)
+        superserveConfiguration.ratePerSecond = configuration.superserveRatePerSecond
+        superserveConfiguration.burst = configuration.superserveBurst
+        superserveConfiguration.maxInFlight = configuration.superserveMaxInFlight
+        let superserve = SuperserveClient(configuration: superserveConfiguration, transport: transport, logger: logger)
         var launcherConfiguration = configuration.launcher
         launcherConfiguration.environmentKey = configuration.environmentKey
         launcherConfiguration.anthropicBaseURL = configuration.anthropicBaseURL

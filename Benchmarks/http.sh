@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# HTTP serving cost of cma-orchestrator against nginx, on the same machine in the same run.
+#
+# Measures GET /healthz on `cma-orchestrator serve --emulated` (no credentials needed)
+# and on nginx (`return 200 "ok"`, one process, access log off):
+#   - wrk -t1 -d10s --latency, keep-alive at 1, 16 and 256 connections and
+#     `Connection: close` at 16: requests/s, p50, p99, server CPU µs per request
+#     (utime+stime from /proc/<pid>/stat over the run / requests);
+#   - RSS idle (VmRSS before load) and peak (VmHWM after the 256-connection run);
+#   - cold start: spawn to first 200 on /healthz, best of 5;
+#   - 10,000 idle keep-alive connections: server RSS growth per connection and p99 of
+#     200 fresh-connection requests while they are held.
+# The server runs on CPU 0 and the load generator on CPU 1 (taskset).
+# Targets: c16 req/s ≥ 0.6× nginx, p99@256 ≤ 2× nginx, RSS@256 < 30 MB,
+# cold start < 50 ms, idle < 8 KiB/conn, fresh p99 < 5 ms.
+#
+# Run from anywhere:
+#   Benchmarks/http.sh                        # builds the release binary first
+#   Benchmarks/http.sh --binary PATH          # an existing build
+#   Benchmarks/http.sh --only-nginx           # the baseline alone, no Swift build
+#   Benchmarks/http.sh --duration 5 --strict  # shorter runs; exit 1 on a missed target
+# Writes Benchmarks/results/http.json; child logs go to Benchmarks/results/http-*.log.
+set -euo pipefail
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+need wrk wrk
+need nginx nginx
+need taskset util-linux
+need python3 python3
+
+run_driver httpbench.py "$@"
