@@ -224,6 +224,9 @@ def bench_server(name, spawn, args):
             run = b.run_wrk(url, connections, args.duration, headers=headers, server=child)
             if label == "c256":
                 run["rss_peak_kib"] = b.memory_kib(child.pid, "VmHWM")
+                # Private (anonymous) memory: the part of RSS that is this process's
+                # own; the rest is file-backed code and data shared with the page cache.
+                run["rss_anon_kib"] = b.memory_kib(child.pid, "RssAnon")
             if run["non_2xx"] or run["socket_errors"]:
                 b.log(f"  warning: {label}: {run['non_2xx']} non-2xx answers, {run['socket_errors']} socket errors")
             result["runs"][label] = run
@@ -276,6 +279,7 @@ def report(results, args):
     row("RSS idle MB", ("rss_idle_kib",), scale=1.024e-3)
     row("RSS peak after c256 MB", ("runs", "c256", "rss_peak_kib"), scale=1.024e-3,
         target="< 30 MB", check=lambda o, r: o < 30)
+    row("RssAnon (private) after c256 MB", ("runs", "c256", "rss_anon_kib"), scale=1.024e-3)
     row(f"cold start ms (best of {args.cold_starts})", ("cold_start_ms",),
         target="< 50 ms", check=lambda o, r: o < 50)
     row(f"{args.idle_connections} idle: KiB/conn", ("idle", "kib_per_connection"), digits=2,

@@ -33,9 +33,17 @@ has_flag() {
 
 # build_release: builds the release binary and sets BIN to its path.
 build_release() {
-  echo "building cma-orchestrator (release)" >&2
-  (cd "$REPO_ROOT" && swift build -c release --product cma-orchestrator >&2)
-  BIN="$(cd "$REPO_ROOT" && swift build -c release --show-bin-path)/cma-orchestrator"
+  # A static Swift runtime (as the Dockerfile builds it) links FoundationNetworking
+  # against libcurl's development files.
+  if ! dpkg -s libcurl4-openssl-dev >/dev/null 2>&1; then
+    echo "installing libcurl4-openssl-dev (static release link)" >&2
+    local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libcurl4-openssl-dev >/dev/null
+  fi
+  echo "building cma-orchestrator (release, static Swift runtime)" >&2
+  (cd "$REPO_ROOT" && swift build -c release --static-swift-stdlib --product cma-orchestrator >&2)
+  BIN="$(cd "$REPO_ROOT" && swift build -c release --static-swift-stdlib --show-bin-path)/cma-orchestrator"
   [ -x "$BIN" ] || { echo "error: $BIN was not built" >&2; exit 1; }
 }
 

@@ -45,6 +45,8 @@ public struct Configuration: Sendable {
     // Work
     /// Rule 42.
     public var drainInterval: Duration = .seconds(30)
+    /// Least time between two drain starts (bounds polls under a webhook burst).
+    public var drainMinimumGap: Duration = .milliseconds(100)
     /// Rule 6.
     public var launchSlots = 16
     public var launcher = LauncherConfiguration()
@@ -141,6 +143,7 @@ extension Configuration {
 
         // Work and lifecycle.
         c.drainInterval = try reader.seconds("CMA_DRAIN_INTERVAL_SECONDS") ?? c.drainInterval
+        if let gap = try reader.int("CMA_DRAIN_MIN_GAP_MS", in: 0...60_000) { c.drainMinimumGap = .milliseconds(gap) }
         c.launchSlots = try reader.int("CMA_LAUNCH_SLOTS", in: 1...1024) ?? c.launchSlots
         if let rate = try reader.int("CMA_SUPERSERVE_RATE", in: 1...100_000) { c.superserveRatePerSecond = Double(rate) }
         c.superserveBurst = try reader.int("CMA_SUPERSERVE_BURST", in: 1...100_000) ?? c.superserveBurst

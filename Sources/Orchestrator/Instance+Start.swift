@@ -151,7 +151,7 @@ extension Instance {
                               mayClaim: { [weak self] in self?.mayClaim ?? false })
         let metrics = self.metrics
         let scheduler = configuration.mode == .webhook
-            ? DrainScheduler(interval: configuration.drainInterval) {
+            ? DrainScheduler(interval: configuration.drainInterval, minimumGap: configuration.drainMinimumGap) {
                 metrics.drains.increment()
                 await drainer.drain()
             }

@@ -63,8 +63,23 @@ public struct LineLogHandler: LogHandler {
         var t = tm()
         var seconds = ts.tv_sec
         gmtime_r(&seconds, &t)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                      t.tm_hour, t.tm_min, t.tm_sec, Int(ts.tv_nsec / 1_000_000))
+        // By hand: String(format:) goes through CoreFoundation's formatter on every line.
+        var out = ""
+        out.reserveCapacity(24)
+        pad(Int(t.tm_year) + 1900, 4, &out); out += "-"
+        pad(Int(t.tm_mon) + 1, 2, &out); out += "-"
+        pad(Int(t.tm_mday), 2, &out); out += "T"
+        pad(Int(t.tm_hour), 2, &out); out += ":"
+        pad(Int(t.tm_min), 2, &out); out += ":"
+        pad(Int(t.tm_sec), 2, &out); out += "."
+        pad(Int(ts.tv_nsec / 1_000_000), 3, &out)
+        return out + "Z"
+    }
+
+    static func pad(_ value: Int, _ width: Int, _ out: inout String) {
+        let digits = String(value)
+        if digits.count < width { out += String(repeating: "0", count: width - digits.count) }
+        out += digits
     }
 
     static func jsonLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
@@ -112,7 +127,8 @@ public enum JSONText {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             case _ where scalar.value < 0x20:
-                out += String(format: "\\u%04x", scalar.value)
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)
             }
         }

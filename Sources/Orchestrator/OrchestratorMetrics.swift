@@ -20,7 +20,17 @@ public final class OrchestratorMetrics: Sendable {
     private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
     /// The same counts as plain numbers, for `/status`.
     private let tallies = Mutex<[String: Int]>([:])
-    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+    /// Per-request metrics, keyed without building strings (the hot path of every request).
+    private struct RequestKey: Hashable {
+        var route: String
+        var method: HTTPMethod
+        var statusClass: Int
+    }
+    private struct RequestMetrics {
+        var counter: CoreMetrics.Counter
+        var timer: CoreMetrics.Timer
+    }
+    private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
 
     public init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -55,17 +65,6 @@ public final class OrchestratorMetrics: Sendable {
         return tallies.withLock { $0[key] ?? 0 }
     }
 
-    func record(_ name: String, _ labels: [(String, String)], _ duration: Duration) {
-        let key = labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
-        let timer = timers.withLock { cache in
-            if let t = cache[key] { return t }
-            let t = CoreMetrics.Timer(label: name, dimensions: labels, factory: factory)
-            cache[key] = t
-            return t
-        }
-        timer.recordNanoseconds(duration.wholeNanoseconds)
-    }
-
     func webhook(_ outcome: String) { count("cma_webhooks_total", [("outcome", outcome)]) }
 
     func launch(_ outcome: String, duration: Duration) {
@@ -91,10 +90,25 @@ extension OrchestratorMetrics: HTTPServerObserver {
     }
 
     public func requestCompleted(method: HTTPMethod, routePattern: String, status: Int, bytesSent: Int, duration: Duration) {
-        let route = routePattern.isEmpty ? "unmatched" : routePattern
-        let methodLabel: String = if case .other = method { "OTHER" } else { method.description }
-        count("cma_http_requests_total", [("route", route), ("method", methodLabel), ("status", "\(status / 100)xx")])
-        record("cma_http_request_duration_seconds", [("route", route)], duration)
+        let key = RequestKey(route: routePattern, method: method, statusClass: status / 100)
+        let entry = requests.withLock { cache in
+            if let entry = cache[key] { return entry }
+            let route = routePattern.isEmpty ? "unmatched" : routePattern
+            // `.other` methods share one label value so that labels stay bounded.
+            let methodLabel: String = if case .other = method { "OTHER" } else { method.description }
+            let entry = RequestMetrics(
+                counter: CoreMetrics.Counter(label: "cma_http_requests_total",
+                                             dimensions: [("route", route), ("method", methodLabel), ("status", "\(status / 100)xx")],
+                                             factory: factory),
+                timer: CoreMetrics.Timer(label: "cma_http_request_duration_seconds", dimensions: [("route", route)],
+                                         factory: factory))
+            // Unknown methods would each get a cache slot; fold them into one.
+            if case .other = method { return entry }
+            cache[key] = entry
+            return entry
+        }
+        entry.counter.increment()
+        entry.timer.recordNanoseconds(duration.wholeNanoseconds)
     }
 }
 

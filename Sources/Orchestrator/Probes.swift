@@ -58,7 +58,7 @@ extension Instance {
         out += #""service":"cma-orchestrator","version":"# + JSONText.quoted(Self.version)
         out += #","mode":"# + JSONText.quoted(configuration.mode.rawValue)
         out += #","emulated":"# + (configuration.emulated ? "true" : "false")
-        out += #","uptime_seconds":"# + String(format: "%.1f", uptime)
+        out += #","uptime_seconds":"# + String((uptime * 10).rounded() / 10)
         out += #","ready":"# + (reasons.isEmpty ? "true" : "false")
         out += #","not_ready_reasons":["# + reasons.map(JSONText.quoted).joined(separator: ",") + "]"
         out += #","environment_id":"# + JSONText.quoted(configuration.environmentID)

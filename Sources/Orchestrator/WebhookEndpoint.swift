@@ -72,27 +72,27 @@ public struct WebhookEndpoint: Sendable {
             metrics.webhook("duplicate")
             return Answer.duplicate
         }
-        var log = logger
-        log[metadataKey: "webhook.id"] = "\(verified.webhookID)"
-        log[metadataKey: "event.type"] = "\(event.dataType)"
-        if let session = event.sessionID { log[metadataKey: "session.id"] = "\(session)" }
-
+        // Metadata is built only when the level is enabled (the autoclosures are lazy).
+        func metadata() -> Logger.Metadata {
+            ["webhook.id": "\(verified.webhookID)", "event.type": "\(event.dataType)",
+             "session.id": "\(event.sessionID ?? "")"]
+        }
         if event.dataType == "session.status_run_started" {
             // Rules 39, 40, 42: coalesced, and always the configured environment.
             triggerDrain()
             metrics.webhook("queued")
             activity.record("webhook", sessionID: event.sessionID, detail: event.dataType)
-            log.info("webhook.queued")
+            logger.info("webhook.queued", metadata: metadata())
             return Answer.queued
         }
         if let schedulePause, Self.pauseEvents.contains(event.dataType), let session = event.sessionID {
             schedulePause(session)
             metrics.webhook("pause_scheduled")
-            log.info("webhook.pause_scheduled")
+            logger.info("webhook.pause_scheduled", metadata: metadata())
             return Answer.pauseScheduled
         }
         metrics.webhook("ignored")
-        log.debug("webhook.ignored")
+        logger.debug("webhook.ignored", metadata: metadata())
         return Answer.ignored
     }
 }

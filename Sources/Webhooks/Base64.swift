@@ -33,7 +33,7 @@ enum Base64 {
     /// of 4 with `=` padding; without it, missing padding is accepted (the
     /// library appends `==` to keys, §7.2 step 1). Characters outside the alphabet,
     /// misplaced `=` and non-zero trailing bits are errors (canonical form only).
-    static func decode(_ text: Substring.UTF8View, requirePadding: Bool) -> [UInt8]? {
+    static func decode<Bytes: Collection<UInt8>>(_ text: Bytes, requirePadding: Bool) -> [UInt8]? {
         var chars = Array(text)
         var padding = 0
         while let last = chars.last, last == UInt8(ascii: "=") {

@@ -1,5 +1,3 @@
-import Foundation
-
 /// The event envelope (anthropic.md §7.4), read only after verification (§7.2
 /// step 7). Unknown `data.type` values decode too: callers branch on the string.
 public struct WebhookEnvelope: Sendable, Equatable {
@@ -18,13 +16,10 @@ public struct WebhookEnvelope: Sendable, Equatable {
 
     /// Nil when the body is not a JSON object with string `type`, `id` and `data.type`.
     public static func decode(_ body: [UInt8]) -> WebhookEnvelope? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-              let type = object["type"] as? String,
-              let id = object["id"] as? String,
-              let data = object["data"] as? [String: Any],
-              let dataType = data["type"] as? String else {
+        guard let fields = EnvelopeReader.read(body), let type = fields.type, let id = fields.id,
+              fields.dataIsObject, let dataType = fields.dataType else {
             return nil
         }
-        return WebhookEnvelope(type: type, id: id, dataType: dataType, sessionID: data["id"] as? String)
+        return WebhookEnvelope(type: type, id: id, dataType: dataType, sessionID: fields.dataID)
     }
 }

@@ -14,24 +14,32 @@ public final class DrainScheduler: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var draining = false
         var drainsStarted = 0
+        var lastStart: Duration?
     }
 
     /// Rule 42: timer drain interval.
     public let interval: Duration
+    /// Least time between the starts of two drains. A burst of webhooks then costs at
+    /// most one poll per gap instead of a poll storm; the rerun flag (rule 40) still
+    /// guarantees the drain that follows, it just starts no earlier than this.
+    public let minimumGap: Duration
     private let drainAtStart: Bool
     private let sleeper: any Sleeper
     private let drainBody: @Sendable () async -> Void
     private let state = Mutex(State())
 
-    public convenience init(drainer: Drainer, interval: Duration = .seconds(30), drainAtStart: Bool = true,
-                            sleeper: any Sleeper = ContinuousSleeper()) {
-        self.init(interval: interval, drainAtStart: drainAtStart, sleeper: sleeper) { await drainer.drain() }
+    public convenience init(drainer: Drainer, interval: Duration = .seconds(30), minimumGap: Duration = .zero,
+                            drainAtStart: Bool = true, sleeper: any Sleeper = ContinuousSleeper()) {
+        self.init(interval: interval, minimumGap: minimumGap, drainAtStart: drainAtStart, sleeper: sleeper) {
+            await drainer.drain()
+        }
     }
 
     /// `drain` is the work to coalesce (tests pass a closure they control).
-    public init(interval: Duration = .seconds(30), drainAtStart: Bool = true, sleeper: any Sleeper = ContinuousSleeper(),
-                drain: @escaping @Sendable () async -> Void) {
+    public init(interval: Duration = .seconds(30), minimumGap: Duration = .zero, drainAtStart: Bool = true,
+                sleeper: any Sleeper = ContinuousSleeper(), drain: @escaping @Sendable () async -> Void) {
         self.interval = interval
+        self.minimumGap = minimumGap
         self.drainAtStart = drainAtStart
         self.sleeper = sleeper
         self.drainBody = drain
@@ -67,9 +75,19 @@ public final class DrainScheduler: Sendable {
                 // Either a trigger (pending set) or the timer: drain either way.
                 state.withLock { $0.pending = false }
             }
+            if let last = state.withLock({ $0.lastStart }) {
+                let wait = last + minimumGap - sleeper.uptime()
+                if wait > .zero {
+                    do { try await sleeper.sleep(for: wait) } catch { return }
+                    // Triggers that came during the gap are served by this drain.
+                    state.withLock { $0.pending = false }
+                }
+            }
+            let start = sleeper.uptime()
             state.withLock { s in
                 s.draining = true
                 s.drainsStarted += 1
+                s.lastStart = start
             }
             await drainBody()
             state.withLock { $0.draining = false }

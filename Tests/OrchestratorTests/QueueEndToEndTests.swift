@@ -84,4 +84,29 @@ final class QueueEndToEndTests: XCTestCase {
         }
         await running.stop()
     }
+
+    /// Rule 2: the always-on loop (`poll`) takes the same items without any webhook.
+    func testThePollModeTakesWorkWithoutWebhooks() async throws {
+        let handler = RecordingHandler()
+        let running = try await Harness.start(mode: .poll, workHandler: handler)
+        do {
+            try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
+            XCTAssertNil(running.instance.emulators?.anthropic.webhookURL, "poll mode has no webhook route")
+            var workIDs: Set<String> = []
+            for _ in 0..<5 {
+                let created = try await running.object("POST", "/_emulator/sessions", json: "{}")
+                workIDs.insert(try XCTUnwrap(created["work_id"] as? String))
+            }
+            try await running.eventually("5 hand-offs", timeout: .seconds(60)) { Set(handler.handled.map(\.id)) == workIDs }
+            let webhook = try await running.call("POST", "/webhooks", json: "{}")
+            XCTAssertTrue([404, 405].contains(webhook.status), "no webhook route in poll mode: \(webhook.status)")
+            let status = try await running.object("GET", "/status")
+            XCTAssertEqual(status["mode"] as? String, "poll")
+        } catch {
+            await running.stop()
+            throw error
+        }
+        await running.stop()
+        XCTAssertEqual(handler.handled.count, 5)
+    }
 }

@@ -10,10 +10,15 @@ final class LoopbackJanitorTests: XCTestCase {
     /// one whose runner still runs is left active; nothing is deleted (rule 45).
     func testJanitorPausesAnIdleSandboxWhoseRunnerExitedAndLeavesARunningOne() async throws {
         let h = try H()
-        guard case .launched(let done, _, _) = await h.launcher(mode: "exit0").launch(H.request(work: "w_a", session: "sesn_a")),
-              case .launched(let busy, _, _) = await h.launcher(mode: "run").launch(H.request(work: "w_b", session: "sesn_b")) else {
+        let exiting = h.launcher(mode: "exit0"), running = h.launcher(mode: "run")
+        guard case .launched(let done, _, _) = await exiting.launch(H.request(work: "w_a", session: "sesn_a")),
+              case .launched(let busy, _, _) = await running.launch(H.request(work: "w_b", session: "sesn_b")) else {
             return XCTFail("launches failed")
         }
+        // The launches' liveness probes (rule 30) run after the hand-off; one landing
+        // after the pause would refresh its token through activate and wake the sandbox.
+        await exiting.waitForBackgroundWork()
+        await running.waitForBackgroundWork()
         var config = Janitor.Configuration(environmentID: "env_1")
         config.idleTimeout = .seconds(300)
         // An hour from now, both look idle by cma.launched_at.

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Webhooks
 
@@ -24,5 +25,47 @@ final class WebhookEnvelopeTests: XCTestCase {
         for (body, expected) in cases {
             XCTAssertEqual(WebhookEnvelope.decode(Array(body.utf8)), expected, body)
         }
+    }
+
+    /// The byte reader against Foundation's JSONSerialization as the reference, on
+    /// valid envelopes with every JSON feature around the fields and on malformed text.
+    func testTheReaderAgreesWithAFullJSONParser() {
+        func reference(_ body: [UInt8]) -> WebhookEnvelope? {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                  let type = object["type"] as? String, let id = object["id"] as? String,
+                  let data = object["data"] as? [String: Any], let dataType = data["type"] as? String else { return nil }
+            return WebhookEnvelope(type: type, id: id, dataType: dataType, sessionID: data["id"] as? String)
+        }
+        let bodies = [
+            #" { "type" : "event" , "id" : "e\u00e9\n" , "data" : { "type" : "session.status_idled" , "id" : "s\ud83d\ude00" } } "#,
+            #"{"type":"event","id":"e","data":{"type":"t","id":7,"nested":{"a":[1,-2.5e+3,true,false,null,{"b":"\""}]}},"n":0}"#,
+            #"{"type":"event","id":"e","data":{"type":"t","extra":[[[]]],"id":"s"},"z":{}}"#,
+            #"{"type":"event","id":"e","data":{"type":"t"}} x"#,
+            #"{"type":"event","id":"e","data":{"type":"t"}"#,
+            #"{"type":"event","id":"e","data":{"type":"\x"}}"#,
+            #"{"type":"event","id":"e","data":{"type":"\ud800"}}"#,
+            #"{"type":"event","id":"e","data":{"type":"t","n":01}}"#,
+            #"{"type":"event","id":"e","data":{"type":"t","n":1.}}"#,
+            #"{"type":"event","id":"e","data":{"type":"t","n":-}}"#,
+            #"{"type":"event","id":"e","data":{"type":"t","b":tru}}"#,
+            #"{"type":1,"id":"e","data":{"type":"t"}}"#,
+            #"{"type":"event","id":"e","data":"t"}"#,
+            "{\"type\":\"event\",\"id\":\"e\",\"data\":{\"type\":\"a\tb\"}}",
+        ]
+        for body in bodies {
+            let bytes = Array(body.utf8)
+            XCTAssertEqual(WebhookEnvelope.decode(bytes), reference(bytes), body)
+        }
+        // A trailing comma is not JSON (RFC 8259 §4); Foundation tolerates it, the reader does not.
+        XCTAssertNil(WebhookEnvelope.decode(Array(#"{"type":"event","id":"e","data":{"type":"t"},}"#.utf8)))
+        // Invalid UTF-8 inside a string is refused by both.
+        var invalid = Array(#"{"type":"event","id":"e","data":{"type":"t"}}"#.utf8)
+        invalid[10] = 0xFF
+        XCTAssertNil(WebhookEnvelope.decode(invalid))
+        XCTAssertNil(reference(invalid))
+        // Deep nesting is refused instead of recursing without bound.
+        let deep = #"{"type":"event","id":"e","data":{"type":"t"},"x":"# + String(repeating: "[", count: 500)
+            + String(repeating: "]", count: 500) + "}"
+        XCTAssertNil(WebhookEnvelope.decode(Array(deep.utf8)))
     }
 }

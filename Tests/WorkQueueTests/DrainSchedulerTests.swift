@@ -41,6 +41,32 @@ final class DrainSchedulerTests: XCTestCase {
         }
     }
 
+    // rule 40 with a minimum gap: the rerun still comes, no earlier than the gap
+    // after the previous start, and triggers during the gap ride along with it.
+    func testTheRerunWaitsForTheMinimumGapAndStillComes() async {
+        let sleeper = ManualSleeper()
+        let drain = ControlledDrain()
+        let scheduler = DrainScheduler(interval: .seconds(30), minimumGap: .seconds(1), drainAtStart: false,
+                                       sleeper: sleeper) { await drain.run() }
+        let task = Task { await scheduler.run() }
+        do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+        scheduler.trigger()
+        do { let ok = await ManualSleeper.waitUntil { drain.started.value == 1 }; XCTAssertTrue(ok) }
+        scheduler.trigger()
+        drain.release.signal()
+        // The rerun is due but parked on the gap.
+        do { let ok = await ManualSleeper.waitUntil { sleeper.pendingSleepers == 1 && !scheduler.isDraining }; XCTAssertTrue(ok) }
+        XCTAssertEqual(drain.started.value, 1)
+        for _ in 0..<3 { scheduler.trigger() }
+        sleeper.advance(by: .seconds(1))
+        do { let ok = await ManualSleeper.waitUntil { drain.started.value == 2 }; XCTAssertTrue(ok) }
+        drain.release.signal()
+        do { let ok = await ManualSleeper.waitUntil { !scheduler.isDraining && sleeper.pendingSleepers == 1 }; XCTAssertTrue(ok) }
+        XCTAssertEqual(drain.started.value, 2, "the triggers during the gap were served by the rerun")
+        task.cancel()
+        await task.value
+    }
+
     func testTriggersBeforeADrainStartsCoalesceIntoOne() async {
         let sleeper = ManualSleeper()
         let drain = ControlledDrain()
