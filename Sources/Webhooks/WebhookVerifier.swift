@@ -21,13 +21,13 @@ public struct WebhookVerifier: Sendable {
     /// Allowed clock difference either way (§7.2 step 3).
     public static let tolerance: Int64 = 300
 
-    private let secrets: [WebhookSecret]
+    private let secrets: [HMACSHA256.Key]
 
     /// `secrets`: one or more `whsec_…` keys; several during rotation.
     public init(secrets: [String]) throws(WebhookError) {
         guard !secrets.isEmpty else { throw .invalidSecret }
-        var decoded: [WebhookSecret] = []
-        for secret in secrets { decoded.append(try WebhookSecret(secret)) }
+        var decoded: [HMACSHA256.Key] = []
+        for secret in secrets { decoded.append(HMACSHA256.Key(try WebhookSecret(secret).key)) }
         self.secrets = decoded
     }
 
@@ -60,7 +60,7 @@ public struct WebhookVerifier: Sendable {
         let message = Self.signedBytes(id: id, timestamp: timestamp, body: body)
         var matched = false
         for secret in secrets {
-            let expected = HMACSHA256.mac(key: secret.key, message: message)
+            let expected = secret.mac(message)
             for candidate in candidates where HMACSHA256.equal(expected, candidate) {
                 matched = true
             }

@@ -106,4 +106,57 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 0, output.withLock { $0 })
         XCTAssertTrue(output.withLock { $0 }.contains("shutdown.finished"))
     }
+
+    /// The README's "run it" command and its demo: `serve --emulated` as a process, then
+    /// `demo`, which must print the bash tool's output that the real runner produced.
+    func testTheDemoPrintsTheToolOutputFromTheRealRunner() async throws {
+        let sandboxes = FileManager.default.temporaryDirectory.appendingPathComponent("cma-demo-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: sandboxes) }
+        var env = Self.baseEnvironment()
+        env["CMA_LOG_FORMAT"] = "json"
+        env["CMA_EMULATOR_PYTHON_BIN"] = try Harness.sdkPythonBin().path
+        env["CMA_EMULATOR_SANDBOXES"] = sandboxes.path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.binary())
+        process.arguments = ["serve", "--port", "0", "--emulated"]
+        process.currentDirectoryURL = SDKPython.packageRoot
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        let output = LockedBox("")
+        out.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
+            out.fileHandleForReading.readabilityHandler = nil
+        }
+        var address: String?
+        let deadline = Date().addingTimeInterval(60)
+        while address == nil, Date() < deadline {
+            for line in output.withLock({ $0 }).split(separator: "\n") where line.contains("\"server.listening\"") {
+                if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
+                    address = object["http.address"] as? String
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let base = try XCTUnwrap(address, output.withLock { $0 })
+        XCTAssertTrue(output.withLock { $0 }.contains("demo --server \(base)"), "serve --emulated prints how to start a demo")
+
+        let demo = try LifecycleProcess.run(try Self.binary(), ["demo", "--server", base, "--timeout", "90"],
+                                            environment: Self.baseEnvironment(), timeout: 120)
+        XCTAssertEqual(demo.status, 0, demo.output + "\n--- server:\n" + output.withLock { $0 })
+        XCTAssertTrue(demo.output.contains("hello from the sandbox"), demo.output)
+        XCTAssertTrue(demo.output.contains("Linux"), demo.output)
+
+        // Against a server that is not emulated (nothing listens), demo fails visibly.
+        let nobody = try LifecycleProcess.run(try Self.binary(), ["demo", "--server", "http://127.0.0.1:9", "--timeout", "5"],
+                                              environment: Self.baseEnvironment(), timeout: 60)
+        XCTAssertEqual(nobody.status, 1, nobody.output)
+        XCTAssertTrue(nobody.output.contains("cannot reach"), nobody.output)
+    }
 }
