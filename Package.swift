@@ -59,7 +59,9 @@ let package = Package(
         ]),
 
         // Shared by the test targets: raw loopback clients, process helpers, the SDK venv.
-        .target(name: "TestSupport", dependencies: ["HTTPWire", "Emulators"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [
+            "HTTPWire", "Emulators", .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/TestSupport"),
 
         .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),

@@ -83,8 +83,8 @@ final class SuperserveLiveServerTests: XCTestCase {
     }
 
     func testNoSecretReachesTheLogs() async throws {
-        let capture = SuperserveLogCapture()
-        let h = SuperserveHarness(logger: capture.logger)
+        let capture = LogRecorder()
+        let h = SuperserveHarness(logger: capture.logger("test.superserve"))
         addTeardownBlock { await h.close() }
         let s = await h.create(extra: #""env_vars":{"SANDBOX_SECRET":"env-var-secret-value"}"#)
         let secret = "work-secret-value-123"

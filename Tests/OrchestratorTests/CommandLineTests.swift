@@ -27,6 +27,61 @@ final class CommandLineTests: XCTestCase {
         return env
     }
 
+    /// `serve --port 0 --emulated` as a process, its combined output collected, and
+    /// the bound address read from its `server.listening` log line.
+    final class ServeProcess: @unchecked Sendable {
+        let process = Process()
+        let output = LockedBox("")
+        private let pipe = Pipe()
+        private(set) var base = ""
+
+        init(pythonBin: String, sandboxes: URL) async throws {
+            var env = CommandLineTests.baseEnvironment()
+            env["CMA_LOG_FORMAT"] = "json"
+            env["CMA_EMULATOR_PYTHON_BIN"] = pythonBin
+            env["CMA_EMULATOR_SANDBOXES"] = sandboxes.path
+            process.executableURL = URL(fileURLWithPath: try CommandLineTests.binary())
+            process.arguments = ["serve", "--port", "0", "--emulated"]
+            process.currentDirectoryURL = SDKPython.packageRoot
+            process.environment = env
+            process.standardOutput = pipe
+            process.standardError = pipe
+            let output = self.output
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+            try process.run()
+            let deadline = Date().addingTimeInterval(60)
+            while base.isEmpty, Date() < deadline {
+                for line in text.split(separator: "\n") where line.contains("\"server.listening\"") {
+                    if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
+                        base = object["http.address"] as? String ?? ""
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            if base.isEmpty {
+                stop()
+                throw HarnessError("serve --emulated did not log its address: \(text)")
+            }
+        }
+
+        var text: String { output.withLock { $0 } }
+
+        /// SIGTERM, then wait up to 20 s; returns whether it exited.
+        @discardableResult
+        func stop() -> Bool {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            let deadline = Date().addingTimeInterval(20)
+            while process.isRunning, Date() < deadline { usleep(50_000) }
+            let exited = !process.isRunning
+            if exited { process.waitUntilExit() } else { process.terminate() }
+            pipe.fileHandleForReading.readabilityHandler = nil
+            return exited
+        }
+    }
+
     func testAMissingVariableStopsStartUpWithExit2NamingIt() throws {
         let result = try LifecycleProcess.run(try Self.binary(), ["serve", "--port", "0"],
                                               directory: SDKPython.packageRoot, environment: Self.baseEnvironment(), timeout: 30)
@@ -48,39 +103,9 @@ final class CommandLineTests: XCTestCase {
     func testServeEmulatedAnswersTakesATriggerAndExitsZeroOnSIGTERM() async throws {
         let sandboxes = FileManager.default.temporaryDirectory.appendingPathComponent("cma-cli-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: sandboxes) }
-        var env = Self.baseEnvironment()
-        env["CMA_LOG_FORMAT"] = "json"
-        env["CMA_EMULATOR_PYTHON_BIN"] = "/usr/bin"
-        env["CMA_EMULATOR_SANDBOXES"] = sandboxes.path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.binary())
-        process.arguments = ["serve", "--port", "0", "--emulated"]
-        process.currentDirectoryURL = SDKPython.packageRoot
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        let output = LockedBox("")
-        out.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            output.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-
-        // The listening line carries the bound address.
-        var address: String?
-        let deadline = Date().addingTimeInterval(30)
-        while address == nil, Date() < deadline {
-            for line in output.withLock({ $0 }).split(separator: "\n") where line.contains("\"server.listening\"") {
-                if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
-                    address = object["http.address"] as? String
-                }
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let base = try XCTUnwrap(address, output.withLock { $0 })
-
+        let serve = try await ServeProcess(pythonBin: "/usr/bin", sandboxes: sandboxes)
+        defer { serve.stop() }
+        let base = serve.base
         let health = try await RunningInstance.call("GET", URL(string: "\(base)/healthz")!)
         XCTAssertEqual(health.body, "ok\n")
 
@@ -97,14 +122,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(forged.status, 1, forged.output)
         XCTAssertTrue(forged.output.contains("401"), forged.output)
 
-        kill(process.processIdentifier, SIGTERM)
-        let stopDeadline = Date().addingTimeInterval(20)
-        while process.isRunning, Date() < stopDeadline { try await Task.sleep(for: .milliseconds(50)) }
-        XCTAssertFalse(process.isRunning, "still running 20 s after SIGTERM")
-        process.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        XCTAssertEqual(process.terminationStatus, 0, output.withLock { $0 })
-        XCTAssertTrue(output.withLock { $0 }.contains("shutdown.finished"))
+        XCTAssertTrue(serve.stop(), "still running 20 s after SIGTERM")
+        XCTAssertEqual(serve.process.terminationStatus, 0, serve.text)
+        XCTAssertTrue(serve.text.contains("shutdown.finished"))
     }
 
     /// The README's "run it" command and its demo: `serve --emulated` as a process, then
@@ -112,44 +132,14 @@ final class CommandLineTests: XCTestCase {
     func testTheDemoPrintsTheToolOutputFromTheRealRunner() async throws {
         let sandboxes = FileManager.default.temporaryDirectory.appendingPathComponent("cma-demo-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: sandboxes) }
-        var env = Self.baseEnvironment()
-        env["CMA_LOG_FORMAT"] = "json"
-        env["CMA_EMULATOR_PYTHON_BIN"] = try Harness.sdkPythonBin().path
-        env["CMA_EMULATOR_SANDBOXES"] = sandboxes.path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.binary())
-        process.arguments = ["serve", "--port", "0", "--emulated"]
-        process.currentDirectoryURL = SDKPython.packageRoot
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        let output = LockedBox("")
-        out.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            output.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-        defer {
-            if process.isRunning { kill(process.processIdentifier, SIGTERM); process.waitUntilExit() }
-            out.fileHandleForReading.readabilityHandler = nil
-        }
-        var address: String?
-        let deadline = Date().addingTimeInterval(60)
-        while address == nil, Date() < deadline {
-            for line in output.withLock({ $0 }).split(separator: "\n") where line.contains("\"server.listening\"") {
-                if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] {
-                    address = object["http.address"] as? String
-                }
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let base = try XCTUnwrap(address, output.withLock { $0 })
-        XCTAssertTrue(output.withLock { $0 }.contains("demo --server \(base)"), "serve --emulated prints how to start a demo")
+        let serve = try await ServeProcess(pythonBin: try Harness.sdkPythonBin().path, sandboxes: sandboxes)
+        defer { serve.stop() }
+        let base = serve.base
+        XCTAssertTrue(serve.text.contains("demo --server \(base)"), "serve --emulated prints how to start a demo")
 
         let demo = try LifecycleProcess.run(try Self.binary(), ["demo", "--server", base, "--timeout", "90"],
                                             environment: Self.baseEnvironment(), timeout: 120)
-        XCTAssertEqual(demo.status, 0, demo.output + "\n--- server:\n" + output.withLock { $0 })
+        XCTAssertEqual(demo.status, 0, demo.output + "\n--- server:\n" + serve.text)
         XCTAssertTrue(demo.output.contains("hello from the sandbox"), demo.output)
         XCTAssertTrue(demo.output.contains("Linux"), demo.output)
 

@@ -122,31 +122,3 @@ final class LockedBox<T: Sendable>: @unchecked Sendable {
         return body(&value)
     }
 }
-
-/// Captures every log line of a logger, to assert that no secret reaches the logs.
-final class LogCapture: @unchecked Sendable {
-    private let lines = LockedBox<[String]>([])
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
-
-    func logger(level: Logger.Level = .trace) -> Logger {
-        var logger = Logger(label: "capture") { _ in CaptureHandler(capture: self) }
-        logger.logLevel = level
-        return logger
-    }
-
-    struct CaptureHandler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            var all = metadata
-            all.merge(event.metadata ?? [:]) { _, new in new }
-            let line = "\(event.level) \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
-            capture.lines.withLock { $0.append(line) }
-        }
-    }
-}

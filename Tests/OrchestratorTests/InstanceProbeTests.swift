@@ -49,34 +49,51 @@ final class InstanceProbeTests: XCTestCase {
         await running.stop()
     }
 
-    /// Rule 47 and issue 3's configuration bullet: an unreachable Anthropic API and a
-    /// missing template leave the server serving probes, with /readyz naming why.
-    func testUnreachableUpstreamsKeepProbesAnsweringAndReadyzSaysWhy() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cma-probe-\(UUID())")
-        var emulatorConfiguration = SuperserveEmulatorConfiguration(apiKey: "ss_live_use_testtesttesttesttesttesttesttest",
-                                                                    sandboxesRoot: root)
-        emulatorConfiguration.templateName = "some-other-template"
-        let superserve = SuperserveEmulator(configuration: emulatorConfiguration, logger: Harness.quietLogger())
-        let emulatorServer = try ServerHarness(router: superserve.router)
-        // A port nothing listens on: bind, read the port, close.
-        let closed = try ServerHarness(router: Router())
-        let deadPort = closed.port
-        await closed.stop()
+    /// A poll-mode instance wired to a standalone Superserve emulator (whose ready
+    /// template is `template`) and to an Anthropic base URL where nothing listens.
+    struct DeadAnthropicFixture {
+        let superserve: SuperserveEmulator
+        let emulatorServer: ServerHarness
+        let running: RunningInstance
 
-        let env: [String: String] = [
-            "ANTHROPIC_ENVIRONMENT_ID": "env_probe",
-            "ANTHROPIC_ENVIRONMENT_KEY": "sk-ant-oat01-probe",
-            "ANTHROPIC_WEBHOOK_SIGNING_KEY": "whsec_" + Data(repeating: 5, count: 32).base64EncodedString(),
-            "ANTHROPIC_BASE_URL": "http://127.0.0.1:\(deadPort)",
-            "SUPERSERVE_API_KEY": "ss_live_use_testtesttesttesttesttesttesttest",
-            "SUPERSERVE_BASE_URL": "http://127.0.0.1:\(emulatorServer.port)",
-            "SUPERSERVE_SANDBOX_URL": "http://127.0.0.1:\(emulatorServer.port)",
-        ]
-        let configuration = try Configuration.load(mode: .poll, environment: env,
-                                                   overrides: CommandLineOverrides(host: "127.0.0.1", port: 0),
-                                                   workingDirectory: Harness.packageRoot)
-        let instance = try await Instance.start(configuration: configuration, logger: Harness.quietLogger())
-        let running = RunningInstance(instance: instance, sandboxes: root)
+        init(template: String) async throws {
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("cma-probe-\(UUID())")
+            let key = "ss_live_use_testtesttesttesttesttesttesttest"
+            var emulatorConfiguration = SuperserveEmulatorConfiguration(apiKey: key, sandboxesRoot: root)
+            emulatorConfiguration.templateName = template
+            superserve = SuperserveEmulator(configuration: emulatorConfiguration, logger: Harness.quietLogger())
+            emulatorServer = try ServerHarness(router: superserve.router)
+            // A port nothing listens on: bind, read the port, close.
+            let closed = try ServerHarness(router: Router())
+            let deadPort = closed.port
+            await closed.stop()
+            let env: [String: String] = [
+                "ANTHROPIC_ENVIRONMENT_ID": "env_probe",
+                "ANTHROPIC_ENVIRONMENT_KEY": "sk-ant-oat01-probe",
+                "ANTHROPIC_BASE_URL": "http://127.0.0.1:\(deadPort)",
+                "SUPERSERVE_API_KEY": key,
+                "SUPERSERVE_BASE_URL": "http://127.0.0.1:\(emulatorServer.port)",
+                "SUPERSERVE_SANDBOX_URL": "http://127.0.0.1:\(emulatorServer.port)",
+            ]
+            let configuration = try Configuration.load(mode: .poll, environment: env,
+                                                       overrides: CommandLineOverrides(host: "127.0.0.1", port: 0),
+                                                       workingDirectory: Harness.packageRoot)
+            let instance = try await Instance.start(configuration: configuration, logger: Harness.quietLogger())
+            running = RunningInstance(instance: instance, sandboxes: root)
+        }
+
+        func stop() async {
+            await running.stop()
+            await superserve.shutdown()
+            await emulatorServer.stop()
+        }
+    }
+
+    /// Rule 47 and issue 3's configuration bullet: a missing template leaves the
+    /// server serving probes, with /readyz naming why, and nothing is claimed.
+    func testAMissingTemplateKeepsProbesAnsweringAndReadyzSaysWhy() async throws {
+        let f = try await DeadAnthropicFixture(template: "some-other-template")
+        let running = f.running
         do {
             try await running.eventually("the template reason on /readyz") {
                 let r = try await running.call("GET", "/readyz")
@@ -89,42 +106,21 @@ final class InstanceProbeTests: XCTestCase {
             let status = try await running.object("GET", "/status")
             XCTAssertEqual(status["ready"] as? Bool, false)
             XCTAssertEqual(status["mode"] as? String, "poll")
+            XCTAssertEqual((status["drain"] as? [String: Any])?["last_error"] as? NSNull, NSNull())
             let text = String(describing: status)
             XCTAssertFalse(text.contains("sk-ant-oat01-probe"))
             XCTAssertFalse(text.contains("ss_live_use_test"))
         } catch {
-            await running.stop()
-            await emulatorServer.stop()
+            await f.stop()
             throw error
         }
-        await running.stop()
-        await superserve.shutdown()
-        await emulatorServer.stop()
+        await f.stop()
     }
 
+    /// Issue 3: an unreachable Anthropic API does not stop the server; /readyz names it.
     func testAnUnreachableWorkQueueIsNamedOnReadyzWhileProbesKeepAnswering() async throws {
-        let closed = try ServerHarness(router: Router())
-        let deadPort = closed.port
-        await closed.stop()
-        // Superserve emulator with the template ready; Anthropic pointed at a dead port.
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cma-probe-\(UUID())")
-        let superserve = SuperserveEmulator(
-            configuration: SuperserveEmulatorConfiguration(apiKey: "ss_live_use_testtesttesttesttesttesttesttest", sandboxesRoot: root),
-            logger: Harness.quietLogger())
-        let emulatorServer = try ServerHarness(router: superserve.router)
-        let env: [String: String] = [
-            "ANTHROPIC_ENVIRONMENT_ID": "env_probe",
-            "ANTHROPIC_ENVIRONMENT_KEY": "sk-ant-oat01-probe",
-            "ANTHROPIC_BASE_URL": "http://127.0.0.1:\(deadPort)",
-            "SUPERSERVE_API_KEY": "ss_live_use_testtesttesttesttesttesttesttest",
-            "SUPERSERVE_BASE_URL": "http://127.0.0.1:\(emulatorServer.port)",
-            "SUPERSERVE_SANDBOX_URL": "http://127.0.0.1:\(emulatorServer.port)",
-        ]
-        let configuration = try Configuration.load(mode: .poll, environment: env,
-                                                   overrides: CommandLineOverrides(host: "127.0.0.1", port: 0),
-                                                   workingDirectory: Harness.packageRoot)
-        let instance = try await Instance.start(configuration: configuration, logger: Harness.quietLogger())
-        let live = RunningInstance(instance: instance, sandboxes: root)
+        let f = try await DeadAnthropicFixture(template: "cma-runner")
+        let live = f.running
         do {
             try await live.eventually("the work queue reason on /readyz") {
                 let r = try await live.call("GET", "/readyz")
@@ -135,12 +131,9 @@ final class InstanceProbeTests: XCTestCase {
             XCTAssertEqual(health.status, 200)
             XCTAssertEqual(metrics.status, 200)
         } catch {
-            await live.stop()
-            await emulatorServer.stop()
+            await f.stop()
             throw error
         }
-        await live.stop()
-        await superserve.shutdown()
-        await emulatorServer.stop()
+        await f.stop()
     }
 }

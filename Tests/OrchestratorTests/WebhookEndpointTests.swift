@@ -18,7 +18,7 @@ final class WebhookEndpointTests: XCTestCase {
         let triggers = LockedBox(0)
         let pauses = LockedBox<[String]>([])
         let stopping = LockedBox(false)
-        let capture = LogCapture()
+        let capture = LogRecorder()
         let metrics = OrchestratorMetrics()
         var server: ServerHarness!
         var now: Int64 = 1_800_000_000
