@@ -10,7 +10,7 @@ public final class EmbeddedEmulators: Sendable {
     public let anthropic: AnthropicEmulator
     public let superserve: SuperserveEmulator
     /// The Superserve emulator's API key; local only, never a real credential.
-    public static let superserveAPIKey = "ss_live_emulated_00000000000000000000000000000000"
+    public static let superserveAPIKey = "ss_live_emulated_local"
     /// The runner's requirement (runner/requirements.txt).
     public static let runnerRequirements = ["anthropic==2.10.0"]
 

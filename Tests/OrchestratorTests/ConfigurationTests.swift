@@ -10,7 +10,7 @@ final class ConfigurationTests: XCTestCase {
         "ANTHROPIC_ENVIRONMENT_ID": "env_0123abc",
         "ANTHROPIC_ENVIRONMENT_KEY": "sk-ant-oat01-SECRETVALUE",
         "ANTHROPIC_WEBHOOK_SIGNING_KEY": key,
-        "SUPERSERVE_API_KEY": "ss_live_use_SECRETSECRETSECRETSECRETSECRET12",
+        "SUPERSERVE_API_KEY": "ss_live_use_SECRETplaceholder",
     ]
     let root = Harness.packageRoot
 
@@ -102,7 +102,7 @@ final class ConfigurationTests: XCTestCase {
     func testFlagsOverrideTheEnvironmentAndTheKeysRegionPicksTheHosts() throws {
         var env = Self.valid
         env["CMA_PORT"] = "9000"
-        env["SUPERSERVE_API_KEY"] = "ss_live_usw_abcdefghijklmnopqrstuvwxyz012345"
+        env["SUPERSERVE_API_KEY"] = "ss_live_usw_placeholder"
         let c = try load(env, overrides: CommandLineOverrides(host: "0.0.0.0", port: 7000))
         XCTAssertEqual(c.server.host, "0.0.0.0")
         XCTAssertEqual(c.server.port, 7000)

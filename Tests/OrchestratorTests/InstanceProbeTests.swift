@@ -58,7 +58,7 @@ final class InstanceProbeTests: XCTestCase {
 
         init(template: String) async throws {
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("cma-probe-\(UUID())")
-            let key = "ss_live_use_testtesttesttesttesttesttesttest"
+            let key = "ss_live_use_testplaceholder"
             var emulatorConfiguration = SuperserveEmulatorConfiguration(apiKey: key, sandboxesRoot: root)
             emulatorConfiguration.templateName = template
             superserve = SuperserveEmulator(configuration: emulatorConfiguration, logger: Harness.quietLogger())
