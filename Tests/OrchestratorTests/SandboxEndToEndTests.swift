@@ -199,6 +199,33 @@ final class SandboxEndToEndTests: XCTestCase {
         await r.stop()
     }
 
+    /// Rules 30, 37: a runner that dies right after the hand-off is caught by the
+    /// liveness probe; the item is force-stopped and the failure shows on /status.
+    func testARunnerThatDiesAfterTheHandOffEndsTheItemVisibly() async throws {
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("cma-dying-runner-\(UUID()).sh")
+        try "echo 'runner: cannot start' >&2\nexit 3\n".write(to: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: script) }
+        let r = try await Harness.start(environment: ["CMA_RUNNER_ENTRY": script.path, "CMA_RUNNER_PYTHON": "sh"])
+        do {
+            try await r.eventually("ready") { try await r.call("GET", "/readyz").status == 200 }
+            let (session, work) = try await createSession(r, command: "true")
+            try await r.eventually("the item is stopped", timeout: .seconds(30)) {
+                try await r.object("GET", "/_emulator/work/\(work)")["state"] as? String == "stopped"
+            }
+            let status = try await r.object("GET", "/status")
+            let recent = status["recent"] as? [[String: Any]] ?? []
+            XCTAssertTrue(recent.contains { $0["event"] as? String == "launched" && $0["session_id"] as? String == session })
+            let failure = try XCTUnwrap(recent.first { $0["event"] as? String == "failed" }, "\(recent)")
+            XCTAssertTrue((failure["detail"] as? String ?? "").contains("runner not alive"), "\(failure)")
+            let metrics = try await r.call("GET", "/metrics")
+            XCTAssertTrue(metrics.body.contains("cma_sandbox_late_failures_total 1"), metrics.body)
+        } catch {
+            await r.stop()
+            throw error
+        }
+        await r.stop()
+    }
+
     /// Rules 16, 31, 33–35: with 20% of Superserve answers failing, every session still
     /// ends with one sandbox and one runner (one tool result).
     func testInjectedSuperserveFailuresStillGiveOneSandboxAndOneRunnerPerSession() async throws {
