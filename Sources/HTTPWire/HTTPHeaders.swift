@@ -102,6 +102,30 @@ extension StringProtocol {
         return true
     }
 
+}
+
+extension String {
+    /// The same comparison on two Strings, over their contiguous UTF-8 storage: header
+    /// lookups run several times per request, and the generic version walks two views.
+    @inlinable
+    public func asciiCaseInsensitiveEquals(_ other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }
+        var a = self, b = other
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                for i in 0..<pa.count where pa[i] != pb[i] {
+                    let x = pa[i], y = pb[i]
+                    let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+                    let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+                    if lx != ly { return false }
+                }
+                return true
+            }
+        }
+    }
+}
+
+extension StringProtocol {
     /// Strips optional whitespace (SP / HTAB) at both ends.
     public func trimmingOWS() -> Substring {
         var s = Substring(self)
