@@ -32,7 +32,7 @@ LAUNCH_METRIC = "cma_sandbox_launches_total"
 # Superserve calls between claiming an item and the runner starting (rule 24): lookup,
 # create (or activate), one file write, one exec. The Anthropic session GET is the
 # fifth call of the critical path and is not counted by this emulator.
-CRITICAL_LABELS = ("sandboxes.list", "sandboxes.create", "sandboxes.activate", "files.write")
+CRITICAL_LABELS = ("sandboxes.create", "sandboxes.activate", "files.write")
 # After the hand-off (rules 18, 30): metadata read-modify-write and the probe exec.
 AFTER_LABELS = ("sandboxes.get", "sandboxes.update")
 CRITICAL_TARGET = 4  # Superserve calls; with the session GET, the rule's five
@@ -161,7 +161,9 @@ def kill_leftover_sandbox_processes(root):
 def report(n, args, outcome, creates_s, total, calls, settled, cpu_s, hwm_kib):
     exec_calls = calls.get("exec", 0)
     launch_execs = min(exec_calls, outcome["launched"])
-    critical = sum(calls.get(k, 0) for k in CRITICAL_LABELS) + launch_execs
+    # One lookup per launch (rule 13); further lists are the janitor's sweeps (rule 44).
+    launch_lists = min(calls.get("sandboxes.list", 0), outcome["launched"])
+    critical = sum(calls.get(k, 0) for k in CRITICAL_LABELS) + launch_execs + launch_lists
     after = sum(calls.get(k, 0) for k in AFTER_LABELS) + (exec_calls - launch_execs)
     other = total - critical - after
     per = lambda x: x / n  # noqa: E731
