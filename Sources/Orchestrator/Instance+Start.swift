@@ -163,10 +163,12 @@ extension Instance {
     }
 }
 
-/// Late reference from the router's handlers to the instance they belong to.
+/// Late reference from the router's handlers to the instance they belong to. Weak:
+/// the instance owns the server, whose router owns these handlers.
 final class InstanceBox: Sendable {
-    private let stored = Mutex<Instance?>(nil)
+    private struct Weak { weak var instance: Instance? }
+    private let stored = Mutex(Weak())
     let activity = ActivityLog()
-    var instance: Instance? { stored.withLock { $0 } }
-    func set(_ instance: Instance) { stored.withLock { $0 = instance } }
+    var instance: Instance? { stored.withLock { $0.instance } }
+    func set(_ instance: Instance) { stored.withLock { $0.instance = instance } }
 }
