@@ -33,16 +33,16 @@ extension Instance {
                              workHandler: (any WorkHandler)? = nil) async throws(StartError) -> Instance {
         var configuration = original
         let metrics = OrchestratorMetrics()
-        let emulators: EmbeddedEmulators?
+        var emulators: EmbeddedEmulators?
         if configuration.emulated {
-            do { emulators = try EmbeddedEmulators(configuration: configuration, logger: logger) } catch {
+            let embedded: EmbeddedEmulators
+            do { embedded = try EmbeddedEmulators(configuration: configuration, logger: logger) } catch {
                 throw .emulators("\(error)")
             }
-            configuration.webhookSigningKeys = [emulators!.signingKey]
-            configuration.environmentKey = emulators!.environmentKey
+            configuration.webhookSigningKeys = [embedded.signingKey]
+            configuration.environmentKey = embedded.environmentKey
             configuration.superserveAPIKey = EmbeddedEmulators.superserveAPIKey
-        } else {
-            emulators = nil
+            emulators = embedded
         }
         let bundle: RunnerBundle
         do {

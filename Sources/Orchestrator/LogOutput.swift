@@ -57,33 +57,8 @@ public struct LineLogHandler: LogHandler {
         }
     }
 
-    static func timestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = tm()
-        var seconds = ts.tv_sec
-        gmtime_r(&seconds, &t)
-        // By hand: String(format:) goes through CoreFoundation's formatter on every line.
-        var out = ""
-        out.reserveCapacity(24)
-        pad(Int(t.tm_year) + 1900, 4, &out); out += "-"
-        pad(Int(t.tm_mon) + 1, 2, &out); out += "-"
-        pad(Int(t.tm_mday), 2, &out); out += "T"
-        pad(Int(t.tm_hour), 2, &out); out += ":"
-        pad(Int(t.tm_min), 2, &out); out += ":"
-        pad(Int(t.tm_sec), 2, &out); out += "."
-        pad(Int(ts.tv_nsec / 1_000_000), 3, &out)
-        return out + "Z"
-    }
-
-    static func pad(_ value: Int, _ width: Int, _ out: inout String) {
-        let digits = String(value)
-        if digits.count < width { out += String(repeating: "0", count: width - digits.count) }
-        out += digits
-    }
-
     static func jsonLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var out = "{\"ts\":\"\(timestamp())\",\"level\":\"\(level.rawValue)\",\"logger\":"
+        var out = "{\"ts\":\"\(UTCTimestamp.now())\",\"level\":\"\(level.rawValue)\",\"logger\":"
         JSONText.appendString(label, to: &out)
         out += ",\"msg\":"
         JSONText.appendString(message, to: &out)
@@ -98,7 +73,7 @@ public struct LineLogHandler: LogHandler {
     }
 
     static func textLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var out = "\(timestamp()) \(level.rawValue.uppercased()) \(message)"
+        var out = "\(UTCTimestamp.now()) \(level.rawValue.uppercased()) \(message)"
         for key in metadata.keys.sorted() { out += " \(key)=\(metadata[key]!.flatText)" }
         return out
     }

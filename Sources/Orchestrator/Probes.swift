@@ -45,9 +45,8 @@ extension Instance {
         let reasons = notReadyReasons
         let parts = self.parts.withLock { $0 }
         let health = parts?.drainer.health
-        let iso = ISO8601DateFormatter()
         func string(_ s: String?) -> String { s.map(JSONText.quoted) ?? "null" }
-        func date(_ d: Date?) -> String { d.map { JSONText.quoted(iso.string(from: $0)) } ?? "null" }
+        func date(_ d: Date?) -> String { d.map { JSONText.quoted(UTCTimestamp.format($0)) } ?? "null" }
         let uptime = (ContinuousClock.now - startedAt).secondsDouble
         let template = parts?.templateCheck.status
         let launched = metrics.tally("cma_sandbox_launches_total", [("outcome", "launched")])

@@ -15,7 +15,7 @@ public enum WebhookTrigger {
                             transport: any HTTPTransport = URLSessionTransport()) async throws -> Result {
         let now = Date()
         let webhookID = "msg_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        let created = ISO8601DateFormatter().string(from: now)
+        let created = UTCTimestamp.format(now)
         let event = "wevt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
         let body = #"{"type":"event","id":"# + JSONText.quoted(event) + #","created_at":"# + JSONText.quoted(created)
             + #","data":{"type":"# + JSONText.quoted(type) + #","id":"# + JSONText.quoted(sessionID)

@@ -1,5 +1,6 @@
 import XCTest
 import Synchronization
+import TestSupport
 @testable import APIClient
 
 final class AsyncSemaphoreTests: XCTestCase {

@@ -31,7 +31,7 @@ final class CommandLineTests: XCTestCase {
     /// the bound address read from its `server.listening` log line.
     final class ServeProcess: @unchecked Sendable {
         let process = Process()
-        let output = LockedBox("")
+        let output = Locked("")
         private let pipe = Pipe()
         private(set) var base = ""
 

@@ -26,6 +26,15 @@ final class RunningInstance: Sendable {
         try? FileManager.default.removeItem(at: sandboxes)
     }
 
+    /// Runs `body`, then stops the instance whether or not `body` threw.
+    func scoped(_ body: () async throws -> Void) async throws {
+        do { try await body() } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
     // MARK: HTTP helpers
 
     @discardableResult
@@ -104,7 +113,7 @@ enum Harness {
 
 /// A work handler that records what it was given and hands every item off.
 final class RecordingHandler: WorkHandler, Sendable {
-    private let items = LockedBox<[WorkItem]>([])
+    private let items = Locked<[WorkItem]>([])
     func handle(_ item: WorkItem) async -> WorkOutcome {
         items.withLock { $0.append(item) }
         return .handedOff
@@ -112,13 +121,3 @@ final class RecordingHandler: WorkHandler, Sendable {
     var handled: [WorkItem] { items.withLock { $0 } }
 }
 
-final class LockedBox<T: Sendable>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ value: T) { self.value = value }
-    func withLock<R>(_ body: (inout T) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-}

@@ -11,7 +11,7 @@ import XCTest
 final class InstanceProbeTests: XCTestCase {
     func testProbesMetricsStatusAndTheStatusPageAnswer() async throws {
         let running = try await Harness.start()
-        do {
+        try await running.scoped {
             let health = try await running.call("GET", "/healthz")
             XCTAssertEqual(health.status, 200)
             try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
@@ -42,11 +42,7 @@ final class InstanceProbeTests: XCTestCase {
             // The static-file prefix route answered the unknown path: its pattern is the label.
             XCTAssertTrue(metrics.body.contains(#"cma_http_requests_total{route="/",method="GET",status="4xx"}"#))
             XCTAssertFalse(metrics.body.contains("sesn_0123456789"), "an id reached a metric label")
-        } catch {
-            await running.stop()
-            throw error
         }
-        await running.stop()
     }
 
     /// A poll-mode instance wired to a standalone Superserve emulator (whose ready
@@ -87,6 +83,15 @@ final class InstanceProbeTests: XCTestCase {
             await superserve.shutdown()
             await emulatorServer.stop()
         }
+
+        /// Runs `body`, then stops everything whether or not `body` threw.
+        func scoped(_ body: () async throws -> Void) async throws {
+            do { try await body() } catch {
+                await stop()
+                throw error
+            }
+            await stop()
+        }
     }
 
     /// Rule 47 and issue 3's configuration bullet: a missing template leaves the
@@ -94,7 +99,7 @@ final class InstanceProbeTests: XCTestCase {
     func testAMissingTemplateKeepsProbesAnsweringAndReadyzSaysWhy() async throws {
         let f = try await DeadAnthropicFixture(template: "some-other-template")
         let running = f.running
-        do {
+        try await f.scoped {
             try await running.eventually("the template reason on /readyz") {
                 let r = try await running.call("GET", "/readyz")
                 return r.status == 503 && r.body.contains("template cma-runner does not exist")
@@ -110,18 +115,14 @@ final class InstanceProbeTests: XCTestCase {
             let text = String(describing: status)
             XCTAssertFalse(text.contains("sk-ant-oat01-probe"))
             XCTAssertFalse(text.contains("ss_live_use_test"))
-        } catch {
-            await f.stop()
-            throw error
         }
-        await f.stop()
     }
 
     /// Issue 3: an unreachable Anthropic API does not stop the server; /readyz names it.
     func testAnUnreachableWorkQueueIsNamedOnReadyzWhileProbesKeepAnswering() async throws {
         let f = try await DeadAnthropicFixture(template: "cma-runner")
         let live = f.running
-        do {
+        try await f.scoped {
             try await live.eventually("the work queue reason on /readyz") {
                 let r = try await live.call("GET", "/readyz")
                 return r.status == 503 && r.body.contains("work queue unreachable")
@@ -130,10 +131,6 @@ final class InstanceProbeTests: XCTestCase {
             let metrics = try await live.call("GET", "/metrics")
             XCTAssertEqual(health.status, 200)
             XCTAssertEqual(metrics.status, 200)
-        } catch {
-            await f.stop()
-            throw error
         }
-        await f.stop()
     }
 }

@@ -14,7 +14,7 @@ final class QueueEndToEndTests: XCTestCase {
     func testFiftySessionsUnderInjectedFailuresAreEachAckedAndHandedOverOnce() async throws {
         let handler = RecordingHandler()
         let running = try await Harness.start(environment: ["CMA_DRAIN_INTERVAL_SECONDS": "2"], workHandler: handler)
-        do {
+        try await running.scoped {
             try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
             let plan = try await running.call("POST", "/_emulator/faults",
                                               json: #"{"error_rate":0.2,"statuses":[429,500,503],"retry_after_seconds":0}"#)
@@ -43,18 +43,14 @@ final class QueueEndToEndTests: XCTestCase {
             }
             let status = try await running.object("GET", "/status")
             XCTAssertEqual((status["webhooks"] as? [String: Any])?["queued"] as? Int ?? 0 > 0, true)
-        } catch {
-            await running.stop()
-            throw error
         }
-        await running.stop()
     }
 
     /// Rule 38: a delivery signed with another key is refused and claims nothing.
     func testAForgedWebhookIsRefusedAndClaimsNothing() async throws {
         let handler = RecordingHandler()
         let running = try await Harness.start(environment: ["CMA_DRAIN_INTERVAL_SECONDS": "3600"], workHandler: handler)
-        do {
+        try await running.scoped {
             try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
             // Enqueue without a webhook: the emulator's sender is pointed elsewhere.
             running.instance.emulators?.anthropic.webhookURL = nil
@@ -78,18 +74,14 @@ final class QueueEndToEndTests: XCTestCase {
                                                      type: "session.status_run_started", sessionID: sessionID)
             XCTAssertEqual(good.body, #"{"status":"queued"}"#)
             try await running.eventually("the hand-off") { handler.handled.map(\.id) == [workID] }
-        } catch {
-            await running.stop()
-            throw error
         }
-        await running.stop()
     }
 
     /// Rule 2: the always-on loop (`poll`) takes the same items without any webhook.
     func testThePollModeTakesWorkWithoutWebhooks() async throws {
         let handler = RecordingHandler()
         let running = try await Harness.start(mode: .poll, workHandler: handler)
-        do {
+        try await running.scoped {
             try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
             XCTAssertNil(running.instance.emulators?.anthropic.webhookURL, "poll mode has no webhook route")
             var workIDs: Set<String> = []
@@ -102,11 +94,7 @@ final class QueueEndToEndTests: XCTestCase {
             XCTAssertTrue([404, 405].contains(webhook.status), "no webhook route in poll mode: \(webhook.status)")
             let status = try await running.object("GET", "/status")
             XCTAssertEqual(status["mode"] as? String, "poll")
-        } catch {
-            await running.stop()
-            throw error
         }
-        await running.stop()
         XCTAssertEqual(handler.handled.count, 5)
     }
 }

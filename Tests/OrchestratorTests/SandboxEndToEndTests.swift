@@ -62,7 +62,7 @@ final class SandboxEndToEndTests: XCTestCase {
     /// environment key, and the tool result arrives.
     func testAWebhookLaunchesTheRealRunnerWithTheWorkSecretOnly() async throws {
         let r = try await start()
-        do {
+        try await r.scoped {
             let (session, work) = try await createSession(r, command: Self.envNamesCommand)
             let results = try await waitForResults(r, session)
             let names = Set(results[0].split(separator: "\n").map(String.init))
@@ -96,11 +96,7 @@ final class SandboxEndToEndTests: XCTestCase {
                 XCTAssertFalse(text.contains(emulatorKey))
                 XCTAssertFalse(text.contains("sk-ant-req-emu-"))
             }
-        } catch {
-            await r.stop()
-            throw error
         }
-        await r.stop()
     }
 
     /// Rules 19, 44: the janitor pauses the idle sandbox; the session's next run wakes
@@ -108,7 +104,7 @@ final class SandboxEndToEndTests: XCTestCase {
     func testAPausedSandboxIsWokenAndReusedForTheSessionsNextRun() async throws {
         let r = try await start(["CMA_RUNNER_MAX_IDLE_SECONDS": "1", "CMA_IDLE_PAUSE_SECONDS": "1",
                                  "CMA_JANITOR_INTERVAL_SECONDS": "1"])
-        do {
+        try await r.scoped {
             // The bash tool runs in the agent workdir (/workspace, rule 25).
             let (session, _) = try await createSession(r, command: "echo first > mark && echo one", end: "idle")
             _ = try await waitForResults(r, session)
@@ -126,18 +122,14 @@ final class SandboxEndToEndTests: XCTestCase {
             XCTAssertEqual(calls["sandboxes.create"], 1)
             XCTAssertGreaterThanOrEqual(calls["sandboxes.activate"] ?? 0, 1)
             XCTAssertNil(calls["sandboxes.resume"], "rule 19: activate only")
-        } catch {
-            await r.stop()
-            throw error
         }
-        await r.stop()
     }
 
     /// Rules 11, 12, 18: a prepared sandbox named in the session's metadata is used
     /// as is (its staged files included), and no sandbox is created.
     func testAPreparedSandboxFromSessionMetadataIsUsed() async throws {
         let r = try await start()
-        do {
+        try await r.scoped {
             let created = try await r.call("POST", "/sandboxes",
                                            json: #"{"name":"prepared","from_template":"cma-runner","metadata":{"team":"demo"}}"#,
                                            headers: [("X-API-Key", Self.apiKey)])
@@ -160,18 +152,14 @@ final class SandboxEndToEndTests: XCTestCase {
             XCTAssertNil(calls["sandboxes.create"], "a prepared id is binding: nothing is created")
             let boxes = try await sandboxes(r, session: session)
             XCTAssertEqual(boxes.map { $0["id"] as? String }, [id], "rule 18: the prepared sandbox is tagged with the session")
-        } catch {
-            await r.stop()
-            throw error
         }
-        await r.stop()
     }
 
     /// Rules 12, 37: a prepared id that does not exist ends the item visibly: the item
     /// is force-stopped, the failure is counted and shown on the status page.
     func testAMissingPreparedSandboxEndsTheItemWithAVisibleReason() async throws {
         let r = try await start()
-        do {
+        try await r.scoped {
             let (session, work) = try await createSession(r, command: "true",
                                                           metadata: ["superserve.sandbox_id": "sbx-does-not-exist"])
             try await r.eventually("the item is stopped") {
@@ -192,11 +180,7 @@ final class SandboxEndToEndTests: XCTestCase {
             XCTAssertFalse((failure["detail"] as? String ?? "").isEmpty)
             let metrics = try await r.call("GET", "/metrics")
             XCTAssertTrue(metrics.body.contains(#"cma_sandbox_launches_total{outcome="failed"} 1"#))
-        } catch {
-            await r.stop()
-            throw error
         }
-        await r.stop()
     }
 
     /// Rules 30, 37: a runner that dies right after the hand-off is caught by the
@@ -206,7 +190,7 @@ final class SandboxEndToEndTests: XCTestCase {
         try "echo 'runner: cannot start' >&2\nexit 3\n".write(to: script, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: script) }
         let r = try await Harness.start(environment: ["CMA_RUNNER_ENTRY": script.path, "CMA_RUNNER_PYTHON": "sh"])
-        do {
+        try await r.scoped {
             try await r.eventually("ready") { try await r.call("GET", "/readyz").status == 200 }
             let (session, work) = try await createSession(r, command: "true")
             try await r.eventually("the item is stopped", timeout: .seconds(30)) {
@@ -219,18 +203,14 @@ final class SandboxEndToEndTests: XCTestCase {
             XCTAssertTrue((failure["detail"] as? String ?? "").contains("runner not alive"), "\(failure)")
             let metrics = try await r.call("GET", "/metrics")
             XCTAssertTrue(metrics.body.contains("cma_sandbox_late_failures_total 1"), metrics.body)
-        } catch {
-            await r.stop()
-            throw error
         }
-        await r.stop()
     }
 
     /// Rules 16, 31, 33–35: with 20% of Superserve answers failing, every session still
     /// ends with one sandbox and one runner (one tool result).
     func testInjectedSuperserveFailuresStillGiveOneSandboxAndOneRunnerPerSession() async throws {
         let r = try await start()
-        do {
+        try await r.scoped {
             let faults = try await r.call("POST", "/_emulator/superserve/faults",
                                           json: #"{"error_rates":{"500":0.1,"503":0.05,"429":0.05},"retry_after_s":0}"#)
             XCTAssertEqual(faults.status, 200, faults.body)
@@ -247,11 +227,7 @@ final class SandboxEndToEndTests: XCTestCase {
                 let results = try await toolResults(r, session)
                 XCTAssertEqual(results.count, 1, "one runner answered once")
             }
-        } catch {
-            await r.stop()
-            throw error
         }
-        await r.stop()
     }
 }
 

@@ -15,9 +15,9 @@ final class WebhookEndpointTests: XCTestCase {
     static let rotated = "whsec_" + Data(repeating: 0xAB, count: 32).base64EncodedString()
 
     final class Fixture: @unchecked Sendable {
-        let triggers = LockedBox(0)
-        let pauses = LockedBox<[String]>([])
-        let stopping = LockedBox(false)
+        let triggers = Locked(0)
+        let pauses = Locked<[String]>([])
+        let stopping = Locked(false)
         let capture = LogRecorder()
         let metrics = OrchestratorMetrics()
         var server: ServerHarness!

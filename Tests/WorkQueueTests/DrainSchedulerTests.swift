@@ -1,5 +1,6 @@
 import XCTest
 import APIClient
+import TestSupport
 @testable import WorkQueue
 
 final class DrainSchedulerTests: XCTestCase {
