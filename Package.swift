@@ -1,5 +1,8 @@
 // swift-tools-version:6.2
 import PackageDescription
+#if os(Linux)
+import Glibc
+#endif
 
 // Dependencies point downward only (see README "Layout"):
 // cma-orchestrator → Orchestrator → {Emulators, SandboxLifecycle, WorkQueue, Webhooks, HTTPServer}
@@ -56,7 +59,7 @@ let package = Package(
             "Orchestrator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], linkerSettings: releaseLinkerSettings),
 
         // Shared by the test targets: raw loopback clients, process helpers, the SDK venv.
         .target(name: "TestSupport", dependencies: [
@@ -77,3 +80,26 @@ let package = Package(
         ]),
     ]
 )
+
+/// Release links of the executable on Linux use lld with packed relative relocations
+/// (DT_RELR): the position-independent binary's 87,000 relative relocations take 16 KiB
+/// instead of 2 MiB, which every start reads and then keeps resident. The binary exports
+/// no dynamic symbols, since nothing loads it as a library or looks its symbols up; that
+/// keeps the dynamic loader's lookups for the shared libraries off a 750 KiB symbol
+/// table. glibc applies DT_RELR from 2.36 on, so older systems keep the default link.
+var releaseLinkerSettings: [LinkerSetting] {
+    #if os(Linux)
+    var buffer = [CChar](repeating: 0, count: 64)  // "glibc 2.36"
+    guard confstr(Int32(_CS_GNU_LIBC_VERSION), &buffer, buffer.count) > 0 else { return [] }
+    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let version = text.split(separator: " ").last?.split(separator: ".").compactMap { Int($0) } ?? []
+    guard version.count >= 2, (version[0], version[1]) >= (2, 36) else { return [] }
+    return [.unsafeFlags([
+        "-use-ld=lld",
+        "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
+        "-Xlinker", "--no-export-dynamic",
+    ], .when(platforms: [.linux], configuration: .release))]
+    #else
+    return []
+    #endif
+}
