@@ -14,6 +14,10 @@ struct RequestState: Sendable {
     var body: [UInt8] = []
     var requestID: String
     var keepAlive: Bool
+
+    mutating func decodeBody(_ bytes: UnsafeRawBufferPointer) -> BodyDecodeResult {
+        decoder.decode(bytes, into: &body)
+    }
 }
 
 extension Connection {
@@ -72,8 +76,9 @@ extension Connection {
 
     /// The body is complete: run the handler (inline for `.sync`, in a Task for `.async`).
     func dispatch() {
-        guard let state = current else { return }
-        switch state.resolution {
+        // `current` is read in place: a copy of the whole state would retain every field.
+        guard current != nil else { return }
+        switch current!.resolution {
         case .notFound:
             respond(Response.text("not found\n", status: 404), routePattern: "")
         case .methodNotAllowed(let pattern, let allowed):
@@ -86,10 +91,12 @@ extension Connection {
             r.headers.add(name: "Allow", value: names.joined(separator: ", "))
             respond(r, routePattern: pattern)
         case .found(let route):
-            let (client, scheme) = context.clientAndScheme(headers: state.head.headers, peer: peer, peerText: peerText, peerTrusted: peerTrusted)
-            let request = Request(head: state.head, body: state.body, remoteAddress: client, scheme: scheme,
-                                  requestID: state.requestID, routePattern: route.pattern)
-            current?.body = []
+            let (client, scheme) = context.clientAndScheme(headers: current!.head.headers, peer: peer, peerText: peerText,
+                                                           peerTrusted: peerTrusted)
+            var body: [UInt8] = []
+            swap(&body, &current!.body)   // the handler owns the body now
+            let request = Request(head: current!.head, body: body, remoteAddress: client, scheme: scheme,
+                                  requestID: current!.requestID, routePattern: route.pattern)
             switch route.handler {
             case .sync(let handler):
                 respond(handler(request), routePattern: route.pattern)
@@ -156,8 +163,7 @@ extension Connection {
     /// Queues the answer to `current` (head and body in one buffer, written with one
     /// call), logs it, and moves to the next request, a stream, or closing.
     func respond(_ response: Response, routePattern: String) {
-        guard let state = current else { return }
-        current = nil
+        guard let state = current.take() else { return }
         let head = state.head
         let isHEAD = head.method == .HEAD
         let close = !state.keepAlive || closeAfterResponse || context.isShuttingDown

@@ -202,10 +202,9 @@ final class Connection: @unchecked Sendable {
                     beginRequest(head)
                 }
             case .body:
-                guard var state = current else { return off }
-                current = nil   // keep the body uniquely referenced while it grows
-                let result = state.decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[off...]), into: &state.body)
-                current = state
+                guard current != nil else { return off }
+                // In place: the body stays uniquely referenced while it grows.
+                let result = current!.decodeBody(UnsafeRawBufferPointer(rebasing: bytes[off...]))
                 switch result {
                 case .needMore(let consumed):
                     off += consumed

@@ -110,9 +110,9 @@ extension String {
     @inlinable
     public func asciiCaseInsensitiveEquals(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }
-        var a = self, b = other
-        return a.withUTF8 { pa in
-            b.withUTF8 { pb in
+        // Native Strings (and small ones) lend their bytes without a copy.
+        let fast = utf8.withContiguousStorageIfAvailable { pa in
+            other.utf8.withContiguousStorageIfAvailable { pb in
                 for i in 0..<pa.count where pa[i] != pb[i] {
                     let x = pa[i], y = pb[i]
                     let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
@@ -122,6 +122,8 @@ extension String {
                 return true
             }
         }
+        if let fast, let result = fast { return result }
+        return asciiCaseInsensitiveEquals(Substring(other))
     }
 }
 

@@ -14,19 +14,34 @@ public final class ActivityLog: Sendable {
     }
 
     public let capacity: Int
-    private let entries = Mutex<[Entry]>([])
+    /// A ring: once full, each entry overwrites the oldest (a webhook burst records
+    /// one entry per delivery, so this is on the webhook route's hot path).
+    private struct Ring {
+        var slots: [Entry] = []
+        var oldest = 0
+    }
+    private let ring = Mutex(Ring())
 
-    public init(capacity: Int = 50) { self.capacity = capacity }
+    public init(capacity: Int = 50) { self.capacity = max(1, capacity) }
 
     public func record(_ event: String, sessionID: String? = nil, workID: String? = nil, sandboxID: String? = nil,
                        detail: String? = nil) {
         let entry = Entry(at: Date(), event: event, sessionID: sessionID, workID: workID, sandboxID: sandboxID,
-                          detail: detail.map { String($0.prefix(500)) })
-        entries.withLock { list in
-            list.insert(entry, at: 0)
-            if list.count > capacity { list.removeLast(list.count - capacity) }
+                          detail: detail.map { $0.utf8.count <= 500 ? $0 : String($0.prefix(500)) })
+        ring.withLock { ring in
+            if ring.slots.count < capacity {
+                ring.slots.append(entry)
+            } else {
+                ring.slots[ring.oldest] = entry
+                ring.oldest = (ring.oldest + 1) % capacity
+            }
         }
     }
 
-    public var recent: [Entry] { entries.withLock { $0 } }
+    /// Newest first.
+    public var recent: [Entry] {
+        ring.withLock { ring in
+            Array(ring.slots[..<ring.oldest].reversed()) + ring.slots[ring.oldest...].reversed()
+        }
+    }
 }

@@ -66,13 +66,13 @@ extension Instance {
             var schedulePause: (@Sendable (String) -> Void)?
             if configuration.pauseOnIdleWebhook {
                 schedulePause = { session in
-                    guard let janitor = box.instance?.parts.withLock({ $0 })?.janitor else { return }
+                    guard let janitor = box.instance?.parts.withLock({ $0?.janitor }) else { return }
                     Task { await janitor.pauseWhenIdle(sessionID: session) }
                 }
             }
             let endpoint = WebhookEndpoint(
                 verifier: verifier, dedupe: dedupe,
-                triggerDrain: { box.instance?.parts.withLock({ $0 })?.scheduler?.trigger() },
+                triggerDrain: { box.instance?.parts.withLock({ $0?.scheduler })?.trigger() },
                 schedulePause: schedulePause,
                 isStopping: { box.instance?.isStopping ?? true },
                 metrics: metrics, activity: box.activity, logger: logger)

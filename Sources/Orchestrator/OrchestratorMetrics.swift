@@ -17,9 +17,22 @@ public final class OrchestratorMetrics: Sendable {
     let ready: CoreMetrics.Meter
     let launchDuration: CoreMetrics.Timer
     let drains: CoreMetrics.Counter
-    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
-    /// The same counts as plain numbers, for `/status`.
-    private let tallies = Mutex<[String: Int]>([:])
+    /// A counter and the same count as a plain number, for `/status`.
+    final class Tallied: Sendable {
+        let counter: CoreMetrics.Counter
+        let total = Atomic<Int>(0)
+
+        init(_ counter: CoreMetrics.Counter) { self.counter = counter }
+
+        func add(_ amount: Int) {
+            counter.increment(by: amount)
+            total.add(amount, ordering: .relaxed)
+        }
+    }
+    private let counters = Mutex<[String: Tallied]>([:])
+    /// `cma_webhooks_total` by outcome, made up front: the webhook route counts every
+    /// delivery, and a lookup by a built key string costs more than the rest of it.
+    private let webhookCounters: [WebhookOutcome: Tallied]
     /// Per-request metrics, keyed without building strings (the hot path of every request).
     private struct RequestKey: Hashable {
         var route: String
@@ -44,28 +57,39 @@ public final class OrchestratorMetrics: Sendable {
         ready = CoreMetrics.Meter(label: "cma_ready", factory: factory)
         launchDuration = CoreMetrics.Timer(label: "cma_launch_duration_seconds", factory: factory)
         drains = CoreMetrics.Counter(label: "cma_drains_total", factory: factory)
+        var webhookCounters: [WebhookOutcome: Tallied] = [:]
+        for outcome in WebhookOutcome.allCases {
+            webhookCounters[outcome] = Tallied(CoreMetrics.Counter(
+                label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
+        }
+        self.webhookCounters = webhookCounters
     }
 
     /// A counter per label set, made once and cached (the factory lookup is not free).
     func count(_ name: String, _ labels: [(String, String)], by amount: Int = 1) {
-        let key = labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
-        let counter = counters.withLock { cache in
+        let key = Self.key(name, labels)
+        let tallied = counters.withLock { cache in
             if let c = cache[key] { return c }
-            let c = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+            let c = Tallied(CoreMetrics.Counter(label: name, dimensions: labels, factory: factory))
             cache[key] = c
             return c
         }
-        counter.increment(by: amount)
-        tallies.withLock { $0[key, default: 0] += amount }
+        tallied.add(amount)
     }
 
     /// What `count(name, labels)` has added up to in this process.
     func tally(_ name: String, _ labels: [(String, String)]) -> Int {
-        let key = labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
-        return tallies.withLock { $0[key] ?? 0 }
+        let key = Self.key(name, labels)
+        return counters.withLock { $0[key] }?.total.load(ordering: .relaxed) ?? 0
     }
 
-    func webhook(_ outcome: String) { count("cma_webhooks_total", [("outcome", outcome)]) }
+    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
+        labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
+    }
+
+    func webhook(_ outcome: WebhookOutcome) { webhookCounters[outcome]?.add(1) }
+
+    func webhooks(_ outcome: WebhookOutcome) -> Int { webhookCounters[outcome]?.total.load(ordering: .relaxed) ?? 0 }
 
     func launch(_ outcome: String, duration: Duration) {
         count("cma_sandbox_launches_total", [("outcome", outcome)])
@@ -117,4 +141,10 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000
     }
+}
+
+/// The answers of the webhook route, as `cma_webhooks_total`'s `outcome` label.
+enum WebhookOutcome: String, CaseIterable, Sendable {
+    case queued, ignored, duplicate, rejected, unavailable, malformed
+    case pauseScheduled = "pause_scheduled"
 }

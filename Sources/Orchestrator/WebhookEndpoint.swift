@@ -49,27 +49,28 @@ public struct WebhookEndpoint: Sendable {
     public func handle(_ request: Request) -> Response {
         // Rule 38: the raw bytes as received, before anything else.
         let verified: VerifiedDelivery
-        switch verifier.verify(body: request.body, header: { request.headers[first: $0] }, now: now()) {
+        let now = now()
+        switch verifier.verify(body: request.body, header: { request.headers[first: $0] }, now: now) {
         case .success(let delivery):
             verified = delivery
         case .failure(let error):
-            metrics.webhook("rejected")
+            metrics.webhook(.rejected)
             logger.warning("webhook.rejected", metadata: ["reason": "\(error)", "request.id": "\(request.requestID)"])
             return Answer.rejected
         }
         // Rule 39: a 503 makes Anthropic retry; the timer drain (rule 42) covers the rest.
         if isStopping() {
-            metrics.webhook("unavailable")
+            metrics.webhook(.unavailable)
             return Answer.unavailable
         }
         guard let event = WebhookEnvelope.decode(request.body) else {
-            metrics.webhook("malformed")
+            metrics.webhook(.malformed)
             logger.warning("webhook.malformed", metadata: ["webhook.id": "\(verified.webhookID)"])
             return Answer.malformed
         }
         // Rule 41: after verification, keyed on the delivery's webhook-id.
-        if dedupe.isRepeat(verified.webhookID, now: now()) {
-            metrics.webhook("duplicate")
+        if dedupe.isRepeat(verified.webhookID, now: now) {
+            metrics.webhook(.duplicate)
             return Answer.duplicate
         }
         // Metadata is built only when the level is enabled (the autoclosures are lazy).
@@ -80,18 +81,18 @@ public struct WebhookEndpoint: Sendable {
         if event.dataType == "session.status_run_started" {
             // Rules 39, 40, 42: coalesced, and always the configured environment.
             triggerDrain()
-            metrics.webhook("queued")
+            metrics.webhook(.queued)
             activity.record("webhook", sessionID: event.sessionID, detail: event.dataType)
             logger.info("webhook.queued", metadata: metadata())
             return Answer.queued
         }
         if let schedulePause, Self.pauseEvents.contains(event.dataType), let session = event.sessionID {
             schedulePause(session)
-            metrics.webhook("pause_scheduled")
+            metrics.webhook(.pauseScheduled)
             logger.info("webhook.pause_scheduled", metadata: metadata())
             return Answer.pauseScheduled
         }
-        metrics.webhook("ignored")
+        metrics.webhook(.ignored)
         logger.debug("webhook.ignored", metadata: metadata())
         return Answer.ignored
     }

@@ -33,20 +33,22 @@ enum Base64 {
     /// of 4 with `=` padding; without it, missing padding is accepted (the
     /// library appends `==` to keys, §7.2 step 1). Characters outside the alphabet,
     /// misplaced `=` and non-zero trailing bits are errors (canonical form only).
-    static func decode<Bytes: Collection<UInt8>>(_ text: Bytes, requirePadding: Bool) -> [UInt8]? {
-        var chars = Array(text)
+    static func decode<Bytes: BidirectionalCollection<UInt8>>(_ text: Bytes, requirePadding: Bool) -> [UInt8]? {
+        var end = text.endIndex
         var padding = 0
-        while let last = chars.last, last == UInt8(ascii: "=") {
-            chars.removeLast()
+        while end > text.startIndex, text[text.index(before: end)] == UInt8(ascii: "=") {
+            end = text.index(before: end)
             padding += 1
         }
+        let chars = text[..<end]
+        let count = text.distance(from: text.startIndex, to: end)
         if padding > 2 { return nil }
         if requirePadding {
-            guard (chars.count + padding) % 4 == 0 else { return nil }
+            guard (count + padding) % 4 == 0 else { return nil }
         } else if padding > 0 {
-            guard (chars.count + padding) % 4 == 0 else { return nil }
+            guard (count + padding) % 4 == 0 else { return nil }
         }
-        let remainder = chars.count % 4
+        let remainder = count % 4
         if remainder == 1 { return nil }
         if requirePadding || padding > 0 {
             // Padding present must be exactly what the remainder needs.
@@ -54,11 +56,12 @@ enum Base64 {
             guard padding == needed else { return nil }
         }
         var out: [UInt8] = []
-        out.reserveCapacity(chars.count * 3 / 4)
+        out.reserveCapacity(count * 3 / 4)
         var accumulator: UInt32 = 0
         var bits = 0
+        let table = decodeTable
         for c in chars {
-            let v = decodeTable[Int(c)]
+            let v = table[Int(c)]
             guard v >= 0 else { return nil }
             accumulator = accumulator << 6 | UInt32(v)
             bits += 6
@@ -75,6 +78,6 @@ enum Base64 {
     }
 
     static func decode(_ text: String, requirePadding: Bool) -> [UInt8]? {
-        decode(Substring(text).utf8, requirePadding: requirePadding)
+        decode(text.utf8, requirePadding: requirePadding)
     }
 }

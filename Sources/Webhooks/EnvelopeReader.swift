@@ -1,8 +1,8 @@
 /// A strict RFC 8259 reader that walks one JSON text on raw bytes and keeps only the
 /// string members the envelope needs (`type`, `id`, `data.type`, `data.id`). Every
-/// other value is validated and skipped, so a malformed body is refused exactly as a
-/// full parser would refuse it, without building a dictionary per delivery (the
-/// webhook route runs inline on a connection queue).
+/// other value is validated and skipped without being built, so a malformed body is
+/// refused exactly as a full parser would refuse it, and a well-formed one costs four
+/// Strings (the webhook route runs inline on a connection queue).
 struct EnvelopeReader {
     struct Fields {
         var type: String?
@@ -12,42 +12,51 @@ struct EnvelopeReader {
         var dataIsObject = false
     }
 
-    private let bytes: [UInt8]
+    /// The member names the envelope reads; every other name is `.other`.
+    private enum Name { case type, id, data, other }
+
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     /// Nesting bound: deeper documents are refused rather than recursed into.
     private static let maximumDepth = 64
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     /// Nil unless `bytes` is exactly one JSON object (surrounding whitespace allowed).
     static func read(_ bytes: [UInt8]) -> Fields? {
-        var reader = EnvelopeReader(bytes)
+        bytes.withUnsafeBufferPointer { buffer in
+            var reader = EnvelopeReader(buffer)
+            return reader.envelope()
+        }
+    }
+
+    private mutating func envelope() -> Fields? {
         var fields = Fields()
-        reader.skipWhitespace()
-        guard reader.peek == UInt8(ascii: "{"), reader.object(depth: 1, onMember: { key, reader in
-            switch key {
-            case "type", "id":
+        skipWhitespace()
+        guard peek == UInt8(ascii: "{"), object(depth: 1, onMember: { name, reader in
+            switch name {
+            case .type, .id:
                 guard reader.peek == UInt8(ascii: "\"") else { return reader.skipValue(depth: 1) }
-                guard let value = reader.string() else { return false }
-                if key == "type" { fields.type = value } else { fields.id = value }
+                guard let value = reader.string(keep: true) else { return false }
+                if name == .type { fields.type = value } else { fields.id = value }
                 return true
-            case "data":
+            case .data:
                 guard reader.peek == UInt8(ascii: "{") else { return reader.skipValue(depth: 1) }
                 fields.dataIsObject = true
                 return reader.object(depth: 2) { inner, reader in
-                    guard inner == "type" || inner == "id", reader.peek == UInt8(ascii: "\"") else {
+                    guard inner == .type || inner == .id, reader.peek == UInt8(ascii: "\"") else {
                         return reader.skipValue(depth: 2)
                     }
-                    guard let value = reader.string() else { return false }
-                    if inner == "type" { fields.dataType = value } else { fields.dataID = value }
+                    guard let value = reader.string(keep: true) else { return false }
+                    if inner == .type { fields.dataType = value } else { fields.dataID = value }
                     return true
                 }
-            default:
+            case .other:
                 return reader.skipValue(depth: 1)
             }
         }) else { return nil }
-        reader.skipWhitespace()
-        return reader.index == bytes.count ? fields : nil
+        skipWhitespace()
+        return index == bytes.count ? fields : nil
     }
 
     private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
@@ -58,19 +67,19 @@ struct EnvelopeReader {
 
     /// `{` members `}`; `onMember` is called positioned at each value and must consume it.
     /// Later duplicates of a key overwrite earlier ones, as most parsers do.
-    private mutating func object(depth: Int, onMember: (Substring, inout EnvelopeReader) -> Bool) -> Bool {
+    private mutating func object(depth: Int, onMember: (Name, inout EnvelopeReader) -> Bool) -> Bool {
         guard depth <= Self.maximumDepth, peek == UInt8(ascii: "{") else { return false }
         index += 1
         skipWhitespace()
         if peek == UInt8(ascii: "}") { index += 1; return true }
         while true {
             skipWhitespace()
-            guard peek == UInt8(ascii: "\""), let key = key() else { return false }
+            guard peek == UInt8(ascii: "\""), let name = name() else { return false }
             skipWhitespace()
             guard peek == UInt8(ascii: ":") else { return false }
             index += 1
             skipWhitespace()
-            guard onMember(key, &self) else { return false }
+            guard onMember(name, &self) else { return false }
             skipWhitespace()
             switch peek {
             case UInt8(ascii: ","): index += 1
@@ -99,7 +108,7 @@ struct EnvelopeReader {
 
     private mutating func skipValue(depth: Int) -> Bool {
         switch peek {
-        case UInt8(ascii: "\""): return string() != nil
+        case UInt8(ascii: "\""): return string(keep: false) != nil
         case UInt8(ascii: "{"): return object(depth: depth + 1) { _, reader in reader.skipValue(depth: depth + 1) }
         case UInt8(ascii: "["): return array(depth: depth + 1)
         case UInt8(ascii: "t"): return literal("true")
@@ -143,57 +152,80 @@ struct EnvelopeReader {
         return true
     }
 
-    /// A member name, as one of the names the envelope reads or `""` for any other
-    /// (no String is made for names nobody reads).
-    private mutating func key() -> Substring? {
+    /// A member name at `index` (which holds `"`), matched on its bytes when it has no
+    /// escapes (the usual case); nil if it is not a valid JSON string.
+    private mutating func name() -> Name? {
         let start = index + 1
-        var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
-        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
-            index = end + 1
-            for (i, name) in Self.nameBytes.enumerated() where name.count == end - start {
-                var same = true
-                for j in 0..<name.count where bytes[start + j] != name[j] { same = false; break }
-                if same { return Self.names[i][...] }
+        guard let (end, clean) = scanPlain(from: start) else {
+            // Escapes: decode, then compare (`"\u0074ype"` is `type`).
+            return string(keep: true).map { text in
+                switch text {
+                case "type": .type
+                case "id": .id
+                case "data": .data
+                default: .other
+                }
             }
-            // Still has to be valid UTF-8 to be JSON.
-            return Self.text(bytes, start, end) == nil ? nil : ""
         }
-        return string().map { Self.names.contains($0) ? $0[...] : "" }
+        guard clean || Self.isValidUTF8(bytes, start, end) else { return nil }
+        index = end + 1
+        switch end - start {
+        case 2 where bytes[start] == UInt8(ascii: "i") && bytes[start + 1] == UInt8(ascii: "d"):
+            return .id
+        case 4 where Self.equals(bytes, start, "type"):
+            return .type
+        case 4 where Self.equals(bytes, start, "data"):
+            return .data
+        default:
+            return .other
+        }
     }
 
-    private static let names = ["type", "id", "data"]
-    private static let nameBytes = names.map { Array($0.utf8) }
+    private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ word: StaticString) -> Bool {
+        for i in 0..<word.utf8CodeUnitCount where bytes[start + i] != word.utf8Start[i] { return false }
+        return true
+    }
 
-    /// `bytes[start..<end]` as a String: ASCII (the usual case) is copied as is, the
-    /// rest is validated as UTF-8.
-    private static func text(_ bytes: [UInt8], _ start: Int, _ end: Int) -> String? {
-        bytes.withUnsafeBufferPointer { buffer in
-            let slice = UnsafeBufferPointer(rebasing: buffer[start..<end])
-            var ascii = true
-            for b in slice where b >= 0x80 { ascii = false; break }
-            return ascii ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+    /// From `start`, the index of the closing quote of a string without escapes or
+    /// control characters, and whether every byte before it is ASCII; nil when an
+    /// escape, a control character or the end comes first.
+    private func scanPlain(from start: Int) -> (end: Int, ascii: Bool)? {
+        var end = start
+        var high: UInt8 = 0
+        while end < bytes.count {
+            let b = bytes[end]
+            if b == UInt8(ascii: "\"") { return (end, high < 0x80) }
+            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
+            high |= b
+            end += 1
         }
+        return nil
+    }
+
+    private static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
+        String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) != nil
     }
 
     /// A string at `index` (which holds `"`), unescaped; nil if malformed: control
-    /// characters, bad escapes, unpaired surrogates or invalid UTF-8.
-    private mutating func string() -> String? {
-        index += 1
-        let start = index
-        // Fast path: no escapes.
-        while let b = peek, b != UInt8(ascii: "\""), b != UInt8(ascii: "\\"), b >= 0x20 { index += 1 }
-        if peek == UInt8(ascii: "\"") {
-            let end = index
-            index += 1
-            return Self.text(bytes, start, end)
+    /// characters, bad escapes, unpaired surrogates or invalid UTF-8. Without `keep`
+    /// it is only validated, and the result is an empty String.
+    private mutating func string(keep: Bool) -> String? {
+        let start = index + 1
+        if let (end, ascii) = scanPlain(from: start) {
+            index = end + 1
+            let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            if ascii { return keep ? String(decoding: text, as: UTF8.self) : "" }
+            guard let valid = String(validating: text, as: UTF8.self) else { return nil }
+            return keep ? valid : ""
         }
-        var out = Array(bytes[start..<index])
+        index = start
+        var out: [UInt8] = []
         while let b = peek {
             switch b {
             case UInt8(ascii: "\""):
                 index += 1
-                return String(validating: out, as: UTF8.self)
+                guard let valid = String(validating: out, as: UTF8.self) else { return nil }
+                return keep ? valid : ""
             case UInt8(ascii: "\\"):
                 index += 1
                 guard let e = peek else { return nil }

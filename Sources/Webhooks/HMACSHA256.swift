@@ -1,51 +1,39 @@
 import COpenSSL
 
-/// HMAC-SHA256 and constant-time comparison through OpenSSL libcrypto.
+/// HMAC-SHA256 on OpenSSL libcrypto's SHA-256, and constant-time comparison.
 enum HMACSHA256 {
     static let byteCount = 32
 
     static func mac(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: byteCount)
-        let ok = key.withUnsafeBytes { k in
-            message.withUnsafeBufferPointer { m in
-                out.withUnsafeMutableBufferPointer { o in
-                    cma_hmac_sha256(k.baseAddress, Int32(k.count), m.baseAddress, m.count, o.baseAddress)
-                }
-            }
-        }
-        // HMAC only fails on allocation failure inside OpenSSL; there is no
-        // meaningful recovery, and a zero MAC must never verify anything.
-        precondition(ok == 1, "OpenSSL HMAC-SHA256 failed")
-        return out
+        Key(key).mac(message[...], [][...])
     }
 
-    /// A key prepared once (an OpenSSL MAC context keyed with it), for the verifier,
-    /// which computes one MAC per configured key on every delivery.
+    /// A key prepared once: the SHA-256 states after its padded blocks (RFC 2104).
+    /// The verifier computes one MAC per configured key on every delivery.
     final class Key: @unchecked Sendable {
-        // Only read after init: OpenSSL duplicates it per MAC, never mutates it.
-        private let context: OpaquePointer
-
-        /// Fetched once per process (Swift initialises globals lazily and thread-safely);
-        /// OpenSSL's fetched algorithms are immutable and safe to share between threads.
-        nonisolated(unsafe) private static let algorithm: OpaquePointer? = EVP_MAC_fetch(nil, "HMAC", nil)
+        // Written in init only; every MAC copies the states it starts from.
+        private let state: UnsafeMutablePointer<cma_hmac_sha256_key>
 
         init(_ key: [UInt8]) {
-            let made = key.withUnsafeBytes { cma_hmac_sha256_keyed(Self.algorithm, $0.baseAddress, $0.count) }
-            precondition(made != nil, "OpenSSL HMAC-SHA256 key setup failed")
-            context = made!
+            state = .allocate(capacity: 1)
+            key.withUnsafeBufferPointer { cma_hmac_sha256_prepare(state, $0.baseAddress, $0.count) }
         }
 
-        deinit { EVP_MAC_CTX_free(context) }
+        deinit {
+            OPENSSL_cleanse(state, MemoryLayout<cma_hmac_sha256_key>.size)
+            state.deallocate()
+        }
 
-        func mac(_ message: [UInt8]) -> [UInt8] {
-            var out = [UInt8](repeating: 0, count: HMACSHA256.byteCount)
-            let ok = message.withUnsafeBufferPointer { m in
-                out.withUnsafeMutableBufferPointer { o in
-                    cma_hmac_sha256_with(context, m.baseAddress, m.count, o.baseAddress)
+        /// The MAC of `head` followed by `tail`, without joining them first.
+        func mac(_ head: ArraySlice<UInt8>, _ tail: ArraySlice<UInt8>) -> [UInt8] {
+            [UInt8](unsafeUninitializedCapacity: HMACSHA256.byteCount) { out, count in
+                head.withUnsafeBufferPointer { h in
+                    tail.withUnsafeBufferPointer { t in
+                        cma_hmac_sha256_two(state, h.baseAddress, h.count, t.baseAddress, t.count, out.baseAddress)
+                    }
                 }
+                count = HMACSHA256.byteCount
             }
-            precondition(ok == 1, "OpenSSL HMAC-SHA256 failed")
-            return out
         }
     }
 

@@ -57,10 +57,11 @@ public struct WebhookVerifier: Sendable {
         }
         guard !candidates.isEmpty else { return .failure(.noMatchingSignature) }
         // Steps 4–5: MAC over `id.timestamp.body` with each key; constant-time compare.
-        let message = Self.signedBytes(id: id, timestamp: timestamp, body: body)
+        // The body is hashed where it lies; only the short head is assembled.
+        let head = Self.signedHead(id: id, timestamp: timestamp)
         var matched = false
         for secret in secrets {
-            let expected = secret.mac(message)
+            let expected = secret.mac(head[...], body[...])
             for candidate in candidates where HMACSHA256.equal(expected, candidate) {
                 matched = true
             }
@@ -80,10 +81,14 @@ public struct WebhookVerifier: Sendable {
     /// exponent, no spaces.
     static func parseTimestamp(_ text: String) -> Int64? {
         let utf8 = text.utf8
-        guard !utf8.isEmpty, utf8.count <= 18, utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-            return nil
+        guard !utf8.isEmpty, utf8.count <= 18 else { return nil }
+        var value: Int64 = 0
+        for byte in utf8 {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            value = value * 10 + Int64(digit)   // at most 18 digits: no overflow
         }
-        return Int64(text)
+        return value
     }
 
     /// Space-separated `version,signature` entries. Returns the decoded `v1`
@@ -91,18 +96,23 @@ public struct WebhookVerifier: Sendable {
     static func parseSignatures(_ header: String) -> Result<[[UInt8]], WebhookError> {
         // On the UTF-8 bytes: the grammar is ASCII, and Character-based splitting
         // costs more than the HMAC itself.
+        if let result = header.utf8.withContiguousStorageIfAvailable(parseSignatures(bytes:)) { return result }
+        return parseSignatures(bytes: Array(header.utf8)[...])
+    }
+
+    private static func parseSignatures<Bytes: RandomAccessCollection<UInt8>>(bytes: Bytes) -> Result<[[UInt8]], WebhookError>
+    where Bytes.Index == Int {
         var v1: [[UInt8]] = []
-        let bytes = Array(header.utf8)
-        var start = 0
-        while start <= bytes.count {
+        var start = bytes.startIndex
+        while start <= bytes.endIndex {
             var end = start
-            while end < bytes.count, bytes[end] != UInt8(ascii: " ") { end += 1 }
+            while end < bytes.endIndex, bytes[end] != UInt8(ascii: " ") { end += 1 }
             let entry = bytes[start..<end]
             guard let comma = entry.firstIndex(of: UInt8(ascii: ",")), comma > entry.startIndex,
                   entry[(comma + 1)...].firstIndex(of: UInt8(ascii: ",")) == nil else {
                 return .failure(.malformedSignature)
             }
-            if entry[entry.startIndex..<comma].elementsEqual("v1".utf8) {
+            if comma - start == 2, entry[start] == UInt8(ascii: "v"), entry[start + 1] == UInt8(ascii: "1") {
                 guard let signature = Base64.decode(entry[(comma + 1)...], requirePadding: true),
                       signature.count == HMACSHA256.byteCount else {
                     return .failure(.malformedSignature)
@@ -114,16 +124,27 @@ public struct WebhookVerifier: Sendable {
         return .success(v1)
     }
 
+    /// `{id}.{timestamp}.`: what the body follows in the signed content.
+    static func signedHead(id: String, timestamp: Int64) -> [UInt8] {
+        var head: [UInt8] = []
+        head.reserveCapacity(id.utf8.count + 22)
+        head += id.utf8
+        head.append(UInt8(ascii: "."))
+        if timestamp < 0 { head.append(UInt8(ascii: "-")) }
+        let digitsStart = head.count
+        var rest = timestamp.magnitude
+        repeat {
+            head.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        } while rest > 0
+        head[digitsStart...].reverse()
+        head.append(UInt8(ascii: "."))
+        return head
+    }
+
     /// `{id}.{timestamp}.{body}` with the body exactly as received (step 4). The
     /// timestamp is the parsed integer, as the library signs it.
     static func signedBytes(id: String, timestamp: Int64, body: [UInt8]) -> [UInt8] {
-        var message: [UInt8] = []
-        message.reserveCapacity(id.utf8.count + 21 + body.count)
-        message += id.utf8
-        message.append(UInt8(ascii: "."))
-        message += String(timestamp).utf8
-        message.append(UInt8(ascii: "."))
-        message += body
-        return message
+        signedHead(id: id, timestamp: timestamp) + body
     }
 }

@@ -25,6 +25,35 @@ final class WebhookVerifierTests: XCTestCase {
             "55651a86cf4f8665baf14b2cc52ed2ad2c8f206349b53109ec2ac8a02f207a27")
     }
 
+    // The HMAC construction on libcrypto's SHA-256 against RFC 4231 §4: short key,
+    // ASCII key, and keys longer than a block (hashed first), one also with data
+    // longer than a block; plus a key of exactly one block. Split points must not matter.
+    func testHMACMatchesRFC4231() {
+        let cases: [(key: [UInt8], data: String, mac: String)] = [
+            ([UInt8](repeating: 0x0b, count: 20), "Hi There",
+             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (Array("Jefe".utf8), "what do ya want for nothing?",
+             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+            ([UInt8](repeating: 0xaa, count: 131), "Test Using Larger Than Block-Size Key - Hash Key First",
+             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            ([UInt8](repeating: 0xaa, count: 131),
+             "This is a test using a larger than block-size key and a larger than block-size data. "
+                + "The key needs to be hashed before being used by the HMAC algorithm.",
+             "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
+            ([UInt8](repeating: 0xaa, count: 64), "",
+             "db2cf93f633fcdfd9bb7f3b99763a63725cb8e38b4fa60a87d0e94b71d8b5970"),
+        ]
+        func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+        for (key, data, mac) in cases {
+            let message = Array(data.utf8)
+            XCTAssertEqual(hex(HMACSHA256.mac(key: key, message: message)), mac, data)
+            let prepared = HMACSHA256.Key(key)
+            for cut in Set([0, 1, message.count / 2, message.count]) where cut <= message.count {
+                XCTAssertEqual(hex(prepared.mac(message[..<cut], message[cut...])), mac, "\(data) cut at \(cut)")
+            }
+        }
+    }
+
     // rule 38: several keys (rotation), several entries
     func testRotationHeaderVerifiesUnderEitherKey() throws {
         var fixture = WebhookFixture()
