@@ -419,6 +419,12 @@ class Stack:
         return [c for c in (self.superserve, self.anthropic, self.serve) if c is not None]
 
     def start(self, timeout=60.0):
+        self.start_emulators(timeout)
+        self.serve = self.serve_child(self.serve_port)
+        # /readyz turns 200 once the template check passed (rule 47).
+        wait_for_status(f"{self.serve_url}/readyz", self.children, timeout, "the orchestrator's /readyz")
+
+    def start_emulators(self, timeout=60.0):
         quiet = {"CMA_LOG_LEVEL": "error"}
         os.makedirs(self.sandboxes, exist_ok=True)
         self.superserve = Child(
@@ -441,6 +447,9 @@ class Stack:
                                log_name=f"{self.prefix}-anthropic-emulator.log", port=self.anthropic_port)
         wait_for_status(f"{self.anthropic_url}/_emulator/sessions", self.children, timeout, "the Anthropic emulator")
 
+    def serve_child(self, port, extra_env=None):
+        """`cma-orchestrator serve` on `port`, configured against the emulators as a
+        deployment is against the real services; started, not waited for."""
         env = {
             "ANTHROPIC_BASE_URL": self.anthropic_url,
             "ANTHROPIC_ENVIRONMENT_ID": ENVIRONMENT_ID,
@@ -452,12 +461,11 @@ class Stack:
             "CMA_LOG_LEVEL": "error",
         }
         env.update(self.serve_env)
-        self.serve = Child("cma-orchestrator",
-                           [self.binary, "serve", "--host", "127.0.0.1", "--port", str(self.serve_port)],
-                           env=env, cwd=REPO_ROOT, cpu=SERVER_CPU, log_name=f"{self.prefix}-cma-orchestrator.log",
-                           port=self.serve_port, stop_grace=30.0)
-        # /readyz turns 200 once the template check passed (rule 47).
-        wait_for_status(f"{self.serve_url}/readyz", self.children, timeout, "the orchestrator's /readyz")
+        env.update(extra_env or {})
+        return Child("cma-orchestrator",
+                     [self.binary, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                     env=env, cwd=REPO_ROOT, cpu=SERVER_CPU, log_name=f"{self.prefix}-cma-orchestrator.log",
+                     port=port, stop_grace=30.0)
 
     def check_alive(self):
         for child in self.children:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP serving cost of cma-orchestrator against nginx, on the same machine in the same run.
 #
-# Measures GET /healthz on `cma-orchestrator serve --emulated` (no credentials needed)
+# Measures GET /healthz on `cma-orchestrator serve` as deployed (configured against the
+# Anthropic and Superserve emulators, which run as their own processes on the load CPU)
 # and on nginx (`return 200 "ok"`, one process, access log off):
 #   - wrk -t1 -d10s --latency, keep-alive at 1, 16 and 256 connections and
 #     `Connection: close` at 16: requests/s, p50, p99, server CPU µs per request

@@ -89,17 +89,16 @@ def nginx_spawner(tmp, idle_connections):
     return spawn
 
 
-def ours_spawner(binary, tmp, idle_connections):
+def ours_spawner(stack, idle_connections):
+    """`cma-orchestrator serve` as deployed: configured against the Anthropic and
+    Superserve emulators, which run in their own processes on the load CPU (the
+    `--emulated` shortcut would put them in the measured process)."""
     def spawn(port, idle=False):
-        env = {
-            "CMA_LOG_LEVEL": "error",  # no access log lines under load
-            "CMA_EMULATOR_SANDBOXES": os.path.join(tmp, "sandboxes"),
-        }
+        env = {"CMA_LOG_LEVEL": "error"}  # no access log lines under load
         if idle:
             # The default cap (10,000) would turn away the fresh requests of the idle test.
             env["CMA_MAX_CONNECTIONS"] = str(idle_connections + 2048)
-        return b.Child("cma-orchestrator", [binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--emulated"],
-                       env=env, cwd=b.REPO_ROOT, cpu=b.SERVER_CPU, log_name="http-cma-orchestrator.log", port=port)
+        return stack.serve_child(port, env)
     return spawn
 
 
@@ -336,9 +335,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="cma-httpbench-")
     results = {}
     spawners = {"nginx": nginx_spawner(tmp, args.idle_connections)}
-    if not args.only_nginx:
-        spawners["cma-orchestrator"] = ours_spawner(os.path.abspath(args.binary), tmp, args.idle_connections)
+    stack = None
     try:
+        if not args.only_nginx:
+            stack = b.Stack(os.path.abspath(args.binary), "http", os.path.join(tmp, "sandboxes"))
+            stack.start_emulators()
+            spawners["cma-orchestrator"] = ours_spawner(stack, args.idle_connections)
         for name, spawn in spawners.items():
             results[name] = bench_server(name, spawn, args)
     except b.FAILURES as e:
@@ -348,6 +350,8 @@ def main():
             b.log(f"--- last lines of {os.path.relpath(log_path, b.REPO_ROOT)} ---\n{b.tail(log_path)}")
         return 1
     finally:
+        if stack is not None:
+            stack.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
     targets = report(results, args)

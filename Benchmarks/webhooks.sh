@@ -5,17 +5,20 @@
 # (environment env_bench, a fresh random whsec_ signing key) and `cma-orchestrator serve`
 # wired to both (CMA_WEBHOOK_DEDUPE_SECONDS=0, CMA_LOG_LEVEL=error), waits for /readyz,
 # checks that one signed delivery is answered 200 {"status":"queued"} (aborts
-# otherwise), then runs wrk -t1 -d10s --latency at 16 and 256 connections against
-# GET /healthz and against POST /webhooks (a fixed, validly signed
+# otherwise), then, at 16 and 256 connections, runs wrk -t1 -d3s --latency seven times
+# in turn against GET /healthz and against POST /webhooks (a fixed, validly signed
 # session.status_run_started delivery from a generated Lua script: every request is
-# verified and schedules a coalesced drain). Prints req/s, p99, server CPU µs per
-# request and the ratio webhooks/healthz. Target: webhooks ≥ 0.7× healthz req/s.
+# verified and schedules a coalesced drain). Alternating short runs keep each ratio to
+# the machine's speed of the moment. Prints median req/s, p99, server CPU µs per
+# request and the median of the per-round ratios webhooks/healthz, with their range,
+# and the ratio of the best run of each kind.
+# Target: webhooks ≥ 0.7× healthz req/s.
 # The orchestrator runs on CPU 0; wrk and the emulators on CPU 1 (taskset).
 #
 # Run from anywhere:
 #   Benchmarks/webhooks.sh                 # builds the release binary first
 #   Benchmarks/webhooks.sh --binary PATH   # an existing build
-#   Benchmarks/webhooks.sh --duration 5 --connections 16 --strict
+#   Benchmarks/webhooks.sh --duration 5 --rounds 3 --connections 16 --strict
 # Writes Benchmarks/results/webhooks.json; child logs go to Benchmarks/results/webhooks-*.log.
 set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
