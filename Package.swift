@@ -87,6 +87,8 @@ let package = Package(
 /// no dynamic symbols, since nothing loads it as a library or looks its symbols up; that
 /// keeps the dynamic loader's lookups for the shared libraries off a 750 KiB symbol
 /// table. glibc applies DT_RELR from 2.36 on, so older systems keep the default link.
+/// With deploy/link-order.txt, the code that serving runs is laid out together: the
+/// kernel maps code 64 KiB around each fault, so scattered code costs resident memory.
 var releaseLinkerSettings: [LinkerSetting] {
     #if os(Linux)
     var buffer = [CChar](repeating: 0, count: 64)  // "glibc 2.36"
@@ -94,11 +96,17 @@ var releaseLinkerSettings: [LinkerSetting] {
     let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let version = text.split(separator: " ").last?.split(separator: ".").compactMap { Int($0) } ?? []
     guard version.count >= 2, (version[0], version[1]) >= (2, 36) else { return [] }
-    return [.unsafeFlags([
+    var flags = [
         "-use-ld=lld",
         "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
         "-Xlinker", "--no-export-dynamic",
-    ], .when(platforms: [.linux], configuration: .release))]
+    ]
+    // The code layout recorded by Benchmarks/link-order.sh: what serving runs, together.
+    let order = Context.packageDirectory + "/deploy/link-order.txt"
+    if access(order, R_OK) == 0 {
+        flags += ["-Xlinker", "--symbol-ordering-file=" + order, "-Xlinker", "--no-warn-symbol-ordering"]
+    }
+    return [.unsafeFlags(flags, .when(platforms: [.linux], configuration: .release))]
     #else
     return []
     #endif

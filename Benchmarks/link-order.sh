@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerates deploy/link-order.txt, the code layout of the release link.
+#
+# Package.swift passes that file to lld (--symbol-ordering-file) for release builds:
+# the code `serve` runs is placed together, so the kernel's 64 KiB fault-around maps
+# little else, and resident memory and instruction-cache misses drop. The file lists
+# symbols in the order a recorded run first touched their code (see linkorder.py).
+# Stale names are ignored by the linker, so an old file only loses effect; rerun this
+# after changes to the serving path or a toolchain upgrade, then commit the file.
+#
+#   Benchmarks/link-order.sh
+#
+# Steps: release link with a map; one recorded run of `serve` against the emulators
+# under Benchmarks/page-recorder.c; the new order; the release link again with it.
+set -euo pipefail
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+
+need cc gcc
+need readelf binutils
+need python3 python3
+
+build_release
+map="$REPO_ROOT/.build/cma-orchestrator.map"
+echo "linking with a map" >&2
+(cd "$REPO_ROOT" && swift build -c release --static-swift-stdlib --product cma-orchestrator -Xlinker "-Map=$map" >&2)
+python3 "$BENCH_DIR/linkorder.py" --binary "$BIN" --map "$map"
+echo "linking with the new order" >&2
+build_release
