@@ -31,8 +31,12 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     /// The first value of `name`, if any.
     public subscript(first name: String) -> String? {
-        for field in storage where field.name.asciiCaseInsensitiveEquals(name) { return field.value }
-        return nil
+        // Fields are read in place: `for field in storage` would copy (retain and
+        // release) both Strings of every field on every lookup, several per request.
+        storage.withUnsafeBufferPointer { fields in
+            for i in fields.indices where fields[i].name.asciiCaseInsensitiveEquals(name) { return fields[i].value }
+            return nil
+        }
     }
 
     /// Every value of `name`, in order.
@@ -48,11 +52,13 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public func containsToken(_ token: String, in name: String) -> Bool {
         var token = token
         return token.withUTF8 { t in
-            for field in storage where field.name.asciiCaseInsensitiveEquals(name) {
-                var value = field.value
-                if value.withUTF8({ HTTPHeaders.list($0, contains: t) }) { return true }
+            storage.withUnsafeBufferPointer { fields in
+                for i in fields.indices where fields[i].name.asciiCaseInsensitiveEquals(name) {
+                    var value = fields[i].value
+                    if value.withUTF8({ HTTPHeaders.list($0, contains: t) }) { return true }
+                }
+                return false
             }
-            return false
         }
     }
 
