@@ -25,4 +25,5 @@ echo "linking with a map" >&2
 (cd "$REPO_ROOT" && swift build -c release --static-swift-stdlib --product cma-orchestrator -Xlinker "-Map=$map" >&2)
 python3 "$BENCH_DIR/linkorder.py" --binary "$BIN" --map "$map"
 echo "linking with the new order" >&2
+rm -f "$BIN"   # the order file is no build input SwiftPM tracks: force the link
 build_release
