@@ -17,10 +17,17 @@ public final class AsyncSemaphore: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Runs between finding no permit and parking (tests: a signal in that gap).
+    private let beforeParking: (@Sendable () -> Void)?
 
-    public init(value: Int) {
+    public convenience init(value: Int) {
+        self.init(value: value, beforeParking: nil)
+    }
+
+    init(value: Int, beforeParking: (@Sendable () -> Void)?) {
         precondition(value >= 0, "AsyncSemaphore value must be >= 0")
         state = Mutex(State(value: value))
+        self.beforeParking = beforeParking
     }
 
     /// Permits available right now (for tests and status output).
@@ -49,16 +56,28 @@ public final class AsyncSemaphore: Sendable {
             return s.nextID
         }
         guard let id else { return }
+        beforeParking?()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let cancelled: Bool = state.withLock { s in
+                enum Outcome { case parked, cancelled, acquired }
+                let outcome: Outcome = state.withLock { s in
                     // Checked under the lock: if onCancel already ran it found no
                     // waiter, and the flag is set, so we give up here.
-                    if Task.isCancelled { return true }
+                    if Task.isCancelled { return .cancelled }
+                    // A signal since the first look found no waiter and left a permit:
+                    // take it, or this waiter would sleep beside a free permit.
+                    if s.value > 0 {
+                        s.value -= 1
+                        return .acquired
+                    }
                     s.waiters.append(Waiter(id: id, continuation: continuation))
-                    return false
+                    return .parked
                 }
-                if cancelled { continuation.resume(throwing: CancellationError()) }
+                switch outcome {
+                case .parked: break
+                case .cancelled: continuation.resume(throwing: CancellationError())
+                case .acquired: continuation.resume()
+                }
             }
         } onCancel: {
             let waiter: Waiter? = state.withLock { s in

@@ -64,4 +64,20 @@ final class AsyncSemaphoreTests: XCTestCase {
         XCTAssertLessThanOrEqual(counters.withLock { $0.peak }, 3)
         XCTAssertEqual(semaphore.available, 3)
     }
+
+    // A signal that lands after a waiter found no permit but before it parked must
+    // still let it through: the signal sees no waiter and leaves a permit, which the
+    // waiter takes instead of sleeping beside it (a drain scheduler test hung on this).
+    func testASignalBetweenLookingAndParkingIsNotLost() async throws {
+        let box = Locked<AsyncSemaphore?>(nil)
+        let semaphore = AsyncSemaphore(value: 0, beforeParking: { box.value?.signal() })
+        box.withLock { $0 = semaphore }
+        let waiter = Task { try await semaphore.wait() }
+        let finished = await ManualSleeper.waitUntil(timeout: .seconds(5)) { semaphore.waiting == 0 && semaphore.available == 0 }
+        guard finished else {
+            // Not awaited: a waiter parked this way would keep the test from ending.
+            return XCTFail("the waiter parked with \(semaphore.available) permit(s) free")
+        }
+        try await waiter.value
+    }
 }
