@@ -199,6 +199,13 @@ def print_tails(children):
             log(f"--- last lines of {os.path.relpath(child.log_path, REPO_ROOT)} ---\n{child.tail()}")
 
 
+def failed(error, children):
+    """Logs a run's failure with its children's last log lines; the driver's exit status."""
+    log(f"error: {error}")
+    print_tails(children)
+    return 1
+
+
 def stop_all(children):
     """Stops children in reverse start order; one failure does not skip the rest."""
     for child in reversed([c for c in children if c is not None]):

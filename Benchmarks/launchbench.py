@@ -260,9 +260,7 @@ def main():
         if outcome["failed"]:
             b.log(f"warning: {outcome['failed']} launches failed; see {os.path.relpath(stack.serve.log_path, b.REPO_ROOT)}")
     except b.FAILURES as e:
-        b.log(f"error: {e}")
-        b.print_tails(stack.children)
-        return 1
+        return b.failed(e, stack.children)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         stack.stop()

@@ -191,9 +191,7 @@ def main():
         if stack.serve.proc.returncode != 0:
             raise b.BenchError(f"serve exited with status {stack.serve.proc.returncode} on SIGTERM")
     except b.FAILURES as e:
-        b.log(f"error: {e}")
-        b.print_tails(stack.children)
-        return 1
+        return b.failed(e, stack.children)
     finally:
         stack.stop()
 

@@ -144,9 +144,7 @@ def main():
                       f"ratio {pair['ratio']:.2f}")
             runs[f"c{c}"] = pairs
     except b.FAILURES as e:
-        b.log(f"error: {e}")
-        b.print_tails(stack.children)
-        return 1
+        return b.failed(e, stack.children)
     finally:
         stack.stop()
         shutil.rmtree(tmp, ignore_errors=True)
