@@ -1,3 +1,5 @@
+import Webhooks
+
 /// A JSON value with ordered object members, for the emulators' request and response
 /// bodies. Own parser and printer instead of `JSONSerialization` because the emulators
 /// need (a) key order preserved in answers (`"type"` first, as the real APIs send),
@@ -230,24 +232,6 @@ public indirect enum EmulatorSharedJSON: Sendable, Equatable {
             return .number(String(decoding: bytes[start..<index], as: UTF8.self))
         }
 
-        mutating func hex4() throws(ParseError) -> UInt32 {
-            guard index + 4 <= bytes.count else { throw fail() }
-            var v: UInt32 = 0
-            for _ in 0..<4 {
-                let c = bytes[index]
-                let d: UInt32
-                switch c {
-                case 0x30...0x39: d = UInt32(c - 0x30)
-                case 0x41...0x46: d = UInt32(c - 0x37)
-                case 0x61...0x66: d = UInt32(c - 0x57)
-                default: throw fail()
-                }
-                v = v << 4 | d
-                index += 1
-            }
-            return v
-        }
-
         mutating func string() throws(ParseError) -> String {
             index += 1
             var out: [UInt8] = []
@@ -261,35 +245,7 @@ public indirect enum EmulatorSharedJSON: Sendable, Equatable {
                     return s
                 case UInt8(ascii: "\\"):
                     index += 1
-                    guard index < bytes.count else { throw fail() }
-                    let e = bytes[index]
-                    index += 1
-                    switch e {
-                    case UInt8(ascii: "\""): out.append(0x22)
-                    case UInt8(ascii: "\\"): out.append(0x5C)
-                    case UInt8(ascii: "/"): out.append(0x2F)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
-                    case UInt8(ascii: "u"):
-                        var code = try hex4()
-                        if (0xD800...0xDBFF).contains(code) {
-                            // RFC 8259 §7: a high surrogate must be followed by an escaped low one.
-                            guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"),
-                                  bytes[index + 1] == UInt8(ascii: "u") else { throw fail() }
-                            index += 2
-                            let low = try hex4()
-                            guard (0xDC00...0xDFFF).contains(low) else { throw fail() }
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                        } else if (0xDC00...0xDFFF).contains(code) {
-                            throw fail()
-                        }
-                        guard let scalar = Unicode.Scalar(code) else { throw fail() }
-                        out.append(contentsOf: Array(String(Character(scalar)).utf8))
-                    default: throw fail()
-                    }
+                    guard JSONEscape.decode(bytes, at: &index, into: &out) else { throw fail() }
                 case 0x00..<0x20:
                     throw fail()
                 default:

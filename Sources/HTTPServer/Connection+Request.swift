@@ -91,11 +91,12 @@ extension Connection {
             r.headers.add(name: "Allow", value: names.joined(separator: ", "))
             respond(r, routePattern: pattern)
         case .found(let route):
-            let (client, scheme) = context.clientAndScheme(headers: current!.head.headers, peer: peer, peerText: peerText,
+            let head = current!.head
+            let (client, scheme) = context.clientAndScheme(headers: head.headers, peer: peer, peerText: peerText,
                                                            peerTrusted: peerTrusted)
             var body: [UInt8] = []
             swap(&body, &current!.body)   // the handler owns the body now
-            let request = Request(head: current!.head, body: body, remoteAddress: client, scheme: scheme,
+            let request = Request(head: head, body: body, remoteAddress: client, scheme: scheme,
                                   requestID: current!.requestID, routePattern: route.pattern)
             switch route.handler {
             case .sync(let handler):

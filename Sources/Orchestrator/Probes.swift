@@ -51,7 +51,6 @@ extension Instance {
         let template = parts?.templateCheck.status
         let launched = metrics.tally("cma_sandbox_launches_total", [("outcome", "launched")])
         let failed = metrics.tally("cma_sandbox_launches_total", [("outcome", "failed")])
-        func webhooks(_ outcome: WebhookOutcome) -> Int { metrics.webhooks(outcome) }
 
         var out = "{"
         out += #""service":"cma-orchestrator","version":"# + JSONText.quoted(Self.version)
@@ -70,8 +69,8 @@ extension Instance {
         out += #","last_error":"# + string(health?.lastError) + "}"
         out += #","launches":{"launched":"# + String(launched) + #","failed":"# + String(failed)
         out += #","in_flight":"# + String(health?.launchesInFlight ?? 0) + "}"
-        out += #","webhooks":{"queued":"# + String(webhooks(.queued)) + #","ignored":"# + String(webhooks(.ignored))
-        out += #","duplicate":"# + String(webhooks(.duplicate)) + #","rejected":"# + String(webhooks(.rejected)) + "}"
+        out += #","webhooks":{"queued":"# + String(metrics.webhooks(.queued)) + #","ignored":"# + String(metrics.webhooks(.ignored))
+        out += #","duplicate":"# + String(metrics.webhooks(.duplicate)) + #","rejected":"# + String(metrics.webhooks(.rejected)) + "}"
         out += #","recent":["#
         out += activity.recent.map { entry in
             #"{"at":"# + date(entry.at) + #","event":"# + JSONText.quoted(entry.event)

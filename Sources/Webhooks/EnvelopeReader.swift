@@ -228,31 +228,7 @@ struct EnvelopeReader {
                 return keep ? valid : ""
             case UInt8(ascii: "\\"):
                 index += 1
-                guard let e = peek else { return nil }
-                index += 1
-                switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    guard var scalar = hex4() else { return nil }
-                    if (0xD800...0xDBFF).contains(scalar) {
-                        guard peek == UInt8(ascii: "\\") else { return nil }
-                        index += 1
-                        guard peek == UInt8(ascii: "u") else { return nil }
-                        index += 1
-                        guard let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00...0xDFFF).contains(scalar) {
-                        return nil
-                    }
-                    guard let s = Unicode.Scalar(scalar) else { return nil }
-                    out.append(contentsOf: String(Character(s)).utf8)
-                default: return nil
-                }
+                guard JSONEscape.decode(bytes, at: &index, into: &out) else { return nil }
             default:
                 guard b >= 0x20 else { return nil }
                 out.append(b)
@@ -260,23 +236,5 @@ struct EnvelopeReader {
             }
         }
         return nil
-    }
-
-    private mutating func hex4() -> UInt32? {
-        guard index + 4 <= bytes.count else { return nil }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let b = bytes[index]
-            let digit: UInt8
-            switch b {
-            case 0x30...0x39: digit = b - 0x30
-            case 0x41...0x46: digit = b - 0x41 + 10
-            case 0x61...0x66: digit = b - 0x61 + 10
-            default: return nil
-            }
-            value = value << 4 | UInt32(digit)
-            index += 1
-        }
-        return value
     }
 }
