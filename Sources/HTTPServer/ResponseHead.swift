@@ -17,11 +17,14 @@ enum ResponseHead {
     static func write(status: Int, headers: HTTPHeaders, framing: Framing, date: [UInt8], requestID: String,
                       connection: ConnectionHeader, into out: inout [UInt8]) {
         out.append(contentsOf: statusLine(status))
-        for field in headers where isAllowed(field.name, field.value) {
-            out.append(contentsOf: field.name.utf8)
-            out.append(0x3a); out.append(0x20)
-            out.append(contentsOf: field.value.utf8)
-            out.append(0x0d); out.append(0x0a)
+        headers.forEachField { name, value in
+            if isAllowed(name, value) {
+                out.append(contentsOf: name)
+                out.append(0x3a); out.append(0x20)
+                out.append(contentsOf: value)
+                out.append(0x0d); out.append(0x0a)
+            }
+            return true
         }
         switch framing {
         case .length(let n):
@@ -73,18 +76,24 @@ enum ResponseHead {
         return Array("HTTP/1.1 \(s) \(ResponseEncoder.reasonPhrase(s))\r\n".utf8)
     }
 
-    static func isAllowed(_ name: String, _ value: String) -> Bool {
-        let n = name.utf8
-        guard !n.isEmpty, n.allSatisfy(RequestID.isTokenChar) else { return false }
-        switch n.count {
-        case 4: if name.asciiCaseInsensitiveEquals("Date") { return false }
-        case 10: if name.asciiCaseInsensitiveEquals("Connection") { return false }
-        case 12: if name.asciiCaseInsensitiveEquals("X-Request-Id") { return false }
-        case 14: if name.asciiCaseInsensitiveEquals("Content-Length") { return false }
-        case 17: if name.asciiCaseInsensitiveEquals("Transfer-Encoding") { return false }
+    static func isAllowed(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+        guard !name.isEmpty, name.allSatisfy(RequestID.isTokenChar) else { return false }
+        switch name.count {
+        case 4: if equalsLowercase(name, "date") { return false }
+        case 10: if equalsLowercase(name, "connection") { return false }
+        case 12: if equalsLowercase(name, "x-request-id") { return false }
+        case 14: if equalsLowercase(name, "content-length") { return false }
+        case 17: if equalsLowercase(name, "transfer-encoding") { return false }
         default: break
         }
-        for c in value.utf8 where c == 0x0d || c == 0x0a || c == 0 { return false }
+        for c in value where c == 0x0d || c == 0x0a || c == 0 { return false }
+        return true
+    }
+
+    /// `token` (a token, so `| 0x20` folds only letters) equals the lowercase `word`.
+    private static func equalsLowercase(_ token: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
+        guard token.count == word.utf8CodeUnitCount else { return false }
+        for i in 0..<token.count where token[i] | 0x20 != word.utf8Start[i] { return false }
         return true
     }
 

@@ -1,68 +1,133 @@
 /// Header fields in arrival order. Names keep their original spelling; lookups are
 /// ASCII case-insensitive (RFC 9110 §5.1). Values are stored without the optional
 /// whitespace around them (RFC 9112 §5).
+///
+/// The fields live as byte ranges in one buffer: a parsed request keeps its header
+/// section as received (one copy) plus a small index, and Strings are made only for
+/// the fields someone asks for. Lookups compare bytes in place.
 public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public typealias Element = (name: String, value: String)
 
-    @usableFromInline var storage: [(name: String, value: String)]
+    /// One field: `bytes[nameStart..<valueStart]` holds the name at its start,
+    /// `bytes[valueStart..<valueEnd]` the value.
+    @usableFromInline
+    struct Field: Sendable {
+        @usableFromInline var nameStart: UInt32
+        @usableFromInline var nameCount: UInt32
+        @usableFromInline var valueStart: UInt32
+        @usableFromInline var valueEnd: UInt32
 
-    public init() { storage = [] }
+        @usableFromInline
+        init(nameStart: UInt32, nameCount: UInt32, valueStart: UInt32, valueEnd: UInt32) {
+            self.nameStart = nameStart
+            self.nameCount = nameCount
+            self.valueStart = valueStart
+            self.valueEnd = valueEnd
+        }
 
-    public init(_ fields: [(String, String)]) {
-        storage = fields.map { (name: $0.0, value: $0.1) }
+        @inlinable var name: Range<Int> { Int(nameStart)..<Int(nameStart &+ nameCount) }
+        @inlinable var value: Range<Int> { Int(valueStart)..<Int(valueEnd) }
     }
 
-    public var count: Int { storage.count }
-    public var isEmpty: Bool { storage.isEmpty }
+    @usableFromInline var bytes: [UInt8]
+    @usableFromInline var fields: [Field]
+
+    public init() {
+        bytes = []
+        fields = []
+    }
+
+    public init(_ list: [(String, String)]) {
+        self.init()
+        for (name, value) in list { add(name: name, value: value) }
+    }
+
+    /// For the parser: `section` holds the field lines, `index` their ranges in it.
+    init(section: [UInt8], index: [Field]) {
+        bytes = section
+        fields = index
+    }
+
+    public var count: Int { fields.count }
+    public var isEmpty: Bool { fields.isEmpty }
 
     public mutating func add(name: String, value: String) {
-        storage.append((name: name, value: value))
+        let nameStart = bytes.count
+        bytes.append(contentsOf: name.utf8)
+        let valueStart = bytes.count
+        bytes.append(contentsOf: value.utf8)
+        precondition(bytes.count <= Int(UInt32.max), "header fields beyond 4 GiB")
+        fields.append(Field(nameStart: UInt32(nameStart), nameCount: UInt32(valueStart - nameStart),
+                            valueStart: UInt32(valueStart), valueEnd: UInt32(bytes.count)))
     }
 
     /// Replaces every field with this name by one field.
     public mutating func replaceOrAdd(name: String, value: String) {
         remove(name: name)
-        storage.append((name: name, value: value))
+        add(name: name, value: value)
     }
 
+    /// Drops the fields from the index; their bytes stay until the value is rebuilt.
     public mutating func remove(name: String) {
-        storage.removeAll { $0.name.asciiCaseInsensitiveEquals(name) }
+        let drop = matching(name)
+        guard !drop.isEmpty else { return }
+        var k = 0
+        fields.removeAll { _ in defer { k += 1 }; return drop.contains(k) }
     }
 
     /// The first value of `name`, if any.
     public subscript(first name: String) -> String? {
-        // Fields are read in place: `for field in storage` would copy (retain and
-        // release) both Strings of every field on every lookup, several per request.
-        storage.withUnsafeBufferPointer { fields in
-            for i in fields.indices where fields[i].name.asciiCaseInsensitiveEquals(name) { return fields[i].value }
-            return nil
-        }
+        withFirstValue(name) { $0.map { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Every value of `name`, in order.
     public subscript(all name: String) -> [String] {
-        storage.filter { $0.name.asciiCaseInsensitiveEquals(name) }.map(\.value)
+        bytes.withUnsafeBytes { p in
+            matching(name).map { String(decoding: UnsafeRawBufferPointer(rebasing: p[fields[$0].value]), as: UTF8.self) }
+        }
     }
 
-    public func contains(name: String) -> Bool { self[first: name] != nil }
+    public func contains(name: String) -> Bool { withFirstValue(name) { $0 != nil } }
+
+    /// Calls `body` with the bytes of the first value of `name` (nil when absent),
+    /// without making a String: for values that are only parsed. Inlinable, so that
+    /// the closure is inlined at the call site.
+    @inlinable
+    public func withFirstValue<R>(_ name: String, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { p in
+            let found = Self.nameBytes(name) { n in firstIndex(p, n) }
+            return try body(found.map { UnsafeRawBufferPointer(rebasing: p[fields[$0].value]) })
+        }
+    }
+
+    /// Calls `body` with the name and value bytes of every field in order; it stops
+    /// early when `body` returns false. For writers that copy fields out.
+    public func forEachField(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool) rethrows {
+        try bytes.withUnsafeBytes { p in
+            for field in fields {
+                guard try body(UnsafeRawBufferPointer(rebasing: p[field.name]),
+                               UnsafeRawBufferPointer(rebasing: p[field.value])) else { return }
+            }
+        }
+    }
 
     /// True when a comma-separated list header (`Connection`, `Transfer-Encoding`)
     /// carries `token`, compared case-insensitively (RFC 9110 §5.6.1). Scans the bytes in
     /// place: it runs for every request (keep-alive), so it must not allocate.
     public func containsToken(_ token: String, in name: String) -> Bool {
-        var token = token
-        return token.withUTF8 { t in
-            storage.withUnsafeBufferPointer { fields in
-                for i in fields.indices where fields[i].name.asciiCaseInsensitiveEquals(name) {
-                    var value = fields[i].value
-                    if value.withUTF8({ HTTPHeaders.list($0, contains: t) }) { return true }
+        bytes.withUnsafeBytes { p in
+            Self.nameBytes(name) { n in
+                Self.nameBytes(token) { t in
+                    for field in fields where Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[field.name]), n) {
+                        if Self.list(UnsafeRawBufferPointer(rebasing: p[field.value]), contains: t) { return true }
+                    }
+                    return false
                 }
-                return false
             }
         }
     }
 
-    static func list(_ v: UnsafeBufferPointer<UInt8>, contains t: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func list(_ v: UnsafeRawBufferPointer, contains t: UnsafeRawBufferPointer) -> Bool {
         var k = 0
         while k < v.count {
             while k < v.count && (v[k] == 0x20 || v[k] == 0x09) { k += 1 }
@@ -71,26 +136,78 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
             var end = k
             while end > start && (v[end - 1] == 0x20 || v[end - 1] == 0x09) { end -= 1 }
             k += 1
-            guard end - start == t.count else { continue }
-            var equal = true
-            for j in 0..<t.count {
-                let x = v[start + j], y = t[j]
-                let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
-                let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
-                if lx != ly { equal = false; break }
-            }
-            if equal { return true }
+            if end - start == t.count, equalsFolded(UnsafeRawBufferPointer(rebasing: v[start..<end]), t) { return true }
         }
         return false
     }
 
-    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
-        storage.makeIterator()
+    /// Indices in `fields` of every field named `name`.
+    private func matching(_ name: String) -> [Int] {
+        bytes.withUnsafeBytes { p in
+            Self.nameBytes(name) { n in
+                fields.indices.filter { Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[fields[$0].name]), n) }
+            }
+        }
     }
 
+    @inlinable
+    func firstIndex(_ p: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Int? {
+        // Indices rather than `for field in fields`: no copy of the index per lookup.
+        fields.withUnsafeBufferPointer { index in
+            for i in index.indices where Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[index[i].name]), name) {
+                return i
+            }
+            return nil
+        }
+    }
+
+    /// The UTF-8 of `name` without a copy when the String is native (literals are).
+    @inlinable
+    static func nameBytes<R>(_ name: String, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let r = name.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) { return r }
+        return Array(name.utf8).withUnsafeBytes(body)
+    }
+
+    /// ASCII case-insensitive byte equality (names and list tokens are ASCII by grammar).
+    @inlinable
+    static func equalsFolded(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for i in 0..<a.count where a[i] != b[i] {
+            let x = a[i], y = b[i]
+            let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
+            let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
+            if lx != ly { return false }
+        }
+        return true
+    }
+
+    public struct Iterator: IteratorProtocol {
+        let headers: HTTPHeaders
+        var position = 0
+
+        public mutating func next() -> (name: String, value: String)? {
+            guard position < headers.fields.count else { return nil }
+            let field = headers.fields[position]
+            position += 1
+            return headers.bytes.withUnsafeBytes { p in
+                (name: String(decoding: UnsafeRawBufferPointer(rebasing: p[field.name]), as: UTF8.self),
+                 value: String(decoding: UnsafeRawBufferPointer(rebasing: p[field.value]), as: UTF8.self))
+            }
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(headers: self) }
+
+    /// Same fields, same spelling, same order.
     public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
-        lhs.storage.count == rhs.storage.count
-            && zip(lhs.storage, rhs.storage).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+        guard lhs.fields.count == rhs.fields.count else { return false }
+        return lhs.bytes.withUnsafeBytes { l in
+            rhs.bytes.withUnsafeBytes { r in
+                zip(lhs.fields, rhs.fields).allSatisfy { a, b in
+                    l[a.name].elementsEqual(r[b.name]) && l[a.value].elementsEqual(r[b.value])
+                }
+            }
+        }
     }
 }
 
@@ -111,8 +228,7 @@ extension StringProtocol {
 }
 
 extension String {
-    /// The same comparison on two Strings, over their contiguous UTF-8 storage: header
-    /// lookups run several times per request, and the generic version walks two views.
+    /// The same comparison on two Strings, over their contiguous UTF-8 storage.
     @inlinable
     public func asciiCaseInsensitiveEquals(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }

@@ -5,9 +5,12 @@ extension HTTPRequestParser {
     @inline(__always)
     static func parseFields(_ p: UnsafeRawBufferPointer, from start: Int, line: RequestLine, limits: HTTPLimits) -> HeadParseResult {
         let count = p.count
-        let bound = start &+ max(0, limits.maxHeaderBytes) < count ? start &+ max(0, limits.maxHeaderBytes) : count
-        var headers = HTTPHeaders()
-        headers.storage.reserveCapacity(12)
+        // Field offsets are kept as UInt32: a section is never allowed past 4 GiB.
+        let limit = min(max(0, limits.maxHeaderBytes), Int(UInt32.max))
+        let bound = start &+ limit < count ? start &+ limit : count
+        // Fields are indexed as ranges; the section is copied once when it is complete.
+        var index: [HTTPHeaders.Field] = []
+        index.reserveCapacity(12)
         var framing = FramingState()
         var i = start
 
@@ -23,17 +26,17 @@ extension HTTPRequestParser {
                     method: line.method,
                     target: String(decoding: UnsafeRawBufferPointer(rebasing: p[line.targetStart..<line.targetEnd]), as: UTF8.self),
                     version: line.version,
-                    headers: headers,
+                    headers: HTTPHeaders(section: Array(UnsafeRawBufferPointer(rebasing: p[start..<next])), index: index),
                     framing: framing.framing)
                 return .complete(head, consumed: next)
             case .field(let ns, let ne, let vs, let ve, let next):
-                guard headers.count < limits.maxHeaderCount else { return .invalid(.headerFieldsTooLarge) }
+                guard index.count < limits.maxHeaderCount else { return .invalid(.headerFieldsTooLarge) }
                 if let error = framing.observe(p, nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, version: line.version, limits: limits) {
                     return .invalid(error)
                 }
-                headers.storage.append((
-                    name: String(decoding: UnsafeRawBufferPointer(rebasing: p[ns..<ne]), as: UTF8.self),
-                    value: String(decoding: UnsafeRawBufferPointer(rebasing: p[vs..<ve]), as: UTF8.self)))
+                // Offsets into the copied section (bounded by maxHeaderBytes).
+                index.append(HTTPHeaders.Field(nameStart: UInt32(ns &- start), nameCount: UInt32(ne &- ns),
+                                               valueStart: UInt32(vs &- start), valueEnd: UInt32(ve &- start)))
                 i = next
             }
         }

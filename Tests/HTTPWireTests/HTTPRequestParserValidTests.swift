@@ -138,4 +138,39 @@ final class HTTPHeadersTests: XCTestCase {
         XCTAssertEqual(headers[first: "CONNECTION"], "keep-alive, Upgrade")
         XCTAssertEqual(headers[all: "connection"], ["keep-alive, Upgrade", "\tTE ,close "])
     }
+
+    /// Parsed headers are ranges into the received section; they must behave exactly
+    /// like headers built field by field, through every mutation.
+    func testParsedHeadersEqualBuiltOnesAndStayCorrectThroughMutation() {
+        let raw = "POST /w HTTP/1.1\r\nHost: a\r\nX-Tag:  one \r\nContent-Length: 0\r\nx-tag: two\r\nOpaque: caf\u{E9}\r\n\r\n"
+        guard case .complete(let head, _) = Wire.parse(Wire.bytes(raw)) else { return XCTFail("not parsed") }
+        var parsed = head.headers
+        var built = HTTPHeaders([("Host", "a"), ("X-Tag", "one"), ("Content-Length", "0"), ("x-tag", "two"), ("Opaque", "caf\u{E9}")])
+        XCTAssertEqual(parsed, built)
+        XCTAssertEqual(parsed.map { "\($0.name)=\($0.value)" }, ["Host=a", "X-Tag=one", "Content-Length=0", "x-tag=two", "Opaque=caf\u{E9}"])
+        XCTAssertEqual(parsed[all: "X-TAG"], ["one", "two"])
+        XCTAssertEqual(parsed.withFirstValue("x-tag") { $0.map { Array($0) } }, Array("one".utf8))
+        XCTAssertNil(parsed.withFirstValue("missing") { $0.map { Array($0) } })
+        XCTAssertFalse(parsed.contains(name: "X-Ta"))
+
+        parsed.replaceOrAdd(name: "X-Tag", value: "three")
+        built.replaceOrAdd(name: "X-Tag", value: "three")
+        XCTAssertEqual(parsed, built)
+        XCTAssertEqual(parsed.map(\.name), ["Host", "Content-Length", "Opaque", "X-Tag"])
+        XCTAssertEqual(parsed[first: "x-tag"], "three")
+        parsed.remove(name: "host")
+        XCTAssertEqual(parsed.count, 3)
+        XCTAssertNil(parsed[first: "Host"])
+        XCTAssertNotEqual(parsed, built)
+        // Copies are values: the original head is untouched.
+        XCTAssertEqual(head.headers[first: "Host"], "a")
+        XCTAssertEqual(head.headers.count, 5)
+
+        var written: [String] = []
+        built.forEachField { name, value in
+            written.append(String(decoding: name, as: UTF8.self) + ":" + String(decoding: value, as: UTF8.self))
+            return written.count < 2
+        }
+        XCTAssertEqual(written, ["Host:a", "Content-Length:0"])
+    }
 }
