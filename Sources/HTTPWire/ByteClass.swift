@@ -62,35 +62,54 @@ enum ByteClass {
     @inline(__always) @usableFromInline
     static func isQuotedPairByte(_ b: UInt8) -> Bool { b == htab || (b >= sp && b != 0x7F) }
 
-    // SWAR ("SIMD within a register") tests on 8 bytes at once, used to skip long runs of
-    // ordinary bytes in values and targets. Each answers "is there any such byte?" exactly
-    // (the per-byte flags may be wrong above the first hit, the overall answer is not).
+    // SWAR ("SIMD within a register") scans of 8 bytes at once, used to skip runs of
+    // ordinary bytes in names, values and targets. A word is loaded little-endian, so
+    // byte k of memory is bits 8k…8k+7. Each mask sets the high bit of the bytes that end
+    // the run; bits above the first real hit may be wrong (borrows and carries travel
+    // upward), so only the lowest set bit is used, and it is always exact.
     @inline(__always) @usableFromInline static var ones: UInt64 { 0x0101_0101_0101_0101 }
     @inline(__always) @usableFromInline static var highs: UInt64 { 0x8080_8080_8080_8080 }
 
-    /// Any byte of `w` below `n` (n ≤ 128).
+    /// The 8 bytes at `p`, byte 0 lowest.
     @inline(__always) @usableFromInline
-    static func hasByteBelow(_ w: UInt64, _ n: UInt8) -> Bool {
-        (w &- ones &* UInt64(n)) & ~w & highs != 0
-    }
+    static func word(_ p: UnsafeRawPointer) -> UInt64 { UInt64(littleEndian: p.loadUnaligned(as: UInt64.self)) }
 
-    /// Any byte of `w` equal to `b`.
+    /// Bytes below `n` (n ≤ 128).
     @inline(__always) @usableFromInline
-    static func hasByte(_ w: UInt64, _ b: UInt8) -> Bool {
+    static func below(_ w: UInt64, _ n: UInt8) -> UInt64 { (w &- ones &* UInt64(n)) & ~w & highs }
+
+    /// Bytes equal to `b`.
+    @inline(__always) @usableFromInline
+    static func equal(_ w: UInt64, _ b: UInt8) -> UInt64 {
         let x = w ^ (ones &* UInt64(b))
-        return (x &- ones) & ~x & highs != 0
+        return (x &- ones) & ~x & highs
     }
 
-    /// True when all 8 bytes are field-vchar or SP (no CTL, no DEL; obs-text allowed).
+    /// How many leading bytes precede the first flagged one (8 when none is).
     @inline(__always) @usableFromInline
-    static func isPlainFieldValueWord(_ w: UInt64) -> Bool {
-        !hasByteBelow(w, sp) && !hasByte(w, 0x7F)
-    }
+    static func leading(_ hits: UInt64) -> Int { hits == 0 ? 8 : hits.trailingZeroBitCount &>> 3 }
 
-    /// True when all 8 bytes are visible ASCII (request-target bytes).
+    /// Leading bytes that are field-vchar or SP (no CTL, no DEL; obs-text allowed).
     @inline(__always) @usableFromInline
-    static func isPlainTargetWord(_ w: UInt64) -> Bool {
-        w & highs == 0 && !hasByteBelow(w, 0x21) && !hasByte(w, 0x7F)
+    static func plainFieldValuePrefix(_ w: UInt64) -> Int { leading(below(w, sp) | equal(w, 0x7F)) }
+
+    /// Leading bytes that are visible ASCII (request-target bytes).
+    @inline(__always) @usableFromInline
+    static func plainTargetPrefix(_ w: UInt64) -> Int { leading((w & highs) | below(w, 0x21) | equal(w, 0x7F)) }
+
+    /// Leading bytes that are ASCII letters, digits or `-`: the bytes of nearly every
+    /// field name (a subset of tchar, so skipping them never hides an error).
+    @inline(__always) @usableFromInline
+    static func plainNamePrefix(_ w: UInt64) -> Int {
+        // Up to the first byte that is ≥ 0x80 or < 0x21 the sums below cannot carry
+        // between bytes, so there each byte's high bit answers for that byte alone.
+        // `| 0x20` folds A–Z onto a–z and maps no other byte of 0x21–0x7F onto a letter,
+        // a digit or `-`.
+        let y = w | (ones &* 0x20)
+        let letter = (y &+ ones &* (0x80 - 0x61)) & ~(y &+ ones &* (0x80 - 0x7B))
+        let digit = (y &+ ones &* (0x80 - 0x30)) & ~(y &+ ones &* (0x80 - 0x3A))
+        let dash = ~((y ^ (ones &* 0x2D)) &+ ones &* 0x7F)
+        return leading((~(letter | digit | dash) & highs) | (w & highs) | below(w, 0x21))
     }
 
     /// ASCII-lowercase comparison of `p[start..<start+lower.count]` with an already

@@ -32,6 +32,14 @@ enum FieldLineScanner {
         if C.isWhitespace(first) { return .invalid(.obsFold) }
 
         let nameStart = i
+        // Fast path: runs of letters, digits and dashes, a word at a time.
+        if let base = p.baseAddress {
+            while i &+ 8 <= bound {
+                let k = C.plainNamePrefix(C.word(base + i))
+                i &+= k
+                if k < 8 { break }
+            }
+        }
         while true {
             guard i < bound else { return .incomplete }
             let b = p[i]
@@ -53,9 +61,14 @@ enum FieldLineScanner {
         while i < bound && C.isWhitespace(p[i]) { i &+= 1 }
         let valueStart = i
         while true {
-            // Fast path: whole words of ordinary value bytes.
+            // Fast path: runs of ordinary value bytes, a word at a time, stopping on the
+            // byte that ends the run (usually the CR).
             if let base = p.baseAddress {
-                while i &+ 8 <= bound && C.isPlainFieldValueWord((base + i).loadUnaligned(as: UInt64.self)) { i &+= 8 }
+                while i &+ 8 <= bound {
+                    let k = C.plainFieldValuePrefix(C.word(base + i))
+                    i &+= k
+                    if k < 8 { break }
+                }
             }
             guard i < bound else { return .incomplete }
             let b = p[i]

@@ -84,7 +84,11 @@ extension HTTPRequestParser {
         let targetStart = i
         while true {
             if let base = p.baseAddress {
-                while i &+ 8 <= bound && C.isPlainTargetWord((base + i).loadUnaligned(as: UInt64.self)) { i &+= 8 }
+                while i &+ 8 <= bound {
+                    let k = C.plainTargetPrefix(C.word(base + i))
+                    i &+= k
+                    if k < 8 { break }
+                }
             }
             guard i < bound else { return needMore() }
             let b = p[i]
