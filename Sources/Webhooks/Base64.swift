@@ -77,6 +77,35 @@ enum Base64 {
         return out
     }
 
+    /// Decodes the canonical padded form of exactly 32 bytes (44 characters, one `=`,
+    /// zero trailing bits) into `out`: what `decode(_:requirePadding: true)` accepts
+    /// for a 32-byte result, without an allocation. A v1 signature has no other form.
+    static func decodeDigest(_ text: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Bool {
+        guard text.count == 44, text[43] == UInt8(ascii: "=") else { return false }
+        return decodeTable.withUnsafeBufferPointer { table in
+            var o = 0
+            var i = 0
+            // Ten groups of four characters make thirty bytes.
+            while i < 40 {
+                let a = table[Int(text[i])], b = table[Int(text[i + 1])], c = table[Int(text[i + 2])], d = table[Int(text[i + 3])]
+                guard a | b | c | d >= 0 else { return false }
+                let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                out[o] = UInt8(truncatingIfNeeded: n >> 16)
+                out[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
+                out[o + 2] = UInt8(truncatingIfNeeded: n)
+                o += 3
+                i += 4
+            }
+            // Then three characters for the last two bytes; their low two bits must be zero.
+            let a = table[Int(text[40])], b = table[Int(text[41])], c = table[Int(text[42])]
+            guard a | b | c >= 0, c & 3 == 0 else { return false }
+            let n = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+            out[30] = UInt8(truncatingIfNeeded: n >> 16)
+            out[31] = UInt8(truncatingIfNeeded: n >> 8)
+            return true
+        }
+    }
+
     static func decode(_ text: String, requirePadding: Bool) -> [UInt8]? {
         decode(text.utf8, requirePadding: requirePadding)
     }

@@ -3,238 +3,310 @@
 /// other value is validated and skipped without being built, so a malformed body is
 /// refused exactly as a full parser would refuse it, and a well-formed one costs four
 /// Strings (the webhook route runs inline on a connection queue).
+///
+/// One loop over the bytes with an explicit container stack: no recursion, no
+/// closures, and the wanted strings are kept as ranges until the end.
 struct EnvelopeReader {
-    struct Fields {
-        var type: String?
-        var id: String?
-        var dataType: String?
-        var dataID: String?
-        var dataIsObject = false
+    /// Nesting bound: deeper documents are refused.
+    static let maximumDepth = 64
+
+    /// Which envelope member the value being read belongs to.
+    private enum Slot { case none, type, id, data, dataType, dataID }
+
+    /// What the grammar allows next.
+    private enum Expect { case value, valueOrEnd, key, keyOrEnd, colon, commaOrEnd }
+
+    /// A string's bytes between its quotes, and whether it holds escapes.
+    private struct Span {
+        var start: Int
+        var end: Int
+        var escaped: Bool
     }
 
-    /// The member names the envelope reads; every other name is `.other`.
-    private enum Name { case type, id, data, other }
-
     private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
-    /// Nesting bound: deeper documents are refused rather than recursed into.
-    private static let maximumDepth = 64
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    /// Nil unless `bytes` is exactly one JSON object (surrounding whitespace allowed).
-    static func read(_ bytes: [UInt8]) -> Fields? {
-        bytes.withUnsafeBufferPointer { buffer in
-            var reader = EnvelopeReader(buffer)
-            return reader.envelope()
-        }
+    /// Nil unless `bytes` is exactly one JSON object (surrounding whitespace allowed)
+    /// with string `type`, `id` and `data.type`, `data` being an object.
+    static func read(_ bytes: [UInt8]) -> WebhookEnvelope? {
+        bytes.withUnsafeBufferPointer { EnvelopeReader($0).read() }
     }
 
-    private mutating func envelope() -> Fields? {
-        var fields = Fields()
-        skipWhitespace()
-        guard peek == UInt8(ascii: "{"), object(depth: 1, onMember: { name, reader in
-            switch name {
-            case .type, .id:
-                guard reader.peek == UInt8(ascii: "\"") else { return reader.skipValue(depth: 1) }
-                guard let value = reader.string(keep: true) else { return false }
-                if name == .type { fields.type = value } else { fields.id = value }
-                return true
-            case .data:
-                guard reader.peek == UInt8(ascii: "{") else { return reader.skipValue(depth: 1) }
-                fields.dataIsObject = true
-                return reader.object(depth: 2) { inner, reader in
-                    guard inner == .type || inner == .id, reader.peek == UInt8(ascii: "\"") else {
-                        return reader.skipValue(depth: 2)
-                    }
-                    guard let value = reader.string(keep: true) else { return false }
-                    if inner == .type { fields.dataType = value } else { fields.dataID = value }
-                    return true
+    private func read() -> WebhookEnvelope? {
+        let n = bytes.count
+        var i = skipWhitespace(0)
+        guard i < n, bytes[i] == UInt8(ascii: "{") else { return nil }
+        i += 1
+        // Bit k of `objects` is set when the container at depth k + 1 is an object.
+        var depth = 1
+        var objects: UInt64 = 1
+        // True while inside the object that is the value of the top-level `data`.
+        var inData = false
+        var slot = Slot.none
+        var expect = Expect.keyOrEnd
+        var type: Span?, id: Span?, dataType: Span?, dataID: Span?
+        var dataIsObject = false
+
+        while true {
+            i = skipWhitespace(i)
+            guard i < n else { return nil }
+            let b = bytes[i]
+            switch expect {
+            case .key, .keyOrEnd:
+                if b == UInt8(ascii: "}") && expect == .keyOrEnd {
+                    i += 1
+                    guard close(&depth, &objects, &inData, object: true) else { return nil }
+                    if depth == 0 { return finish(i, type, id, dataType, dataID, dataIsObject) }
+                    expect = .commaOrEnd
+                    continue
                 }
-            case .other:
-                return reader.skipValue(depth: 1)
-            }
-        }) else { return nil }
-        skipWhitespace()
-        return index == bytes.count ? fields : nil
-    }
-
-    private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
-
-    private mutating func skipWhitespace() {
-        while let b = peek, b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { index += 1 }
-    }
-
-    /// `{` members `}`; `onMember` is called positioned at each value and must consume it.
-    /// Later duplicates of a key overwrite earlier ones, as most parsers do.
-    private mutating func object(depth: Int, onMember: (Name, inout EnvelopeReader) -> Bool) -> Bool {
-        guard depth <= Self.maximumDepth, peek == UInt8(ascii: "{") else { return false }
-        index += 1
-        skipWhitespace()
-        if peek == UInt8(ascii: "}") { index += 1; return true }
-        while true {
-            skipWhitespace()
-            guard peek == UInt8(ascii: "\""), let name = name() else { return false }
-            skipWhitespace()
-            guard peek == UInt8(ascii: ":") else { return false }
-            index += 1
-            skipWhitespace()
-            guard onMember(name, &self) else { return false }
-            skipWhitespace()
-            switch peek {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"): index += 1; return true
-            default: return false
+                guard b == UInt8(ascii: "\""), let span = string(at: i) else { return nil }
+                i = span.end + 1
+                slot = .none
+                if depth == 1 || (depth == 2 && inData) {
+                    switch name(span) {
+                    case 1: slot = depth == 1 ? .type : .dataType
+                    case 2: slot = depth == 1 ? .id : .dataID
+                    case 3: slot = depth == 1 ? .data : .none
+                    default: break
+                    }
+                }
+                expect = .colon
+            case .colon:
+                guard b == UInt8(ascii: ":") else { return nil }
+                i += 1
+                expect = .value
+            case .value, .valueOrEnd:
+                if b == UInt8(ascii: "]") && expect == .valueOrEnd {
+                    i += 1
+                    guard close(&depth, &objects, &inData, object: false) else { return nil }
+                    expect = .commaOrEnd
+                    continue
+                }
+                switch b {
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    guard depth < Self.maximumDepth else { return nil }
+                    let object = b == UInt8(ascii: "{")
+                    if object {
+                        objects |= 1 << UInt64(depth)
+                        // Later duplicates of `data` are read too; the last string wins.
+                        if slot == .data { dataIsObject = true; inData = true }
+                    } else {
+                        objects &= ~(1 << UInt64(depth))
+                    }
+                    depth += 1
+                    i += 1
+                    expect = object ? .keyOrEnd : .valueOrEnd
+                    slot = .none
+                    continue
+                case UInt8(ascii: "\""):
+                    guard let span = string(at: i) else { return nil }
+                    i = span.end + 1
+                    switch slot {
+                    case .type: type = span
+                    case .id: id = span
+                    case .dataType: dataType = span
+                    case .dataID: dataID = span
+                    case .none, .data: break
+                    }
+                case UInt8(ascii: "t"): guard literal("true", at: &i) else { return nil }
+                case UInt8(ascii: "f"): guard literal("false", at: &i) else { return nil }
+                case UInt8(ascii: "n"): guard literal("null", at: &i) else { return nil }
+                default: guard number(at: &i) else { return nil }
+                }
+                slot = .none
+                expect = .commaOrEnd
+            case .commaOrEnd:
+                let inObject = objects >> UInt64(depth - 1) & 1 == 1
+                i += 1
+                if b == UInt8(ascii: ",") {
+                    expect = inObject ? .key : .value
+                } else if b == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    guard close(&depth, &objects, &inData, object: inObject) else { return nil }
+                    if depth == 0 { return finish(i, type, id, dataType, dataID, dataIsObject) }
+                } else {
+                    return nil
+                }
             }
         }
     }
 
-    private mutating func array(depth: Int) -> Bool {
-        guard depth <= Self.maximumDepth, peek == UInt8(ascii: "[") else { return false }
-        index += 1
-        skipWhitespace()
-        if peek == UInt8(ascii: "]") { index += 1; return true }
-        while true {
-            skipWhitespace()
-            guard skipValue(depth: depth) else { return false }
-            skipWhitespace()
-            switch peek {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"): index += 1; return true
-            default: return false
+    /// Leaves the innermost container, which must be of the given kind.
+    private func close(_ depth: inout Int, _ objects: inout UInt64, _ inData: inout Bool, object: Bool) -> Bool {
+        guard (objects >> UInt64(depth - 1) & 1 == 1) == object else { return false }
+        if depth == 2 { inData = false }
+        depth -= 1
+        return true
+    }
+
+    /// After the top-level object: only whitespace may follow, and the envelope's
+    /// members must all be there.
+    private func finish(_ i: Int, _ type: Span?, _ id: Span?, _ dataType: Span?, _ dataID: Span?,
+                        _ dataIsObject: Bool) -> WebhookEnvelope? {
+        guard skipWhitespace(i) == bytes.count, let type, let id, dataIsObject, let dataType else { return nil }
+        return WebhookEnvelope(type: text(type), id: text(id), dataType: text(dataType), sessionID: dataID.map(text))
+    }
+
+    private func skipWhitespace(_ from: Int) -> Int {
+        var i = from
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return i
             }
         }
+        return i
     }
 
-    private mutating func skipValue(depth: Int) -> Bool {
-        switch peek {
-        case UInt8(ascii: "\""): return string(keep: false) != nil
-        case UInt8(ascii: "{"): return object(depth: depth + 1) { _, reader in reader.skipValue(depth: depth + 1) }
-        case UInt8(ascii: "["): return array(depth: depth + 1)
-        case UInt8(ascii: "t"): return literal("true")
-        case UInt8(ascii: "f"): return literal("false")
-        case UInt8(ascii: "n"): return literal("null")
-        default: return number()
+    /// 1 for `type`, 2 for `id`, 3 for `data`, 0 for any other member name.
+    private func name(_ span: Span) -> Int {
+        if span.escaped {
+            // `"\u0074ype"` is `type`: compare the decoded text.
+            switch text(span) {
+            case "type": return 1
+            case "id": return 2
+            case "data": return 3
+            default: return 0
+            }
+        }
+        let s = span.start
+        switch span.end - s {
+        case 2 where bytes[s] == UInt8(ascii: "i") && bytes[s + 1] == UInt8(ascii: "d"): return 2
+        case 4 where equals(s, "type"): return 1
+        case 4 where equals(s, "data"): return 3
+        default: return 0
         }
     }
 
-    private mutating func literal(_ word: StaticString) -> Bool {
+    private static func equals(_ raw: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
+        guard raw.count == word.utf8CodeUnitCount else { return false }
+        for k in 0..<raw.count where raw[k] != word.utf8Start[k] { return false }
+        return true
+    }
+
+    private func equals(_ start: Int, _ word: StaticString) -> Bool {
+        for k in 0..<word.utf8CodeUnitCount where bytes[start + k] != word.utf8Start[k] { return false }
+        return true
+    }
+
+    private func literal(_ word: StaticString, at i: inout Int) -> Bool {
         let count = word.utf8CodeUnitCount
-        guard index + count <= bytes.count else { return false }
-        for i in 0..<count where bytes[index + i] != word.utf8Start[i] { return false }
-        index += count
+        guard i + count <= bytes.count, equals(i, word) else { return false }
+        i += count
         return true
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-    private mutating func number() -> Bool {
-        func digits(_ r: inout EnvelopeReader) -> Int {
-            var n = 0
-            while let b = r.peek, b >= 0x30, b <= 0x39 { r.index += 1; n += 1 }
-            return n
+    private func number(at i: inout Int) -> Bool {
+        let n = bytes.count
+        func digits(_ i: inout Int) -> Int {
+            let start = i
+            while i < n, bytes[i] &- 0x30 < 10 { i += 1 }
+            return i - start
         }
-        if peek == UInt8(ascii: "-") { index += 1 }
-        if peek == UInt8(ascii: "0") {
-            index += 1
+        if i < n, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < n else { return false }
+        if bytes[i] == UInt8(ascii: "0") {
+            i += 1
         } else {
-            guard let b = peek, b >= 0x31, b <= 0x39 else { return false }
-            _ = digits(&self)
+            guard bytes[i] &- 0x31 < 9 else { return false }
+            _ = digits(&i)
         }
-        if peek == UInt8(ascii: ".") {
-            index += 1
-            guard digits(&self) > 0 else { return false }
+        if i < n, bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard digits(&i) > 0 else { return false }
         }
-        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
-            index += 1
-            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
-            guard digits(&self) > 0 else { return false }
+        if i < n, bytes[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits(&i) > 0 else { return false }
         }
         return true
     }
 
-    /// A member name at `index` (which holds `"`), matched on its bytes when it has no
-    /// escapes (the usual case); nil if it is not a valid JSON string.
-    private mutating func name() -> Name? {
-        let start = index + 1
-        guard let (end, clean) = scanPlain(from: start) else {
-            // Escapes: decode, then compare (`"\u0074ype"` is `type`).
-            return string(keep: true).map { text in
-                switch text {
-                case "type": .type
-                case "id": .id
-                case "data": .data
-                default: .other
-                }
+    /// The string whose opening quote is at `quote`, validated: no control characters,
+    /// valid escapes and surrogate pairs, valid UTF-8. Nil when malformed.
+    private func string(at quote: Int) -> Span? {
+        let start = quote + 1
+        var end = start
+        var high: UInt64 = 0
+        // Eight bytes at a time while none is a quote, a backslash or a control
+        // character (SWAR: the any-byte tests are exact per word).
+        if let base = bytes.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            while end + 8 <= bytes.count {
+                let w = UnsafeRawPointer(base + end).loadUnaligned(as: UInt64.self)
+                let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
+                let hits = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((w &- ones &* 0x20) & ~w)
+                if hits & highs != 0 { break }
+                high |= w
+                end += 8
             }
         }
-        guard clean || Self.isValidUTF8(bytes, start, end) else { return nil }
-        index = end + 1
-        switch end - start {
-        case 2 where bytes[start] == UInt8(ascii: "i") && bytes[start + 1] == UInt8(ascii: "d"):
-            return .id
-        case 4 where Self.equals(bytes, start, "type"):
-            return .type
-        case 4 where Self.equals(bytes, start, "data"):
-            return .data
-        default:
-            return .other
-        }
-    }
-
-    private static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ word: StaticString) -> Bool {
-        for i in 0..<word.utf8CodeUnitCount where bytes[start + i] != word.utf8Start[i] { return false }
-        return true
-    }
-
-    /// From `start`, the index of the closing quote of a string without escapes or
-    /// control characters, and whether every byte before it is ASCII; nil when an
-    /// escape, a control character or the end comes first.
-    private func scanPlain(from start: Int) -> (end: Int, ascii: Bool)? {
-        var end = start
-        var high: UInt8 = 0
+        var ascii = high & 0x8080_8080_8080_8080 == 0
         while end < bytes.count {
             let b = bytes[end]
-            if b == UInt8(ascii: "\"") { return (end, high < 0x80) }
-            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
-            high |= b
+            if b == UInt8(ascii: "\"") {
+                guard ascii || String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) != nil else {
+                    return nil
+                }
+                return Span(start: start, end: end, escaped: false)
+            }
+            if b == UInt8(ascii: "\\") { return escapedString(start) }
+            if b < 0x20 { return nil }
+            if b >= 0x80 { ascii = false }
             end += 1
         }
         return nil
     }
 
-    private static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Bool {
-        String(validating: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) != nil
+    /// The slow path for a string with escapes: decode it once to validate it.
+    private func escapedString(_ start: Int) -> Span? {
+        var end = start
+        guard let decoded = decode(from: start, end: &end), String(validating: decoded, as: UTF8.self) != nil else {
+            return nil
+        }
+        return Span(start: start, end: end, escaped: true)
     }
 
-    /// A string at `index` (which holds `"`), unescaped; nil if malformed: control
-    /// characters, bad escapes, unpaired surrogates or invalid UTF-8. Without `keep`
-    /// it is only validated, and the result is an empty String.
-    private mutating func string(keep: Bool) -> String? {
-        let start = index + 1
-        if let (end, ascii) = scanPlain(from: start) {
-            index = end + 1
-            let text = UnsafeBufferPointer(rebasing: bytes[start..<end])
-            if ascii { return keep ? String(decoding: text, as: UTF8.self) : "" }
-            guard let valid = String(validating: text, as: UTF8.self) else { return nil }
-            return keep ? valid : ""
-        }
-        index = start
+    /// Unescaped bytes of the string starting at `start`; `end` is set to its closing quote.
+    private func decode(from start: Int, end: inout Int) -> [UInt8]? {
         var out: [UInt8] = []
-        while let b = peek {
+        var i = start
+        while i < bytes.count {
+            let b = bytes[i]
             switch b {
             case UInt8(ascii: "\""):
-                index += 1
-                guard let valid = String(validating: out, as: UTF8.self) else { return nil }
-                return keep ? valid : ""
+                end = i
+                return out
             case UInt8(ascii: "\\"):
-                index += 1
-                guard JSONEscape.decode(bytes, at: &index, into: &out) else { return nil }
+                i += 1
+                guard JSONEscape.decode(bytes, at: &i, into: &out) else { return nil }
             default:
                 guard b >= 0x20 else { return nil }
                 out.append(b)
-                index += 1
+                i += 1
             }
         }
         return nil
+    }
+
+    /// The text of a validated string.
+    private func text(_ span: Span) -> String {
+        guard !span.escaped else {
+            var end = span.start
+            return String(decoding: decode(from: span.start, end: &end) ?? [], as: UTF8.self)
+        }
+        let raw = UnsafeBufferPointer(rebasing: bytes[span.start..<span.end])
+        // Event types the route branches on are too long for a small String: answer
+        // them with the literal, which costs no allocation.
+        switch raw.count {
+        case 26 where Self.equals(raw, "session.status_run_started"): return "session.status_run_started"
+        case 20 where Self.equals(raw, "session.status_idled"): return "session.status_idled"
+        case 25 where Self.equals(raw, "session.status_terminated"): return "session.status_terminated"
+        default: break
+        }
+        return String(decoding: raw, as: UTF8.self)
     }
 }

@@ -24,6 +24,13 @@ enum HMACSHA256 {
             state.deallocate()
         }
 
+        /// The MAC of `head` followed by `tail` into `out` (32 bytes), without joining them.
+        func mac(_ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) {
+            precondition(out.count >= HMACSHA256.byteCount)
+            cma_hmac_sha256_two(state, head.baseAddress?.assumingMemoryBound(to: UInt8.self), head.count,
+                                tail.baseAddress?.assumingMemoryBound(to: UInt8.self), tail.count, out.baseAddress)
+        }
+
         /// The MAC of `head` followed by `tail`, without joining them first.
         func mac(_ head: ArraySlice<UInt8>, _ tail: ArraySlice<UInt8>) -> [UInt8] {
             [UInt8](unsafeUninitializedCapacity: HMACSHA256.byteCount) { out, count in
@@ -40,9 +47,11 @@ enum HMACSHA256 {
     /// Constant-time equality (`CRYPTO_memcmp`) for equal-length inputs; different
     /// lengths are unequal (lengths are public: 32 bytes for v1).
     static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in equal(pa, pb) } }
+    }
+
+    static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard a.count == b.count, !a.isEmpty else { return false }
-        return a.withUnsafeBytes { pa in
-            b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, a.count) == 0 }
-        }
+        return CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0
     }
 }

@@ -16,10 +16,6 @@ public struct WebhookEnvelope: Sendable, Equatable {
 
     /// Nil when the body is not a JSON object with string `type`, `id` and `data.type`.
     public static func decode(_ body: [UInt8]) -> WebhookEnvelope? {
-        guard let fields = EnvelopeReader.read(body), let type = fields.type, let id = fields.id,
-              fields.dataIsObject, let dataType = fields.dataType else {
-            return nil
-        }
-        return WebhookEnvelope(type: type, id: id, dataType: dataType, sessionID: fields.dataID)
+        EnvelopeReader.read(body)
     }
 }

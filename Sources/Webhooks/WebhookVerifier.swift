@@ -35,39 +35,68 @@ public struct WebhookVerifier: Sendable {
     /// names; callers pass a case-insensitive lookup (HTTPHeaders is one), and
     /// `verify(body:headers:now:)` does it for a plain dictionary.
     public func verify(body: [UInt8], header: (String) -> String?, now: Int64) -> Result<VerifiedDelivery, WebhookError> {
+        func bytes<R>(_ text: String?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+            guard var text else { return body(nil) }
+            return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        }
+        return bytes(header("webhook-id")) { id in
+            bytes(header("webhook-timestamp")) { timestamp in
+                bytes(header("webhook-signature")) { signature in
+                    verify(body: body, id: id, timestamp: timestamp, signature: signature, now: now)
+                }
+            }
+        }
+    }
+
+    /// The same on the raw header values (nil when a header is absent), for callers that
+    /// hold the bytes: the server's route verifies without making a String of them.
+    public func verify(body: [UInt8], id: UnsafeRawBufferPointer?, timestamp timestampBytes: UnsafeRawBufferPointer?,
+                       signature: UnsafeRawBufferPointer?, now: Int64) -> Result<VerifiedDelivery, WebhookError> {
         // Step 2: all three headers present and non-empty.
-        guard let id = header("webhook-id"), !id.isEmpty else { return .failure(.missingHeader("webhook-id")) }
-        guard let timestampText = header("webhook-timestamp"), !timestampText.isEmpty else {
-            return .failure(.missingHeader("webhook-timestamp"))
-        }
-        guard let signatureHeader = header("webhook-signature"), !signatureHeader.isEmpty else {
-            return .failure(.missingHeader("webhook-signature"))
-        }
+        guard let id, !id.isEmpty else { return .failure(.missingHeader("webhook-id")) }
+        guard let timestampBytes, !timestampBytes.isEmpty else { return .failure(.missingHeader("webhook-timestamp")) }
+        guard let signature, !signature.isEmpty else { return .failure(.missingHeader("webhook-signature")) }
         // Step 3: integer seconds within ±300 s.
-        guard let timestamp = Self.parseTimestamp(timestampText) else { return .failure(.invalidTimestamp) }
+        guard let timestamp = Self.parseTimestamp(timestampBytes) else { return .failure(.invalidTimestamp) }
         let (difference, overflow) = now.subtractingReportingOverflow(timestamp)
         guard !overflow, difference <= Self.tolerance, difference >= -Self.tolerance else {
             return .failure(.timestampOutOfWindow)
         }
-        // Step 6 (parsing first): every entry must be well formed.
-        let candidates: [[UInt8]]
-        switch Self.parseSignatures(signatureHeader) {
-        case .failure(let error): return .failure(error)
-        case .success(let list): candidates = list
-        }
-        guard !candidates.isEmpty else { return .failure(.noMatchingSignature) }
-        // Steps 4–5: MAC over `id.timestamp.body` with each key; constant-time compare.
-        // The body is hashed where it lies; only the short head is assembled.
-        let head = Self.signedHead(id: id, timestamp: timestamp)
-        var matched = false
-        for secret in secrets {
-            let expected = secret.mac(head[...], body[...])
-            for candidate in candidates where HMACSHA256.equal(expected, candidate) {
-                matched = true
+        // Step 6 (parsing first): every entry must be well formed. The decoded v1
+        // signatures go to a scratch buffer (on the stack for any usual header).
+        let most = Self.signatureRoom(signature.count)
+        let matched: Result<Bool, WebhookError> = withUnsafeTemporaryAllocation(
+            of: UInt8.self, capacity: (most + 1) * HMACSHA256.byteCount
+        ) { scratch in
+            let expected = UnsafeMutableBufferPointer(rebasing: scratch[0..<HMACSHA256.byteCount])
+            let candidates = UnsafeMutableBufferPointer(rebasing: scratch[HMACSHA256.byteCount...])
+            let count: Int
+            switch Self.parseSignatures(signature, into: candidates) {
+            case .failure(let error): return .failure(error)
+            case .success(let n): count = n
             }
+            guard count > 0 else { return .success(false) }
+            // Steps 4–5: MAC over `id.timestamp.body` with each key; constant-time
+            // compare. The body is hashed where it lies; only the short head is built.
+            return .success(Self.withSignedHead(id: id, timestamp: timestamp) { head in
+                body.withUnsafeBytes { body in
+                    var matched = false
+                    for secret in secrets {
+                        secret.mac(head, body, into: expected)
+                        for k in 0..<count {
+                            let candidate = UnsafeBufferPointer(rebasing: candidates[(k * HMACSHA256.byteCount)...].prefix(HMACSHA256.byteCount))
+                            if HMACSHA256.equal(UnsafeBufferPointer(expected), candidate) { matched = true }
+                        }
+                    }
+                    return matched
+                }
+            })
         }
-        guard matched else { return .failure(.noMatchingSignature) }
-        return .success(VerifiedDelivery(webhookID: id, timestamp: timestamp))
+        switch matched {
+        case .failure(let error): return .failure(error)
+        case .success(false): return .failure(.noMatchingSignature)
+        case .success(true): return .success(VerifiedDelivery(webhookID: String(decoding: id, as: UTF8.self), timestamp: timestamp))
+        }
     }
 
     /// Convenience for a plain dictionary: names are matched case-insensitively.
@@ -79,11 +108,10 @@ public struct WebhookVerifier: Sendable {
 
     /// ASCII digits only (at most 18, so it fits Int64): no sign, no fraction, no
     /// exponent, no spaces.
-    static func parseTimestamp(_ text: String) -> Int64? {
-        let utf8 = text.utf8
-        guard !utf8.isEmpty, utf8.count <= 18 else { return nil }
+    static func parseTimestamp(_ text: UnsafeRawBufferPointer) -> Int64? {
+        guard !text.isEmpty, text.count <= 18 else { return nil }
         var value: Int64 = 0
-        for byte in utf8 {
+        for byte in text {
             let digit = byte &- UInt8(ascii: "0")
             guard digit < 10 else { return nil }
             value = value * 10 + Int64(digit)   // at most 18 digits: no overflow
@@ -91,55 +119,81 @@ public struct WebhookVerifier: Sendable {
         return value
     }
 
-    /// Space-separated `version,signature` entries. Returns the decoded `v1`
-    /// signatures, or `.malformedSignature` if any entry is malformed.
-    static func parseSignatures(_ header: String) -> Result<[[UInt8]], WebhookError> {
-        // On the UTF-8 bytes: the grammar is ASCII, and Character-based splitting
-        // costs more than the HMAC itself.
-        if let result = header.utf8.withContiguousStorageIfAvailable(parseSignatures(bytes:)) { return result }
-        return parseSignatures(bytes: Array(header.utf8)[...])
+    static func parseTimestamp(_ text: String) -> Int64? {
+        var text = text
+        return text.withUTF8 { parseTimestamp(UnsafeRawBufferPointer($0)) }
     }
 
-    private static func parseSignatures<Bytes: RandomAccessCollection<UInt8>>(bytes: Bytes) -> Result<[[UInt8]], WebhookError>
-    where Bytes.Index == Int {
-        var v1: [[UInt8]] = []
-        var start = bytes.startIndex
-        while start <= bytes.endIndex {
+    /// How many decoded signatures a header of `count` bytes can hold: a `v1` entry that
+    /// decodes is `v1,` and 44 base64 characters, then a space.
+    static func signatureRoom(_ count: Int) -> Int { (count + 1) / 48 + 1 }
+
+    /// Space-separated `version,signature` entries. Writes the decoded `v1` signatures
+    /// one after another into `out` (room for `signatureRoom` of them) and returns
+    /// how many, or `.malformedSignature` if any entry is malformed.
+    static func parseSignatures(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) -> Result<Int, WebhookError> {
+        var count = 0
+        var start = 0
+        while start <= bytes.count {
+            // One pass to the next space, noting the commas: exactly one, not first.
             var end = start
-            while end < bytes.endIndex, bytes[end] != UInt8(ascii: " ") { end += 1 }
-            let entry = bytes[start..<end]
-            guard let comma = entry.firstIndex(of: UInt8(ascii: ",")), comma > entry.startIndex,
-                  entry[(comma + 1)...].firstIndex(of: UInt8(ascii: ",")) == nil else {
-                return .failure(.malformedSignature)
+            var comma = -1
+            var commas = 0
+            while end < bytes.count {
+                let b = bytes[end]
+                if b == UInt8(ascii: " ") { break }
+                if b == UInt8(ascii: ",") { commas += 1; comma = end }
+                end += 1
             }
-            if comma - start == 2, entry[start] == UInt8(ascii: "v"), entry[start + 1] == UInt8(ascii: "1") {
-                guard let signature = Base64.decode(entry[(comma + 1)...], requirePadding: true),
-                      signature.count == HMACSHA256.byteCount else {
+            guard commas == 1, comma > start else { return .failure(.malformedSignature) }
+            if comma - start == 2, bytes[start] == UInt8(ascii: "v"), bytes[start + 1] == UInt8(ascii: "1") {
+                let slot = out.baseAddress! + count * HMACSHA256.byteCount
+                guard Base64.decodeDigest(UnsafeRawBufferPointer(rebasing: bytes[(comma + 1)..<end]), into: slot) else {
                     return .failure(.malformedSignature)
                 }
-                v1.append(signature)
+                count += 1
             }
             start = end + 1
         }
-        return .success(v1)
+        return .success(count)
     }
 
-    /// `{id}.{timestamp}.`: what the body follows in the signed content.
+    /// The decoded `v1` signatures of a header (tests and tools).
+    static func parseSignatures(_ header: String) -> Result<[[UInt8]], WebhookError> {
+        var header = header
+        return header.withUTF8 { text in
+            let room = signatureRoom(text.count)
+            var out = [UInt8](repeating: 0, count: room * HMACSHA256.byteCount)
+            let parsed = out.withUnsafeMutableBufferPointer { parseSignatures(UnsafeRawBufferPointer(text), into: $0) }
+            return parsed.map { n in (0..<n).map { Array(out[($0 * HMACSHA256.byteCount)..<(($0 + 1) * HMACSHA256.byteCount)]) } }
+        }
+    }
+
+    /// Calls `body` with `{id}.{timestamp}.`, what the body follows in the signed
+    /// content, built in a scratch buffer.
+    static func withSignedHead<R>(id: UnsafeRawBufferPointer, timestamp: Int64, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: id.count + 22, alignment: 1) { head in
+            head.copyMemory(from: id)
+            var n = id.count
+            head[n] = UInt8(ascii: "."); n += 1
+            if timestamp < 0 { head[n] = UInt8(ascii: "-"); n += 1 }
+            var digits = 0, rest = timestamp.magnitude
+            repeat { digits += 1; rest /= 10 } while rest > 0
+            rest = timestamp.magnitude
+            for k in stride(from: n + digits - 1, through: n, by: -1) {
+                head[k] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            n += digits
+            head[n] = UInt8(ascii: "."); n += 1
+            return body(UnsafeRawBufferPointer(rebasing: head[0..<n]))
+        }
+    }
+
+    /// `{id}.{timestamp}.` as an array.
     static func signedHead(id: String, timestamp: Int64) -> [UInt8] {
-        var head: [UInt8] = []
-        head.reserveCapacity(id.utf8.count + 22)
-        head += id.utf8
-        head.append(UInt8(ascii: "."))
-        if timestamp < 0 { head.append(UInt8(ascii: "-")) }
-        let digitsStart = head.count
-        var rest = timestamp.magnitude
-        repeat {
-            head.append(UInt8(ascii: "0") + UInt8(rest % 10))
-            rest /= 10
-        } while rest > 0
-        head[digitsStart...].reverse()
-        head.append(UInt8(ascii: "."))
-        return head
+        var id = id
+        return id.withUTF8 { id in withSignedHead(id: UnsafeRawBufferPointer(id), timestamp: timestamp) { Array($0) } }
     }
 
     /// `{id}.{timestamp}.{body}` with the body exactly as received (step 4). The

@@ -123,6 +123,51 @@ final class WebhookVerifierTests: XCTestCase {
         XCTAssertNoThrow(try fixture.verify().get())
     }
 
+    /// Every entry is decoded into scratch space sized from the header; a long header
+    /// (many rotated keys) must find a match in any position.
+    func testMatchIsFoundAmongManyEntriesInAnyPosition() throws {
+        let other = "v1,2y0IKUMNXL98nJSMi34RkQYgLVftoqArhOSoCe4XQcY="
+        for (count, position) in [(2, 1), (5, 0), (40, 39), (40, 17)] {
+            var entries = Array(repeating: other, count: count)
+            entries[position] = WebhookFixture.signatureA
+            var fixture = WebhookFixture()
+            fixture.headers["webhook-signature"] = entries.joined(separator: " ")
+            XCTAssertNoThrow(try fixture.verify().get(), "\(count) entries, match at \(position)")
+            fixture.headers["webhook-signature"] = Array(repeating: other, count: count).joined(separator: " ")
+            XCTAssertEqual(try fixture.verify(), .failure(.noMatchingSignature), "\(count) entries, no match")
+        }
+    }
+
+    /// The signature decoder is a fixed-size fast path of the general one: it must accept
+    /// exactly what the general decoder accepts with a 32-byte result, and give the same bytes.
+    func testDigestDecoderAgreesWithTheGeneralDecoder() {
+        let valid = Array("VWUahs9PhmW68UssxS7SrSyPIGNJtTEJ7CrIoC8geic=".utf8)
+        var inputs: [[UInt8]] = [valid, Array(valid.dropLast()), valid + [UInt8(ascii: "=")], Array(valid.dropLast(2)) + Array("==".utf8)]
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ !".utf8)
+        for position in 0..<valid.count {
+            for byte in alphabet + [0x00, 0x80, 0xff] {
+                var text = valid
+                text[position] = byte
+                inputs.append(text)
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            var digest = [UInt8](repeating: 0, count: 32)
+            for k in digest.indices { digest[k] = generator.next() }
+            inputs.append(Array(Base64.encode(digest).utf8))
+        }
+        var accepted = 0
+        for text in inputs {
+            let general = Base64.decode(text, requirePadding: true).flatMap { $0.count == 32 ? $0 : nil }
+            var out = [UInt8](repeating: 0, count: 32)
+            let fast = text.withUnsafeBytes { t in out.withUnsafeMutableBufferPointer { Base64.decodeDigest(t, into: $0.baseAddress!) } }
+            XCTAssertEqual(fast, general != nil, String(decoding: text, as: UTF8.self))
+            if let general, fast { XCTAssertEqual(out, general); accepted += 1 }
+        }
+        XCTAssertGreaterThan(accepted, 2000)
+    }
+
     func testHeaderNamesMatchCaseInsensitively() throws {
         var fixture = WebhookFixture()
         fixture.headers = ["Webhook-Id": WebhookFixture.id, "WEBHOOK-TIMESTAMP": String(WebhookFixture.timestamp),
