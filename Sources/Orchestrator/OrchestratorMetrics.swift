@@ -32,7 +32,8 @@ public final class OrchestratorMetrics: Sendable {
     private let counters = Mutex<[String: Tallied]>([:])
     /// `cma_webhooks_total` by outcome, made up front: the webhook route counts every
     /// delivery, and a lookup by a built key string costs more than the rest of it.
-    private let webhookCounters: [WebhookOutcome: Tallied]
+    /// Indexed by `WebhookOutcome.index`: no hashing of the label per delivery.
+    private let webhookCounters: [Tallied]
     /// Per-request metrics, keyed without building strings (the hot path of every request).
     private struct RequestKey: Hashable {
         var route: String
@@ -57,12 +58,9 @@ public final class OrchestratorMetrics: Sendable {
         ready = CoreMetrics.Meter(label: "cma_ready", factory: factory)
         launchDuration = CoreMetrics.Timer(label: "cma_launch_duration_seconds", factory: factory)
         drains = CoreMetrics.Counter(label: "cma_drains_total", factory: factory)
-        var webhookCounters: [WebhookOutcome: Tallied] = [:]
-        for outcome in WebhookOutcome.allCases {
-            webhookCounters[outcome] = Tallied(CoreMetrics.Counter(
-                label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
+        webhookCounters = WebhookOutcome.allCases.map { outcome in
+            Tallied(CoreMetrics.Counter(label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         }
-        self.webhookCounters = webhookCounters
     }
 
     /// A counter per label set, made once and cached (the factory lookup is not free).
@@ -87,9 +85,9 @@ public final class OrchestratorMetrics: Sendable {
         labels.reduce(name) { $0 + "|" + $1.0 + "=" + $1.1 }
     }
 
-    func webhook(_ outcome: WebhookOutcome) { webhookCounters[outcome]?.add(1) }
+    func webhook(_ outcome: WebhookOutcome) { webhookCounters[outcome.index].add(1) }
 
-    func webhooks(_ outcome: WebhookOutcome) -> Int { webhookCounters[outcome]?.total.load(ordering: .relaxed) ?? 0 }
+    func webhooks(_ outcome: WebhookOutcome) -> Int { webhookCounters[outcome.index].total.load(ordering: .relaxed) }
 
     func launch(_ outcome: String, duration: Duration) {
         count("cma_sandbox_launches_total", [("outcome", outcome)])
@@ -147,4 +145,17 @@ extension Duration {
 enum WebhookOutcome: String, CaseIterable, Sendable {
     case queued, ignored, duplicate, rejected, unavailable, malformed
     case pauseScheduled = "pause_scheduled"
+
+    /// Position in `allCases`.
+    var index: Int {
+        switch self {
+        case .queued: 0
+        case .ignored: 1
+        case .duplicate: 2
+        case .rejected: 3
+        case .unavailable: 4
+        case .malformed: 5
+        case .pauseScheduled: 6
+        }
+    }
 }

@@ -6,7 +6,9 @@ import Webhooks
 /// `POST /webhooks` (rules 38–43): verify the raw bytes first, then answer at once
 /// and leave the work to the drain scheduler. Runs inline on the connection queue
 /// (`.sync`): verification is a few microseconds of HMAC, and nothing here waits.
-public struct WebhookEndpoint: Sendable {
+///
+/// A class: the route's closure holds one reference rather than a copy of every field.
+public final class WebhookEndpoint: Sendable {
     let verifier: WebhookVerifier
     let dedupe: DeliveryDedupe
     let triggerDrain: @Sendable () -> Void
@@ -16,6 +18,9 @@ public struct WebhookEndpoint: Sendable {
     let metrics: OrchestratorMetrics
     let activity: ActivityLog
     let logger: Logger
+    /// The logger's level is fixed at start-up; asking the handler on every delivery
+    /// costs a copy of it.
+    let logsInfo: Bool
     let now: @Sendable () -> Int64
 
     static let pauseEvents: Set<String> = ["session.status_idled", "session.status_terminated", "session.deleted"]
@@ -32,6 +37,7 @@ public struct WebhookEndpoint: Sendable {
         self.metrics = metrics
         self.activity = activity
         self.logger = logger
+        self.logsInfo = logger.logLevel <= .info
         self.now = now
     }
 
@@ -50,7 +56,16 @@ public struct WebhookEndpoint: Sendable {
         // Rule 38: the raw bytes as received, before anything else.
         let verified: VerifiedDelivery
         let now = now()
-        switch verifier.verify(body: request.body, header: { request.headers[first: $0] }, now: now) {
+        // The three header values are read as bytes where they lie.
+        let headers = request.headers, body = request.body, verifier = verifier
+        let result = headers.withFirstValue("webhook-id") { id in
+            headers.withFirstValue("webhook-timestamp") { timestamp in
+                headers.withFirstValue("webhook-signature") { signature in
+                    verifier.verify(body: body, id: id, timestamp: timestamp, signature: signature, now: now)
+                }
+            }
+        }
+        switch result {
         case .success(let delivery):
             verified = delivery
         case .failure(let error):
@@ -63,7 +78,7 @@ public struct WebhookEndpoint: Sendable {
             metrics.webhook(.unavailable)
             return Answer.unavailable
         }
-        guard let event = WebhookEnvelope.decode(request.body) else {
+        guard let event = WebhookEnvelope.decode(body) else {
             metrics.webhook(.malformed)
             logger.warning("webhook.malformed", metadata: ["webhook.id": "\(verified.webhookID)"])
             return Answer.malformed
@@ -83,13 +98,13 @@ public struct WebhookEndpoint: Sendable {
             triggerDrain()
             metrics.webhook(.queued)
             activity.record("webhook", sessionID: event.sessionID, detail: event.dataType)
-            logger.info("webhook.queued", metadata: metadata())
+            if logsInfo { logger.info("webhook.queued", metadata: metadata()) }
             return Answer.queued
         }
         if let schedulePause, Self.pauseEvents.contains(event.dataType), let session = event.sessionID {
             schedulePause(session)
             metrics.webhook(.pauseScheduled)
-            logger.info("webhook.pause_scheduled", metadata: metadata())
+            if logsInfo { logger.info("webhook.pause_scheduled", metadata: metadata()) }
             return Answer.pauseScheduled
         }
         metrics.webhook(.ignored)
