@@ -102,10 +102,11 @@ var releaseLinkerSettings: [LinkerSetting] {
         "-Xlinker", "--no-export-dynamic",
     ]
     // The code layout recorded by Benchmarks/link-order.sh: what serving runs, together.
-    let order = Context.packageDirectory + "/deploy/link-order.txt"
-    if access(order, R_OK) == 0 {
-        flags += ["-Xlinker", "--symbol-ordering-file=" + order, "-Xlinker", "--no-warn-symbol-ordering"]
-    }
+    // Always named, never tested for: SwiftPM caches the evaluated manifest per
+    // environment, so a flag that depended on the file existing would go stale with it.
+    // The file is in the repository; an empty one leaves the natural layout.
+    flags += ["-Xlinker", "--symbol-ordering-file=" + Context.packageDirectory + "/deploy/link-order.txt",
+              "-Xlinker", "--no-warn-symbol-ordering"]
     return [.unsafeFlags(flags, .when(platforms: [.linux], configuration: .release))]
     #else
     return []

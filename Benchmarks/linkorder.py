@@ -161,13 +161,43 @@ def workload(stack):
     keep_alive(port, "/metrics", 20)
 
 
+def follows_order(binary, order_path):
+    """True when the binary's symbols named in the order file sit in that order: at
+    least 99% of consecutive pairs at increasing addresses (the ordered link gives 100%,
+    the natural layout about 97%)."""
+    with open(order_path) as f:
+        names = [line.rstrip("\n") for line in f if line.strip()]
+    if not names:
+        return False
+    out = subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout
+    address = {}
+    for line in out.splitlines():
+        fields = line.split(" ", 2)
+        if len(fields) == 3 and fields[0]:
+            address.setdefault(fields[2], int(fields[0], 16))
+    found = [address[n] for n in names if n in address]
+    if len(found) < len(names) // 2:
+        return False
+    increasing = sum(1 for a, c in zip(found, found[1:]) if c > a) / max(1, len(found) - 1)
+    return increasing >= 0.99
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True, help="the release executable, linked with -Map")
-    parser.add_argument("--map", required=True, help="its lld map file")
+    parser.add_argument("--map", help="its lld map file")
     parser.add_argument("--out", default=ORDER_PATH, help="where to write the order (default deploy/link-order.txt)")
+    parser.add_argument("--verify", action="store_true",
+                        help="only check that the binary is laid out in the order of --out")
     args = parser.parse_args()
     binary = os.path.realpath(args.binary)
+    if args.verify:
+        ok = follows_order(binary, args.out)
+        b.log(f"{os.path.relpath(binary, b.REPO_ROOT)} {'follows' if ok else 'does not follow'} "
+              f"{os.path.relpath(args.out, b.REPO_ROOT)}")
+        return 0 if ok else 1
+    if not args.map:
+        parser.error("--map is required to record an order")
 
     b.install_signal_handlers()
     b.reset_logs("linkorder")
