@@ -77,7 +77,7 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     /// The first value of `name`, if any.
     public subscript(first name: String) -> String? {
-        withFirstValue(name) { $0.map { String(decoding: $0, as: UTF8.self) } }
+        withFields { $0.first(name).map { String(decoding: $0, as: UTF8.self) } }
     }
 
     /// Every value of `name`, in order.
@@ -87,16 +87,37 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         }
     }
 
-    public func contains(name: String) -> Bool { withFirstValue(name) { $0 != nil } }
+    public func contains(name: String) -> Bool { withFields { $0.first(name) != nil } }
 
-    /// Calls `body` with the bytes of the first value of `name` (nil when absent),
-    /// without making a String: for values that are only parsed. Inlinable, so that
-    /// the closure is inlined at the call site.
+    /// Read access to the fields' bytes, lent for the duration of `withFields`.
+    public struct FieldBytes {
+        @usableFromInline let bytes: UnsafeRawBufferPointer
+        @usableFromInline let fields: UnsafeBufferPointer<Field>
+
+        @inlinable
+        init(bytes: UnsafeRawBufferPointer, fields: UnsafeBufferPointer<Field>) {
+            self.bytes = bytes
+            self.fields = fields
+        }
+
+        /// The bytes of the first value of `name` (ASCII case-insensitive), nil when absent.
+        @inlinable
+        public func first(_ name: String) -> UnsafeRawBufferPointer? {
+            HTTPHeaders.nameBytes(name) { n in
+                for i in fields.indices where HTTPHeaders.equalsFolded(UnsafeRawBufferPointer(rebasing: bytes[fields[i].name]), n) {
+                    return UnsafeRawBufferPointer(rebasing: bytes[fields[i].value])
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Calls `body` with the fields' bytes in place, for values that are only parsed
+    /// (no String is made). The pointers must not escape `body`.
     @inlinable
-    public func withFirstValue<R>(_ name: String, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    public func withFields<R>(_ body: (FieldBytes) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes { p in
-            let found = Self.nameBytes(name) { n in firstIndex(p, n) }
-            return try body(found.map { UnsafeRawBufferPointer(rebasing: p[fields[$0].value]) })
+            try fields.withUnsafeBufferPointer { f in try body(FieldBytes(bytes: p, fields: f)) }
         }
     }
 
@@ -147,17 +168,6 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
             Self.nameBytes(name) { n in
                 fields.indices.filter { Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[fields[$0].name]), n) }
             }
-        }
-    }
-
-    @inlinable
-    func firstIndex(_ p: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Int? {
-        // Indices rather than `for field in fields`: no copy of the index per lookup.
-        fields.withUnsafeBufferPointer { index in
-            for i in index.indices where Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[index[i].name]), name) {
-                return i
-            }
-            return nil
         }
     }
 

@@ -57,13 +57,10 @@ public final class WebhookEndpoint: Sendable {
         let verified: VerifiedDelivery
         let now = now()
         // The three header values are read as bytes where they lie.
-        let headers = request.headers, body = request.body, verifier = verifier
-        let result = headers.withFirstValue("webhook-id") { id in
-            headers.withFirstValue("webhook-timestamp") { timestamp in
-                headers.withFirstValue("webhook-signature") { signature in
-                    verifier.verify(body: body, id: id, timestamp: timestamp, signature: signature, now: now)
-                }
-            }
+        let body = request.body
+        let result = request.headers.withFields { fields in
+            verifier.verify(body: body, id: fields.first("webhook-id"), timestamp: fields.first("webhook-timestamp"),
+                            signature: fields.first("webhook-signature"), now: now)
         }
         switch result {
         case .success(let delivery):

@@ -149,8 +149,8 @@ final class HTTPHeadersTests: XCTestCase {
         XCTAssertEqual(parsed, built)
         XCTAssertEqual(parsed.map { "\($0.name)=\($0.value)" }, ["Host=a", "X-Tag=one", "Content-Length=0", "x-tag=two", "Opaque=caf\u{E9}"])
         XCTAssertEqual(parsed[all: "X-TAG"], ["one", "two"])
-        XCTAssertEqual(parsed.withFirstValue("x-tag") { $0.map { Array($0) } }, Array("one".utf8))
-        XCTAssertNil(parsed.withFirstValue("missing") { $0.map { Array($0) } })
+        XCTAssertEqual(parsed.withFields { $0.first("x-tag").map { Array($0) } }, Array("one".utf8))
+        XCTAssertNil(parsed.withFields { $0.first("missing").map { Array($0) } })
         XCTAssertFalse(parsed.contains(name: "X-Ta"))
 
         parsed.replaceOrAdd(name: "X-Tag", value: "three")
