@@ -61,7 +61,14 @@ func checkBody(_ bytes: [UInt8], framing: BodyFraming) {
 /// Serialises a parsed head back to the wire; parsing that must give the same head.
 func serialise(_ head: HTTPRequestHead) -> [UInt8] {
     var out = Array("\(head.method) \(head.target) \(head.version)\r\n".utf8)
-    for (name, value) in head.headers { out += Array("\(name): \(value)\r\n".utf8) }
+    // Field bytes as received: values may hold obs-text that is not UTF-8.
+    head.headers.forEachField { name, value in
+        out += name
+        out += [0x3A, 0x20]
+        out += value
+        out += [13, 10]
+        return true
+    }
     out += [13, 10]
     return out
 }
@@ -84,8 +91,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         check(head.headers.count <= fuzzLimits.maxHeaderCount, "too many headers")
         // The head alone re-parses identically; so does its re-serialisation.
         check(parse(Array(bytes[..<consumed])) == result, "head re-parse differs")
-        // Default limits: invalid UTF-8 in values becomes U+FFFD (3 bytes) in the String,
-        // so the serialised head may be longer than the original.
+        // The serialisation writes the field bytes back as received, with one space
+        // after each colon and no other whitespace around the values.
         let reparsed = serialise(head).withUnsafeBytes { HTTPRequestParser.parseHead($0, limits: .default) }
         if case .complete(let again, _) = reparsed {
             check(again == head, "serialised head re-parses differently")
