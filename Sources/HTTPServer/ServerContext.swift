@@ -52,10 +52,11 @@ final class ServerContext: Sendable {
         shuttingDownFlag.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
     }
 
-    /// A connection's descriptor is closed.
+    /// A connection's descriptor is closed. The observer hears it first: the tracker's
+    /// last close lets `shutdown()` return, and by then every close must be counted.
     func connectionGone() {
-        tracker.closed()
         observer?.connectionClosed()
+        tracker.closed()
     }
 
     /// A refused request or connection: metrics, and a debug line (never the input).

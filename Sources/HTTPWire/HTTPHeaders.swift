@@ -245,13 +245,7 @@ extension String {
         // Native Strings (and small ones) lend their bytes without a copy.
         let fast = utf8.withContiguousStorageIfAvailable { pa in
             other.utf8.withContiguousStorageIfAvailable { pb in
-                for i in 0..<pa.count where pa[i] != pb[i] {
-                    let x = pa[i], y = pb[i]
-                    let lx = (x >= 65 && x <= 90) ? x | 0x20 : x
-                    let ly = (y >= 65 && y <= 90) ? y | 0x20 : y
-                    if lx != ly { return false }
-                }
-                return true
+                HTTPHeaders.equalsFolded(UnsafeRawBufferPointer(pa), UnsafeRawBufferPointer(pb))
             }
         }
         if let fast, let result = fast { return result }
