@@ -89,6 +89,21 @@ enum ByteClass {
     @inline(__always) @usableFromInline
     static func leading(_ hits: UInt64) -> Int { hits == 0 ? 8 : hits.trailingZeroBitCount &>> 3 }
 
+    /// The index of the first byte from `i` (below `bound`) that ends a run of the
+    /// bytes `prefix` accepts, scanning a word at a time; bytes after the last whole
+    /// word are left to the caller's byte loop.
+    @inline(__always) @usableFromInline
+    static func skipRun(_ p: UnsafeRawBufferPointer, from i: Int, bound: Int, _ prefix: (UInt64) -> Int) -> Int {
+        guard let base = p.baseAddress else { return i }
+        var i = i
+        while i &+ 8 <= bound {
+            let k = prefix(word(base + i))
+            i &+= k
+            if k < 8 { break }
+        }
+        return i
+    }
+
     /// Leading bytes that are field-vchar or SP (no CTL, no DEL; obs-text allowed).
     @inline(__always) @usableFromInline
     static func plainFieldValuePrefix(_ w: UInt64) -> Int { leading(below(w, sp) | equal(w, 0x7F)) }

@@ -33,13 +33,7 @@ enum FieldLineScanner {
 
         let nameStart = i
         // Fast path: runs of letters, digits and dashes, a word at a time.
-        if let base = p.baseAddress {
-            while i &+ 8 <= bound {
-                let k = C.plainNamePrefix(C.word(base + i))
-                i &+= k
-                if k < 8 { break }
-            }
-        }
+        i = C.skipRun(p, from: i, bound: bound, C.plainNamePrefix)
         while true {
             guard i < bound else { return .incomplete }
             let b = p[i]
@@ -63,13 +57,7 @@ enum FieldLineScanner {
         while true {
             // Fast path: runs of ordinary value bytes, a word at a time, stopping on the
             // byte that ends the run (usually the CR).
-            if let base = p.baseAddress {
-                while i &+ 8 <= bound {
-                    let k = C.plainFieldValuePrefix(C.word(base + i))
-                    i &+= k
-                    if k < 8 { break }
-                }
-            }
+            i = C.skipRun(p, from: i, bound: bound, C.plainFieldValuePrefix)
             guard i < bound else { return .incomplete }
             let b = p[i]
             if C.isFieldVChar(b) || C.isWhitespace(b) { i &+= 1; continue }

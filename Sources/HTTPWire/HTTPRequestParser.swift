@@ -83,13 +83,7 @@ extension HTTPRequestParser {
         // request-target: visible ASCII up to the next SP.
         let targetStart = i
         while true {
-            if let base = p.baseAddress {
-                while i &+ 8 <= bound {
-                    let k = C.plainTargetPrefix(C.word(base + i))
-                    i &+= k
-                    if k < 8 { break }
-                }
-            }
+            i = C.skipRun(p, from: i, bound: bound, C.plainTargetPrefix)
             guard i < bound else { return needMore() }
             let b = p[i]
             if C.isTargetByte(b) { i &+= 1; continue }

@@ -46,10 +46,6 @@ enum HMACSHA256 {
 
     /// Constant-time equality (`CRYPTO_memcmp`) for equal-length inputs; different
     /// lengths are unequal (lengths are public: 32 bytes for v1).
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in equal(pa, pb) } }
-    }
-
     static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard a.count == b.count, !a.isEmpty else { return false }
         return CRYPTO_memcmp(a.baseAddress, b.baseAddress, a.count) == 0

@@ -119,11 +119,6 @@ public struct WebhookVerifier: Sendable {
         return value
     }
 
-    static func parseTimestamp(_ text: String) -> Int64? {
-        var text = text
-        return text.withUTF8 { parseTimestamp(UnsafeRawBufferPointer($0)) }
-    }
-
     /// How many decoded signatures a header of `count` bytes can hold: a `v1` entry that
     /// decodes is `v1,` and 44 base64 characters, then a space.
     static func signatureRoom(_ count: Int) -> Int { (count + 1) / 48 + 1 }
@@ -156,17 +151,6 @@ public struct WebhookVerifier: Sendable {
             start = end + 1
         }
         return .success(count)
-    }
-
-    /// The decoded `v1` signatures of a header (tests and tools).
-    static func parseSignatures(_ header: String) -> Result<[[UInt8]], WebhookError> {
-        var header = header
-        return header.withUTF8 { text in
-            let room = signatureRoom(text.count)
-            var out = [UInt8](repeating: 0, count: room * HMACSHA256.byteCount)
-            let parsed = out.withUnsafeMutableBufferPointer { parseSignatures(UnsafeRawBufferPointer(text), into: $0) }
-            return parsed.map { n in (0..<n).map { Array(out[($0 * HMACSHA256.byteCount)..<(($0 + 1) * HMACSHA256.byteCount)]) } }
-        }
     }
 
     /// Calls `body` with `{id}.{timestamp}.`, what the body follows in the signed
