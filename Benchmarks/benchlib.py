@@ -454,9 +454,10 @@ class Stack:
                                log_name=f"{self.prefix}-anthropic-emulator.log", port=self.anthropic_port)
         wait_for_status(f"{self.anthropic_url}/_emulator/sessions", self.children, timeout, "the Anthropic emulator")
 
-    def serve_child(self, port, extra_env=None):
+    def serve_child(self, port, extra_env=None, wrapper=(), binary=None):
         """`cma-orchestrator serve` on `port`, configured against the emulators as a
-        deployment is against the real services; started, not waited for."""
+        deployment is against the real services; started, not waited for. `wrapper`
+        is a command that runs it (a profiler), `binary` another build of it."""
         env = {
             "ANTHROPIC_BASE_URL": self.anthropic_url,
             "ANTHROPIC_ENVIRONMENT_ID": ENVIRONMENT_ID,
@@ -470,7 +471,7 @@ class Stack:
         env.update(self.serve_env)
         env.update(extra_env or {})
         return Child("cma-orchestrator",
-                     [self.binary, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                     [*wrapper, binary or self.binary, "serve", "--host", "127.0.0.1", "--port", str(port)],
                      env=env, cwd=REPO_ROOT, cpu=SERVER_CPU, log_name=f"{self.prefix}-cma-orchestrator.log",
                      port=port, stop_grace=30.0)
 
