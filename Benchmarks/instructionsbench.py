@@ -38,7 +38,7 @@ def annotate(path, inclusive):
     return rows
 
 
-def measure(stack, pid, out_prefix, name, url, script, duration):
+def measure(pid, out_prefix, name, url, script, duration):
     before = set(glob.glob(out_prefix + "*"))
     subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
     run = b.run_wrk(url, 4, duration, script=script)
@@ -56,10 +56,10 @@ def measure(stack, pid, out_prefix, name, url, script, duration):
     time.sleep(0.5)
     dump = dumps[-1]
     requests = run["requests"]
-    total = next(c for c, what in annotate(dump, False) if what.startswith("PROGRAM TOTALS"))
-    inclusive = annotate(dump, True)
-    connection = max((c for c, what in inclusive if CONNECTION_PATH in what), default=0)
-    sha = max((c for c, what in annotate(dump, False) if SHA_BLOCK.search(what)), default=0)
+    own = annotate(dump, False)
+    total = next(c for c, what in own if what.startswith("PROGRAM TOTALS"))
+    connection = max((c for c, what in annotate(dump, True) if CONNECTION_PATH in what), default=0)
+    sha = max((c for c, what in own if SHA_BLOCK.search(what)), default=0)
     return {
         "requests": requests,
         "process_per_request": total / requests,
@@ -97,9 +97,9 @@ def main():
         b.run_wrk(f"{stack.serve_url}/healthz", 4, 2)
         b.run_wrk(f"{stack.serve_url}/webhooks", 4, 2, script=script)
         pid = stack.serve.proc.pid
-        results["healthz"] = measure(stack, pid, out_prefix, "healthz", f"{stack.serve_url}/healthz", None, args.duration)
+        results["healthz"] = measure(pid, out_prefix, "healthz", f"{stack.serve_url}/healthz", None, args.duration)
         wb.write_wrk_script(script, stack.signing_key)
-        results["webhooks"] = measure(stack, pid, out_prefix, "webhooks", f"{stack.serve_url}/webhooks", script,
+        results["webhooks"] = measure(pid, out_prefix, "webhooks", f"{stack.serve_url}/webhooks", script,
                                       args.duration)
         stack.check_alive()
     except b.FAILURES as e:

@@ -69,10 +69,12 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     /// Drops the fields from the index; their bytes stay until the value is rebuilt.
     public mutating func remove(name: String) {
-        let drop = matching(name)
-        guard !drop.isEmpty else { return }
-        var k = 0
-        fields.removeAll { _ in defer { k += 1 }; return drop.contains(k) }
+        let section = bytes
+        section.withUnsafeBytes { p in
+            Self.nameBytes(name) { n in
+                fields.removeAll { Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[$0.name]), n) }
+            }
+        }
     }
 
     /// The first value of `name`, if any.
@@ -82,8 +84,10 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
 
     /// Every value of `name`, in order.
     public subscript(all name: String) -> [String] {
-        bytes.withUnsafeBytes { p in
-            matching(name).map { String(decoding: UnsafeRawBufferPointer(rebasing: p[fields[$0].value]), as: UTF8.self) }
+        withFields { f in
+            Self.nameBytes(name) { n in
+                f.fields.indices.filter { f.isNamed($0, n) }.map { String(decoding: f.value($0), as: UTF8.self) }
+            }
         }
     }
 
@@ -103,13 +107,18 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
         /// The bytes of the first value of `name` (ASCII case-insensitive), nil when absent.
         @inlinable
         public func first(_ name: String) -> UnsafeRawBufferPointer? {
-            HTTPHeaders.nameBytes(name) { n in
-                for i in fields.indices where HTTPHeaders.equalsFolded(UnsafeRawBufferPointer(rebasing: bytes[fields[i].name]), n) {
-                    return UnsafeRawBufferPointer(rebasing: bytes[fields[i].value])
-                }
-                return nil
-            }
+            HTTPHeaders.nameBytes(name) { n in fields.indices.first { isNamed($0, n) }.map(value) }
         }
+
+        @inlinable
+        func name(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[fields[i].name]) }
+
+        @inlinable
+        func value(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[fields[i].value]) }
+
+        /// Field `i`'s name is `name` (ASCII case-insensitive).
+        @inlinable
+        func isNamed(_ i: Int, _ name: UnsafeRawBufferPointer) -> Bool { HTTPHeaders.equalsFolded(self.name(i), name) }
     }
 
     /// Calls `body` with the fields' bytes in place, for values that are only parsed
@@ -124,10 +133,9 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     /// Calls `body` with the name and value bytes of every field in order; it stops
     /// early when `body` returns false. For writers that copy fields out.
     public func forEachField(_ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool) rethrows {
-        try bytes.withUnsafeBytes { p in
-            for field in fields {
-                guard try body(UnsafeRawBufferPointer(rebasing: p[field.name]),
-                               UnsafeRawBufferPointer(rebasing: p[field.value])) else { return }
+        try withFields { f in
+            for i in f.fields.indices {
+                guard try body(f.name(i), f.value(i)) else { return }
             }
         }
     }
@@ -136,13 +144,10 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     /// carries `token`, compared case-insensitively (RFC 9110 §5.6.1). Scans the bytes in
     /// place: it runs for every request (keep-alive), so it must not allocate.
     public func containsToken(_ token: String, in name: String) -> Bool {
-        bytes.withUnsafeBytes { p in
+        withFields { f in
             Self.nameBytes(name) { n in
                 Self.nameBytes(token) { t in
-                    for field in fields where Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[field.name]), n) {
-                        if Self.list(UnsafeRawBufferPointer(rebasing: p[field.value]), contains: t) { return true }
-                    }
-                    return false
+                    f.fields.indices.contains { f.isNamed($0, n) && Self.list(f.value($0), contains: t) }
                 }
             }
         }
@@ -160,15 +165,6 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
             if end - start == t.count, equalsFolded(UnsafeRawBufferPointer(rebasing: v[start..<end]), t) { return true }
         }
         return false
-    }
-
-    /// Indices in `fields` of every field named `name`.
-    private func matching(_ name: String) -> [Int] {
-        bytes.withUnsafeBytes { p in
-            Self.nameBytes(name) { n in
-                fields.indices.filter { Self.equalsFolded(UnsafeRawBufferPointer(rebasing: p[fields[$0].name]), n) }
-            }
-        }
     }
 
     /// The UTF-8 of `name` without a copy when the String is native (literals are).

@@ -5,7 +5,10 @@ enum HMACSHA256 {
     static let byteCount = 32
 
     static func mac(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        Key(key).mac(message[...], [][...])
+        [UInt8](unsafeUninitializedCapacity: byteCount) { out, count in
+            message.withUnsafeBytes { Key(key).mac(UnsafeRawBufferPointer(start: nil, count: 0), $0, into: out) }
+            count = byteCount
+        }
     }
 
     /// A key prepared once: the SHA-256 states after its padded blocks (RFC 2104).
@@ -29,18 +32,6 @@ enum HMACSHA256 {
             precondition(out.count >= HMACSHA256.byteCount)
             cma_hmac_sha256_two(state, head.baseAddress?.assumingMemoryBound(to: UInt8.self), head.count,
                                 tail.baseAddress?.assumingMemoryBound(to: UInt8.self), tail.count, out.baseAddress)
-        }
-
-        /// The MAC of `head` followed by `tail`, without joining them first.
-        func mac(_ head: ArraySlice<UInt8>, _ tail: ArraySlice<UInt8>) -> [UInt8] {
-            [UInt8](unsafeUninitializedCapacity: HMACSHA256.byteCount) { out, count in
-                head.withUnsafeBufferPointer { h in
-                    tail.withUnsafeBufferPointer { t in
-                        cma_hmac_sha256_two(state, h.baseAddress, h.count, t.baseAddress, t.count, out.baseAddress)
-                    }
-                }
-                count = HMACSHA256.byteCount
-            }
         }
     }
 
