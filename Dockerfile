@@ -14,8 +14,6 @@ WORKDIR /src
 # Dependencies first, so that a source change reuses the resolved checkouts.
 # (Package.* also matches Package.resolved when the checkout has one.)
 COPY Package.* ./
-# The release link's code layout (Package.swift passes it to lld; see Benchmarks/link-order.sh).
-COPY deploy/link-order.txt ./deploy/
 RUN swift package resolve
 # Tests/ too: SwiftPM checks every target's folder when it loads the manifest.
 COPY Sources ./Sources

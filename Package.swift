@@ -87,8 +87,7 @@ let package = Package(
 /// no dynamic symbols, since nothing loads it as a library or looks its symbols up; that
 /// keeps the dynamic loader's lookups for the shared libraries off a 750 KiB symbol
 /// table. glibc applies DT_RELR from 2.36 on, so older systems keep the default link.
-/// With deploy/link-order.txt, the code that serving runs is laid out together: the
-/// kernel maps code 64 KiB around each fault, so scattered code costs resident memory.
+/// Plain linker flags only: nothing here needs a recorded file kept in step with the code.
 var releaseLinkerSettings: [LinkerSetting] {
     #if os(Linux)
     var buffer = [CChar](repeating: 0, count: 64)  // "glibc 2.36"
@@ -96,17 +95,11 @@ var releaseLinkerSettings: [LinkerSetting] {
     let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let version = text.split(separator: " ").last?.split(separator: ".").compactMap { Int($0) } ?? []
     guard version.count >= 2, (version[0], version[1]) >= (2, 36) else { return [] }
-    var flags = [
+    let flags = [
         "-use-ld=lld",
         "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
         "-Xlinker", "--no-export-dynamic",
     ]
-    // The code layout recorded by Benchmarks/link-order.sh: what serving runs, together.
-    // Always named, never tested for: SwiftPM caches the evaluated manifest per
-    // environment, so a flag that depended on the file existing would go stale with it.
-    // The file is in the repository; an empty one leaves the natural layout.
-    flags += ["-Xlinker", "--symbol-ordering-file=" + Context.packageDirectory + "/deploy/link-order.txt",
-              "-Xlinker", "--no-warn-symbol-ordering"]
     return [.unsafeFlags(flags, .when(platforms: [.linux], configuration: .release))]
     #else
     return []

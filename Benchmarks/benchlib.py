@@ -235,6 +235,16 @@ def memory_kib(pid, field):
     raise BenchError(f"/proc/{pid}/status has no {field}")
 
 
+def pss_kib(pid):
+    """Proportional set size from /proc/<pid>/smaps_rollup, in KiB: private pages in
+    full plus this process's share of the pages it shares (code in the page cache)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise BenchError(f"/proc/{pid}/smaps_rollup has no Pss")
+
+
 # HTTP -----------------------------------------------------------------------
 
 def http(method, url, body=None, headers=None, timeout=5.0):

@@ -7,13 +7,15 @@
 #   - wrk -t1 -d10s --latency, keep-alive at 1, 16 and 256 connections and
 #     `Connection: close` at 16: requests/s, p50, p99, server CPU µs per request
 #     (utime+stime from /proc/<pid>/stat over the run / requests);
-#   - RSS idle (VmRSS before load) and peak (VmHWM after the 256-connection run);
+#   - private memory (RssAnon) and PSS after the 256-connection run, with RSS (VmRSS
+#     idle, VmHWM peak) beside them;
 #   - cold start: spawn to first 200 on /healthz, best of 5;
-#   - 10,000 idle keep-alive connections: server RSS growth per connection and p99 of
+#   - 10,000 idle keep-alive connections: server private memory and RSS growth per
+#     connection, and p99 of
 #     200 fresh-connection requests while they are held.
 # The server runs on CPU 0 and the load generator on CPU 1 (taskset).
-# Targets: c16 req/s ≥ 0.6× nginx, p99@256 ≤ 2× nginx, RSS@256 < 30 MB,
-# cold start < 50 ms, idle < 8 KiB/conn, fresh p99 < 5 ms.
+# Targets: c16 req/s ≥ 0.6× nginx, p99@256 ≤ 2× nginx, private memory@256 ≤ 8 MB,
+# cold start < 50 ms, idle < 8 KiB private/conn, fresh p99 < 5 ms.
 #
 # Run from anywhere:
 #   Benchmarks/http.sh                        # builds the release binary first
