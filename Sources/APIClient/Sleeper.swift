@@ -1,5 +1,6 @@
 /// Time seam for every wait in the outbound path (backoff, token bucket, poll
-/// loop): production uses `ContinuousSleeper`, tests a `ManualSleeper` they advance.
+/// loop): production uses `ContinuousSleeper`, tests a manual one they advance
+/// (`ManualSleeper` in the TestSupport target, never in the product).
 public protocol Sleeper: Sendable {
     /// Sleeps for `duration`; throws `CancellationError` when the task is cancelled.
     func sleep(for duration: Duration) async throws

@@ -19,7 +19,7 @@ public final class TokenBucket: Sendable {
         self.init(ratePerSecond: ratePerSecond, burst: burst, sleeper: ContinuousSleeper())
     }
 
-    /// `sleeper` provides both the waits and the clock (`uptime()`); tests pass a `ManualSleeper`.
+    /// `sleeper` provides both the waits and the clock (`uptime()`); tests pass a manual one.
     public init(ratePerSecond: Double, burst: Int, sleeper: any Sleeper) {
         precondition(ratePerSecond > 0 && burst >= 1, "TokenBucket needs rate > 0 and burst >= 1")
         self.ratePerSecond = ratePerSecond

@@ -6,6 +6,10 @@ import WorkQueue
 /// The drain's `WorkHandler`: turns an acked session item into a `LaunchRequest`
 /// for the shared sandbox lifecycle, and records the outcome in metrics and the
 /// activity log. Both modes (webhook drains and the poll loop) use it (rule 2).
+///
+/// It is also where the work queue and the sandbox lifecycle meet: its `Context`
+/// is the launch's `LaunchContext`, answering the session read through the work
+/// client and ending a late failure through the drainer's force-stop.
 public struct LaunchHandler: WorkHandler {
     let launcher: SandboxLauncher
     let client: WorkClient
@@ -22,41 +26,23 @@ public struct LaunchHandler: WorkHandler {
         self.logger = logger
     }
 
-    public func handle(_ item: WorkItem) async -> WorkOutcome {
+    public func handle(_ item: WorkItem, from drainer: Drainer) async -> WorkOutcome {
         guard let sessionID = item.sessionID, !sessionID.isEmpty else {
             // The drainer only hands over session items (rule 8); a session item without
             // an id cannot be launched.
             return .failed(reason: "session work item without a session id")
         }
-        let client = self.client
-        let metrics = self.metrics
-        let activity = self.activity
-        let logger = self.logger
         let request = LaunchRequest(
             workID: item.id, sessionID: sessionID, environmentID: item.environmentID,
             workMetadata: item.metadata, dataMetadata: item.dataMetadata,
-            workSecret: item.secret, sessionsTokenPresent: item.sessionsToken != nil,
-            sessionMetadata: { try await Self.sessionMetadata(client: client, sessionID: sessionID) },
-            reportLateFailure: { failure in
-                // Rules 30 and 37: the runner died after the hand-off; end the item visibly.
-                metrics.count("cma_sandbox_late_failures_total", [])
-                activity.record("failed", sessionID: sessionID, workID: item.id, sandboxID: failure.sandboxID,
-                                detail: "runner not alive after launch: \(failure.reason)")
-                logger.error("launch.late_failure", metadata: [
-                    "work.id": "\(item.id)", "session.id": "\(sessionID)", "reason": "\(failure.reason)",
-                ])
-                do {
-                    _ = try await client.stop(workID: item.id, force: true)
-                } catch {
-                    logger.error("work.stop_failed", metadata: ["work.id": "\(item.id)", "error": "\(error)"])
-                }
-            })
+            workSecret: item.secret, sessionsTokenPresent: item.sessionsToken != nil)
+        let context = Context(handler: self, drainer: drainer)
 
         metrics.launchesInFlight.increment()
         defer { metrics.launchesInFlight.decrement() }
         let clock = ContinuousClock()
         let start = clock.now
-        let outcome = await launcher.launch(request)
+        let outcome = await launcher.launch(request, context: context)
         let elapsed = clock.now - start
         switch outcome {
         case .launched(let sandboxID, let pid, let alreadyRunning):
@@ -73,24 +59,43 @@ public struct LaunchHandler: WorkHandler {
         }
     }
 
-    /// Rule 11's third place, with the failure classes `LaunchPlanner` expects
-    /// (rule 33, session GET row).
-    static func sessionMetadata(client: WorkClient, sessionID: String) async throws -> [String: String] {
-        do {
-            return try await client.session(id: sessionID).metadata
-        } catch {
-            switch error {
-            case .http(let status, _, _, let retryAfter, _):
-                if status == 404 { throw SessionMetadataError.notFound }
-                if status == 408 || status == 409 || status == 429 || status >= 500 {
-                    throw SessionMetadataError.transient("\(error)", retryAfter: retryAfter)
-                }
-                throw SessionMetadataError.fatal("\(error)")
-            case .transport:
-                throw SessionMetadataError.transient("\(error)", retryAfter: nil)
-            case .invalidResponse:
-                throw SessionMetadataError.fatal("\(error)")
+    /// The work-queue side of one launch (`LaunchContext`): this handler's client,
+    /// metrics and logs, and the drainer that claimed the item.
+    struct Context: LaunchContext {
+        let handler: LaunchHandler
+        let drainer: Drainer
+
+        /// Rule 11's third place. Failures are classified by the Anthropic classifier's
+        /// session row (rule 33), `x-should-retry` included, and handed to the planner
+        /// in its terms.
+        func sessionMetadata(sessionID: String) async throws(SessionMetadataError) -> [String: String] {
+            do {
+                return try await handler.client.session(id: sessionID).metadata
+            } catch {
+                throw Self.sessionMetadataError(error)
             }
+        }
+
+        static func sessionMetadataError(_ error: WorkQueueError) -> SessionMetadataError {
+            switch ErrorClassifier.disposition(of: error, for: .session) {
+            case .notFound: .notFound
+            case .transient: .transient("\(error)", retryAfter: error.retryAfter)
+            case .fatal, .alreadyStopped: .fatal("\(error)")
+            }
+        }
+
+        /// Rules 30 and 37: the runner died after the hand-off; end the item visibly,
+        /// through the drainer's one force-stop (409 = already stopped = done).
+        func lateFailure(workID: String, sessionID: String, _ failure: LaunchFailure) async {
+            handler.metrics.count("cma_sandbox_late_failures_total", [])
+            let reason = "runner not alive after launch: \(failure.reason)"
+            handler.activity.record("failed", sessionID: sessionID, workID: workID, sandboxID: failure.sandboxID,
+                                    detail: reason)
+            handler.logger.error("launch.late_failure", metadata: [
+                "work.id": "\(workID)", "session.id": "\(sessionID)", "sandbox.id": "\(failure.sandboxID ?? "-")",
+                "error.message": "\(failure.reason)",
+            ])
+            await drainer.forceStop(workID: workID, sessionID: sessionID, reason: reason)
         }
     }
 }

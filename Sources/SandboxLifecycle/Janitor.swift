@@ -70,7 +70,7 @@ public final class Janitor: Sendable {
             sandboxes = try await client.listSandboxes(
                 metadata: ["cma.environment_id": configuration.environmentID], status: ["active"])
         } catch {
-            logger.warning("janitor.list_failed", metadata: ["error": "\(error)"])
+            logger.warning("janitor.list_failed", metadata: ["error.message": "\(error)"])
             report.errors.append("list: \(error)")
             return report
         }
@@ -95,7 +95,7 @@ public final class Janitor: Sendable {
                 await consider(sandbox, report: &report, requireIdle: false)
             }
         } catch {
-            logger.warning("janitor.idle_pause_failed", metadata: ["session.id": "\(sessionID)", "error": "\(error)"])
+            logger.warning("janitor.idle_pause_failed", metadata: ["session.id": "\(sessionID)", "error.message": "\(error)"])
         }
     }
 
@@ -155,10 +155,10 @@ public final class Janitor: Sendable {
                 metadata["cma.paused_at"] = Timestamp.format(now())
                 try await client.updateSandbox(id: fresh.id, metadata: metadata)
                 let pause = try await client.pause(id: fresh.id)
-                log.info("janitor.paused", metadata: ["runner.state": "\(probe.state.rawValue)", "pause": "\(pause)"])
+                log.info("janitor.paused", metadata: ["runner.state": "\(probe.state.rawValue)", "pause.outcome": "\(pause)"])
                 return .paused
             } catch {
-                log.warning("janitor.sandbox_failed", metadata: ["error": "\(error)"])
+                log.warning("janitor.sandbox_failed", metadata: ["error.message": "\(error)"])
                 return .failed("\(error)")
             }
         }

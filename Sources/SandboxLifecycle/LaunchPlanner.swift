@@ -128,8 +128,10 @@ public struct LaunchPlanner: Sendable {
             lookupExtras = extras.map(\.id)
             return adopt(chosen.id, origin: .lookedUp)
         case .lookedUp(.failure(let error)):
-            if Self.isTransientRead(error) { return retry(.lookup, problem: "lookup: \(error)", hint: error.retryAfter) }
-            return .fail(reason: "sandbox lookup failed: \(error)", sandboxID: nil)
+            switch Self.classify(error, .read) {
+            case .retry(let hint), .quota(let hint): return retry(.lookup, problem: "lookup: \(error)", hint: hint)
+            case .notFound, .conflict, .fatal: return .fail(reason: "sandbox lookup failed: \(error)", sandboxID: nil)
+            }
 
         case .created(.success(let sandbox)):
             succeeded()
@@ -138,16 +140,14 @@ public struct LaunchPlanner: Sendable {
             // Created with the policy of rule 22, so no PATCH is needed.
             return .writeBundle(sandboxID: sandbox.id)
         case .created(.failure(let error)):
-            switch error {
-            case .transport:
+            switch Self.classify(error, .create) {
+            case .retry(let hint), .quota(let hint):
                 // Rule 16: the 201 may have been lost; look up again before any create.
-                return retry(.lookup, problem: "create: \(error)", hint: nil)
-            case .http(let status, _, _, let hint) where status == 429 || status >= 500:
                 return retry(.lookup, problem: "create: \(error)", hint: hint)
-            case .http(409, _, _, let hint):
+            case .conflict(_, let hint):
                 // Template not ready: nothing was created, so creating again is safe (rule 33).
                 return retry(.create, problem: "create: \(error)", hint: hint)
-            default:
+            case .notFound, .fatal:
                 return .fail(reason: "sandbox create failed: \(error)", sandboxID: nil)
             }
 
@@ -161,21 +161,20 @@ public struct LaunchPlanner: Sendable {
             return .patchNetwork(sandboxID: id)
         case .activated(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: activate without a sandbox", sandboxID: nil) }
-            switch error {
-            case .http(409, "sandbox_pausing", _, _):
+            switch Self.classify(error, .activate) {
+            case .conflict("sandbox_pausing", _):
+                // Rule 20: the only 409 the SDK retries.
                 return conflict(id, status: "pausing", elapsed: elapsed, then: .activate(sandboxID: id))
-            case .http(409, _, _, _):
+            case .conflict:
                 // Rule 20: any other 409 → read the sandbox and decide by its status.
                 lastProblem = "activate: \(error)"
                 return .readSandbox(sandboxID: id)
-            case .http(404, _, _, _):
+            case .notFound:
                 return gone(id, detail: "not found (404)")
-            case .transport:
-                return retry(.activate(sandboxID: id), problem: "activate: \(error)", hint: nil)
-            case .http(let status, _, _, let hint) where status == 429 || status >= 500:
+            case .retry(let hint), .quota(let hint):
                 // 429 too_many_sandboxes is a quota: back off within the budget (rule 20).
                 return retry(.activate(sandboxID: id), problem: "activate: \(error)", hint: hint)
-            default:
+            case .fatal:
                 return .fail(reason: "activate of sandbox \(id) failed: \(error)", sandboxID: id)
             }
 
@@ -190,11 +189,12 @@ public struct LaunchPlanner: Sendable {
             }
         case .sandboxRead(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: read without a sandbox", sandboxID: nil) }
-            if error.status == 404 { return gone(id, detail: "not found (404)") }
-            if Self.isTransientRead(error) {
-                return retry(.readSandbox(sandboxID: id), problem: "read: \(error)", hint: error.retryAfter)
+            switch Self.classify(error, .read) {
+            case .notFound: return gone(id, detail: "not found (404)")
+            case .retry(let hint), .quota(let hint):
+                return retry(.readSandbox(sandboxID: id), problem: "read: \(error)", hint: hint)
+            case .conflict, .fatal: return .fail(reason: "reading sandbox \(id) failed: \(error)", sandboxID: id)
             }
-            return .fail(reason: "reading sandbox \(id) failed: \(error)", sandboxID: id)
 
         case .networkPatched(.success):
             succeeded()
@@ -202,17 +202,15 @@ public struct LaunchPlanner: Sendable {
             return .writeBundle(sandboxID: id)
         case .networkPatched(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: patch without a sandbox", sandboxID: nil) }
-            switch error {
-            case .http(409, _, _, _):
+            switch Self.classify(error, .update) {
+            case .conflict:
                 // No longer active (network PATCH needs `active`): wake it again, within rule 20's window.
                 return conflict(id, status: "not active for the network update", elapsed: elapsed, then: .activate(sandboxID: id))
-            case .http(404, _, _, _):
+            case .notFound:
                 return gone(id, detail: "not found (404)")
-            case .transport:
-                return retry(.patchNetwork(sandboxID: id), problem: "network update: \(error)", hint: nil)
-            case .http(let status, _, _, let hint) where status == 429 || status >= 500:
+            case .retry(let hint), .quota(let hint):
                 return retry(.patchNetwork(sandboxID: id), problem: "network update: \(error)", hint: hint)
-            default:
+            case .fatal:
                 return .fail(reason: "network update of sandbox \(id) failed: \(error)", sandboxID: id)
             }
 
@@ -222,10 +220,12 @@ public struct LaunchPlanner: Sendable {
             return .exec(sandboxID: id)
         case .bundleWritten(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: write without a sandbox", sandboxID: nil) }
-            if Self.isTransientDataPlane(error) {
-                return retry(.writeBundle(sandboxID: id), problem: "bundle write: \(error)", hint: error.retryAfter)
+            switch Self.classify(error, .dataPlane) {
+            case .retry(let hint), .quota(let hint):
+                return retry(.writeBundle(sandboxID: id), problem: "bundle write: \(error)", hint: hint)
+            case .notFound, .conflict, .fatal:
+                return .fail(reason: "writing the runner bundle to sandbox \(id) failed: \(error)", sandboxID: id)
             }
-            return .fail(reason: "writing the runner bundle to sandbox \(id) failed: \(error)", sandboxID: id)
 
         case .executed(.success(let result)):
             guard let id = sandboxID else { return .fail(reason: "internal: exec without a sandbox", sandboxID: nil) }
@@ -242,10 +242,12 @@ public struct LaunchPlanner: Sendable {
             guard let id = sandboxID else { return .fail(reason: "internal: exec without a sandbox", sandboxID: nil) }
             // launch.sh is idempotent for one work id (rule 31), so an exec whose
             // answer was lost can be repeated.
-            if Self.isTransientDataPlane(error) {
-                return retry(.exec(sandboxID: id), problem: "launch exec: \(error)", hint: error.retryAfter)
+            switch Self.classify(error, .dataPlane) {
+            case .retry(let hint), .quota(let hint):
+                return retry(.exec(sandboxID: id), problem: "launch exec: \(error)", hint: hint)
+            case .notFound, .conflict, .fatal:
+                return .fail(reason: "launch exec in sandbox \(id) failed: \(error)", sandboxID: id)
             }
-            return .fail(reason: "launch exec in sandbox \(id) failed: \(error)", sandboxID: id)
         }
     }
 
@@ -319,23 +321,10 @@ public struct LaunchPlanner: Sendable {
         return attos == 0 ? "\(s) s" : String(format: "%.1f s", Double(s) + Double(attos) / 1e18)
     }
 
-    /// Rule 33, Superserve GET row: transport, 429, 502, 503, 504.
-    static func isTransientRead(_ error: SandboxLifecycleError) -> Bool {
-        switch error {
-        case .transport: true
-        case .http(let status, _, _, _): [429, 502, 503, 504].contains(status)
-        default: false
-        }
-    }
-
-    /// Rule 33, data-plane row (after the client's refresh of rule 32): transport,
-    /// 429, 502 and 503/504 (a sandbox still waking) back off; 400 and the rest are fatal.
-    static func isTransientDataPlane(_ error: SandboxLifecycleError) -> Bool {
-        switch error {
-        case .transport: true
-        case .http(let status, _, _, _): [429, 502, 503, 504].contains(status)
-        default: false
-        }
+    /// Rule 33 for the Superserve calls: one classifier decides; the planner only
+    /// maps its disposition to the next step.
+    private static func classify(_ error: SandboxLifecycleError, _ call: SuperserveCall) -> SuperserveDisposition {
+        SuperserveErrorClassifier.disposition(of: error, for: call)
     }
 }
 

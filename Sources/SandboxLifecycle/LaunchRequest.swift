@@ -1,7 +1,9 @@
 import Foundation
 
-/// One session work item to launch, as the drainer hands it over after the ack.
-public struct LaunchRequest: Sendable {
+/// One session work item to launch, as the drainer hands it over after the ack: a
+/// plain value. What the launch asks back of the item's owner goes through the
+/// `LaunchContext` passed beside it.
+public struct LaunchRequest: Sendable, Equatable {
     public var workID: String
     public var sessionID: String
     public var environmentID: String
@@ -13,18 +15,10 @@ public struct LaunchRequest: Sendable {
     public var workSecret: String?
     /// Whether `workSecret` decodes to a non-empty sessions token (anthropic.md §3.1).
     public var sessionsTokenPresent: Bool
-    /// `GET /v1/sessions/{id}` → metadata (rule 11, third place), called only when
-    /// the first two places carry no prepared id. Throw `SessionMetadataError` to
-    /// classify failures; anything else counts as transient.
-    public var sessionMetadata: @Sendable () async throws -> [String: String]
-    /// Called when the probe after the hand-off fails (rules 30, 37).
-    public var reportLateFailure: @Sendable (LaunchFailure) async -> Void
 
     public init(workID: String, sessionID: String, environmentID: String,
                 workMetadata: [String: String] = [:], dataMetadata: [String: String]? = nil,
-                workSecret: String?, sessionsTokenPresent: Bool,
-                sessionMetadata: @escaping @Sendable () async throws -> [String: String],
-                reportLateFailure: @escaping @Sendable (LaunchFailure) async -> Void) {
+                workSecret: String?, sessionsTokenPresent: Bool) {
         self.workID = workID
         self.sessionID = sessionID
         self.environmentID = environmentID
@@ -32,8 +26,6 @@ public struct LaunchRequest: Sendable {
         self.dataMetadata = dataMetadata
         self.workSecret = workSecret
         self.sessionsTokenPresent = sessionsTokenPresent
-        self.sessionMetadata = sessionMetadata
-        self.reportLateFailure = reportLateFailure
     }
 }
 

@@ -41,14 +41,13 @@ public enum LaunchEvent: Sendable {
     case waited
 }
 
-/// How `LaunchRequest.sessionMetadata` reports failures (rule 33, session GET row).
-/// Any other thrown error counts as transient.
+/// How `LaunchContext.sessionMetadata` reports failures (rule 33, session GET row).
 public enum SessionMetadataError: Error, Sendable, Equatable {
     /// 404: the session is gone; the item is force-stopped without launching.
     case notFound
-    /// 401/403 and other fatal answers.
+    /// 401/403 and other fatal answers (or `x-should-retry: false`).
     case fatal(String)
-    /// Transport, timeout, 408, 409, 429, ≥500: back off and retry.
+    /// Transport, timeout, 408, 409, 429, ≥500 (or `x-should-retry: true`): back off and retry.
     case transient(String, retryAfter: Duration?)
 }
 

@@ -5,8 +5,8 @@ import Logging
 /// What happens after the hand-off, off the critical path (rule 24): the metadata
 /// read-modify-write of rule 18 and the liveness probe of rule 30.
 extension SandboxLauncher {
-    func startAfterHandOff(_ request: LaunchRequest, sandboxID: String, origin: SandboxOrigin?,
-                           access: SandboxAccess?, launchedAt: String, logger log: Logger) {
+    func startAfterHandOff(_ request: LaunchRequest, context: any LaunchContext, sandboxID: String,
+                           origin: SandboxOrigin?, access: SandboxAccess?, launchedAt: String, logger log: Logger) {
         let key = UUID()
         // Registered under the lock before it can run to its own removal, so
         // `waitForBackgroundWork` never sees a finished task that stays listed.
@@ -21,7 +21,7 @@ extension SandboxLauncher {
                     }
                 }
                 if let access {
-                    await self.probeAfterLaunch(request, access: access, logger: log)
+                    await self.probeAfterLaunch(request, context: context, access: access, logger: log)
                 }
                 _ = self.background.withLock { $0.removeValue(forKey: key) }
             }
@@ -40,7 +40,7 @@ extension SandboxLauncher {
         } catch {
             // Not fatal: the runner is already running; the janitor falls back to
             // its in-memory activity for this sandbox.
-            log.warning("sandbox.metadata.update_failed", metadata: ["sandbox.id": "\(sandboxID)", "error": "\(error)"])
+            log.warning("sandbox.metadata.update_failed", metadata: ["sandbox.id": "\(sandboxID)", "error.message": "\(error)"])
         }
     }
 
@@ -58,10 +58,14 @@ extension SandboxLauncher {
 
     /// Rule 30: about `probeDelay` after the hand-off run probe.sh; `running` or
     /// `exited` 0 is success, anything else is reported with the runner.log tail.
-    func probeAfterLaunch(_ request: LaunchRequest, access: SandboxAccess, logger log: Logger) async {
+    func probeAfterLaunch(_ request: LaunchRequest, context: any LaunchContext, access: SandboxAccess,
+                          logger log: Logger) async {
         do { try await sleeper.sleep(for: configuration.probeDelay) } catch { return }
         let sandboxID = access.sandboxID
         var problem = "probe failed"
+        // Any failed probe call is tried again, fatal classes included (not rule 33's
+        // data-plane row): a false "not alive" force-stops an item that a live runner
+        // holds (rule 37), so the probe gives the runner the benefit of the doubt.
         for attempt in 0..<3 {
             do throws(SandboxLifecycleError) {
                 let probe = try await runProbe(access)
@@ -84,9 +88,10 @@ extension SandboxLauncher {
         let tail = await logTail(access)
         let failure = LaunchFailure(reason: "runner not healthy after launch: \(problem)", sandboxID: sandboxID, logTail: tail)
         log.error("runner.probe.failed", metadata: [
-            "sandbox.id": "\(sandboxID)", "reason": "\(failure.reason)", "runner.log_tail": "\(tail ?? "")",
+            "sandbox.id": "\(sandboxID)", "error.message": "\(failure.reason)", "runner.log_tail": "\(tail ?? "")",
         ])
-        await request.reportLateFailure(failure)
+        // Rule 37 through the item's owner: the app force-stops it via the drainer.
+        await context.lateFailure(workID: request.workID, sessionID: request.sessionID, failure)
     }
 
     func runProbe(_ access: SandboxAccess) async throws(SandboxLifecycleError) -> ProbeResult? {

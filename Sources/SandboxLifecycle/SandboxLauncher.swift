@@ -35,7 +35,12 @@ public final class SandboxLauncher: Sendable {
 
     /// Launches the runner for one acked session item. Never throws: a failure is
     /// an outcome the drainer answers with a force-stop (rule 37).
-    public func launch(_ request: LaunchRequest) async -> LaunchOutcome {
+    ///
+    /// `context` is given per launch, not at init: it belongs to the work-queue side,
+    /// which is wired after (and on top of) the launcher (the drainer owns the handler
+    /// that owns this launcher), and it serves this item's session read and its late
+    /// failure, which may come after this call has returned (rule 30).
+    public func launch(_ request: LaunchRequest, context: any LaunchContext) async -> LaunchOutcome {
         var log = logger
         log[metadataKey: "work.id"] = "\(request.workID)"
         log[metadataKey: "session.id"] = "\(request.sessionID)"
@@ -43,11 +48,11 @@ public final class SandboxLauncher: Sendable {
         switch RunnerEnvironment.make(for: request, configuration: configuration) {
         case .success(let env): environment = env
         case .failure(let failure):
-            log.error("launch.failed", metadata: ["reason": "\(failure.reason)"])
+            log.error("launch.failed", metadata: ["error.message": "\(failure.reason)"])
             return .failed(failure)
         }
         return await locks.withLock(request.sessionID) {
-            await run(request, environment: environment, logger: log)
+            await run(request, context: context, environment: environment, logger: log)
         }
     }
 
@@ -71,7 +76,8 @@ public final class SandboxLauncher: Sendable {
             backoff: { attempt, hint in backoff.delay(attempt: attempt, hint: hint) })
     }
 
-    private func run(_ request: LaunchRequest, environment: [String: String], logger log: Logger) async -> LaunchOutcome {
+    private func run(_ request: LaunchRequest, context: any LaunchContext, environment: [String: String],
+                     logger log: Logger) async -> LaunchOutcome {
         var planner = LaunchPlanner(settings: plannerSettings,
                                     preparedSandboxID: LaunchPlanner.preparedSandboxID(
                                         workMetadata: request.workMetadata, dataMetadata: request.dataMetadata))
@@ -93,7 +99,9 @@ public final class SandboxLauncher: Sendable {
             let lifecycle = Self.deadline(client.configuration.lifecycleTimeout, remaining)
             switch step {
             case .readSessionMetadata:
-                event = .sessionMetadata(await readSessionMetadata(request))
+                event = .sessionMetadata(await capture { () async throws(SessionMetadataError) in
+                    try await context.sessionMetadata(sessionID: request.sessionID)
+                })
 
             case .lookup:
                 event = .lookedUp(await capture { () async throws(SandboxLifecycleError) in
@@ -177,7 +185,7 @@ public final class SandboxLauncher: Sendable {
                     "launch.ms": "\((sleeper.uptime() - start).milliseconds)",
                 ])
                 if let access { activity.remember(access) }
-                startAfterHandOff(request, sandboxID: id, origin: planner.origin, access: access,
+                startAfterHandOff(request, context: context, sandboxID: id, origin: planner.origin, access: access,
                                   launchedAt: launchedAt, logger: log)
                 return .launched(sandboxID: id, pid: pid, alreadyRunning: alreadyRunning)
 
@@ -189,20 +197,10 @@ public final class SandboxLauncher: Sendable {
 
     private func fail(_ failure: LaunchFailure, _ log: Logger) -> LaunchOutcome {
         log.error("launch.failed", metadata: [
-            "sandbox.id": "\(failure.sandboxID ?? "-")", "reason": "\(failure.reason)",
+            "sandbox.id": "\(failure.sandboxID ?? "-")", "error.message": "\(failure.reason)",
             "runner.log_tail": "\(failure.logTail ?? "")",
         ])
         return .failed(failure)
-    }
-
-    private func readSessionMetadata(_ request: LaunchRequest) async -> Result<[String: String], SessionMetadataError> {
-        do {
-            return .success(try await request.sessionMetadata())
-        } catch let error as SessionMetadataError {
-            return .failure(error)
-        } catch {
-            return .failure(.transient(String(describing: type(of: error)), retryAfter: nil))
-        }
     }
 
     /// Rule 15: name `cma-<session id>` cut to 64 bytes, the template, `cma.*`
@@ -241,7 +239,7 @@ public final class SandboxLauncher: Sendable {
 }
 
 /// Runs `body` and returns its outcome as a `Result`.
-func capture<T>(_ body: () async throws(SandboxLifecycleError) -> T) async -> Result<T, SandboxLifecycleError> {
+func capture<T, E: Error>(_ body: () async throws(E) -> T) async -> Result<T, E> {
     do {
         return .success(try await body())
     } catch {

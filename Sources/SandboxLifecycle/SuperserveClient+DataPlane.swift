@@ -43,16 +43,15 @@ extension SuperserveClient {
         return headers
     }
 
-    /// Rule 32 / superserve.md §8.4: on 401/403, 404 `sandbox_route_stale` or 503
-    /// (with a routing hint: only 503 `sandbox_unavailable`) activate once, single
-    /// flight per sandbox, and retry once.
+    /// Rule 32 / superserve.md §8.4: on the answers `SuperserveErrorClassifier.refreshesAccess`
+    /// names, activate once, single flight per sandbox, and retry once.
     func dataPlane(_ access: SandboxAccess,
                    _ build: (SandboxAccess.Credentials) throws(SandboxLifecycleError) -> OutboundRequest) async throws(SandboxLifecycleError) -> InboundResponse {
         let used = access.credentials
         let first = try await send(try build(used))
         if (200..<300).contains(first.status) { return first }
         let error = SandboxLifecycleError.from(first)
-        guard Self.needsRefresh(error, routingHint: used.routingHint) else { throw error }
+        guard SuperserveErrorClassifier.refreshesAccess(error, routingHint: used.routingHint) else { throw error }
         logger.info("superserve.data_plane.refresh", metadata: [
             "sandbox.id": "\(access.sandboxID)", "http.status": "\(first.status)",
         ])
@@ -60,16 +59,6 @@ extension SuperserveClient {
         let second = try await send(try build(access.credentials))
         if (200..<300).contains(second.status) { return second }
         throw SandboxLifecycleError.from(second)
-    }
-
-    static func needsRefresh(_ error: SandboxLifecycleError, routingHint: String?) -> Bool {
-        guard case .http(let status, let code, _, _) = error else { return false }
-        switch status {
-        case 401, 403: return true
-        case 404: return code == "sandbox_route_stale"
-        case 503: return routingHint == nil || routingHint?.isEmpty == true || code == "sandbox_unavailable"
-        default: return false
-        }
     }
 
     /// Single-flight activate per sandbox. A caller whose token was already

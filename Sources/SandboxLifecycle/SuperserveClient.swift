@@ -87,11 +87,12 @@ public final class SuperserveClient: Sendable {
         let response = try await send(request("POST", configuration.controlPlaneURL, "/sandboxes/\(Self.segment(id))/pause",
                                               headers: controlHeaders + [("Prefer", "respond-async")],
                                               timeout: timeout ?? configuration.lifecycleTimeout))
-        switch response.status {
-        case 200..<300: return .accepted
-        case 409: return .notActive
-        case 404: return .gone
-        default: throw SandboxLifecycleError.from(response)
+        if (200..<300).contains(response.status) { return .accepted }
+        let error = SandboxLifecycleError.from(response)
+        switch SuperserveErrorClassifier.disposition(of: error, for: .pause) {
+        case .conflict: return .notActive   // rule 33: pause 409 = not active, ignore
+        case .notFound: return .gone
+        case .retry, .quota, .fatal: throw error
         }
     }
 
@@ -112,9 +113,11 @@ public final class SuperserveClient: Sendable {
     public func deleteSandbox(id: String, timeout: Duration? = nil) async throws(SandboxLifecycleError) -> Bool {
         let response = try await send(request("DELETE", configuration.controlPlaneURL, "/sandboxes/\(Self.segment(id))",
                                               headers: controlHeaders, timeout: timeout ?? configuration.requestTimeout))
-        if response.status == 404 { return false }
-        guard (200..<300).contains(response.status) else { throw SandboxLifecycleError.from(response) }
-        return true
+        if (200..<300).contains(response.status) { return true }
+        let error = SandboxLifecycleError.from(response)
+        // Rule 33, DELETE row: 404 = gone.
+        if SuperserveErrorClassifier.disposition(of: error, for: .read) == .notFound { return false }
+        throw error
     }
 
     // MARK: - Plumbing

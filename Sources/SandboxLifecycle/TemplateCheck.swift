@@ -53,7 +53,8 @@ public final class TemplateCheck: Sendable {
             let delay = backoff.delay(attempt: attempt, hint: hint)
             attempt += 1
             logger.warning("template.not_ready", metadata: [
-                "template.name": "\(templateName)", "reason": "\(status.reason ?? "")", "retry.ms": "\(delay.milliseconds)",
+                "template.name": "\(templateName)", "template.reason": "\(status.reason ?? "")",
+                "retry.ms": "\(delay.milliseconds)",
             ])
             do { try await sleeper.sleep(for: delay) } catch { return }
         }

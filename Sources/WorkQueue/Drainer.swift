@@ -113,12 +113,14 @@ public final class Drainer: Sendable {
                 wait = .milliseconds(Int64(((span.lowerBound + (span.upperBound - span.lowerBound) * random()) * 1000).rounded()))
             case .pollFailed(let error, .transient):
                 pollFailures += 1
-                logger.warning("queue.poll.failed", metadata: ["error": "\(error)", "attempt": "\(pollFailures)", "shape": "\(shape.rawValue)"])
+                logger.warning("queue.poll.failed", metadata: [
+                    "error.message": "\(error)", "retry.attempt": "\(pollFailures)", "drain.shape": "\(shape.rawValue)",
+                ])
                 if shape == .drain, pollFailures >= configuration.drainMaxFailures { return }
                 wait = backoff.delay(attempt: pollFailures - 1, hint: error.retryAfter)
             case .pollFailed(let error, _):
                 // Rule 33: fatal poll error = configuration problem; stop the loop.
-                logger.error("queue.poll.fatal", metadata: ["error": "\(error)", "shape": "\(shape.rawValue)"])
+                logger.error("queue.poll.fatal", metadata: ["error.message": "\(error)", "drain.shape": "\(shape.rawValue)"])
                 updateHealth { $0.configurationError = error.description }
                 return
             case .ackFailed(let error):
@@ -177,10 +179,10 @@ public final class Drainer: Sendable {
             recordError(error)
             if ErrorClassifier.disposition(of: error, for: .ack) == .transient {
                 // Rule 7: do not launch; the item becomes reclaimable.
-                logger.warning("queue.ack.transient", metadata: meta.merging(["error": "\(error)"]) { $1 })
+                logger.warning("queue.ack.transient", metadata: meta.merging(["error.message": "\(error)"]) { $1 })
                 return .ackFailed(error)
             }
-            logger.error("queue.ack.fatal", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            logger.error("queue.ack.fatal", metadata: meta.merging(["error.message": "\(error)"]) { $1 })
             await forceStop(item, reason: "ack failed: \(error)")
             return .ackFatalStopped
         }
@@ -215,7 +217,7 @@ public final class Drainer: Sendable {
         }
         let task = Task { [self] in
             defer { finishLaunch(id) }
-            let outcome = await handler.handle(item)
+            let outcome = await handler.handle(item, from: self)
             if case .failed(let reason) = outcome {
                 // Rule 37: nothing holds the item; stop it so it does not hang.
                 await forceStop(item, reason: reason)
@@ -236,18 +238,25 @@ public final class Drainer: Sendable {
         slots.signal()
     }
 
-    /// `{"force":true}`; 409 = already stopped = done (rules 7, 8, 37).
+    /// Force-stops an item this drainer claimed (rules 7, 8, 37).
     func forceStop(_ item: WorkItem, reason: String) async {
-        var meta: Logger.Metadata = ["work.id": "\(item.id)", "reason": "\(reason)"]
-        if let session = item.sessionID { meta["session.id"] = "\(session)" }
+        await forceStop(workID: item.id, sessionID: item.sessionID, reason: reason)
+    }
+
+    /// The one force-stop of an acked item: `{"force":true}`; 409 = already stopped
+    /// = done (rules 7, 8, 37). Public for a failure found after the hand-off (rules
+    /// 30, 37), which the app reports through the drainer that claimed the item.
+    public func forceStop(workID: String, sessionID: String?, reason: String) async {
+        var meta: Logger.Metadata = ["work.id": "\(workID)", "stop.reason": "\(reason)"]
+        if let sessionID { meta["session.id"] = "\(sessionID)" }
         logger.warning("queue.item.force_stop", metadata: meta)
         do {
-            let outcome = try await client.stop(workID: item.id, force: true)
-            meta["outcome"] = outcome == .stopped ? "stopped" : "already_stopped"
+            let outcome = try await client.stop(workID: workID, force: true)
+            meta["stop.outcome"] = outcome == .stopped ? "stopped" : "already_stopped"
             logger.info("queue.item.stopped", metadata: meta)
         } catch {
             recordError(error)
-            meta["error"] = "\(error)"
+            meta["error.message"] = "\(error)"
             logger.error("queue.item.stop_failed", metadata: meta)
         }
     }

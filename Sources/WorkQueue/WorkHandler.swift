@@ -7,14 +7,16 @@ public enum WorkOutcome: Sendable, Equatable {
 }
 
 /// Receives session items after they are acked (rule 5). Called in a child task
-/// that holds one launch slot (rule 6) until it returns.
+/// that holds one launch slot (rule 6) until it returns. `drainer` is the one
+/// that claimed the item: a failure found after `.handedOff` (rules 30, 37) ends
+/// the item through its `forceStop`, the same path as every other stop.
 public protocol WorkHandler: Sendable {
-    func handle(_ item: WorkItem) async -> WorkOutcome
+    func handle(_ item: WorkItem, from drainer: Drainer) async -> WorkOutcome
 }
 
 /// A `WorkHandler` from a closure (wiring and tests).
 public struct ClosureWorkHandler: WorkHandler {
     private let body: @Sendable (WorkItem) async -> WorkOutcome
     public init(_ body: @escaping @Sendable (WorkItem) async -> WorkOutcome) { self.body = body }
-    public func handle(_ item: WorkItem) async -> WorkOutcome { await body(item) }
+    public func handle(_ item: WorkItem, from drainer: Drainer) async -> WorkOutcome { await body(item) }
 }

@@ -1,5 +1,6 @@
 import XCTest
 import Foundation
+import TestSupport
 @testable import APIClient
 
 final class URLSessionTransportTests: XCTestCase {

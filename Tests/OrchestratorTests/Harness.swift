@@ -114,7 +114,7 @@ enum Harness {
 /// A work handler that records what it was given and hands every item off.
 final class RecordingHandler: WorkHandler, Sendable {
     private let items = Locked<[WorkItem]>([])
-    func handle(_ item: WorkItem) async -> WorkOutcome {
+    func handle(_ item: WorkItem, from drainer: Drainer) async -> WorkOutcome {
         items.withLock { $0.append(item) }
         return .handedOff
     }

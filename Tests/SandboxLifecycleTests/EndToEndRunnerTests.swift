@@ -68,13 +68,11 @@ final class EndToEndRunnerTests: XCTestCase {
             config.maxIdleSeconds = 5
             config.probeDelay = .seconds(2)
         }
-        let tracker = LoopbackHarness.Session()
+        let tracker = RecordingLaunchContext()
         let request = LaunchRequest(
             workID: workID, sessionID: sessionID, environmentID: env, workMetadata: [:], workSecret: secret,
-            sessionsTokenPresent: secret.map(Self.hasSessionsToken) ?? false,
-            sessionMetadata: { [:] },
-            reportLateFailure: { failure in tracker.failures.withLock { $0.append(failure) } })
-        let outcome = await launcher.launch(request)
+            sessionsTokenPresent: secret.map(Self.hasSessionsToken) ?? false)
+        let outcome = await launcher.launch(request, context: tracker)
         guard case .launched(let sandboxID, _, false) = outcome else { return XCTFail("launch: \(outcome)") }
 
         // The runner answers the tool call through the Anthropic emulator.

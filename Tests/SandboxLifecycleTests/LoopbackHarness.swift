@@ -94,16 +94,9 @@ final class LoopbackHarness: Sendable {
         return await condition()
     }
 
-    final class Session: Sendable {
-        let reads = Mutex(0)
-        let failures = Mutex<[LaunchFailure]>([])
-    }
-
-    static func request(work: String = "work_1", session: String = "sesn_1", workMetadata: [String: String] = [:],
-                        sessionMetadata: [String: String] = [:], tracker: Session = Session()) -> LaunchRequest {
+    static func request(work: String = "work_1", session: String = "sesn_1",
+                        workMetadata: [String: String] = [:]) -> LaunchRequest {
         LaunchRequest(workID: work, sessionID: session, environmentID: "env_1", workMetadata: workMetadata,
-                      workSecret: "work-secret-TEST", sessionsTokenPresent: true,
-                      sessionMetadata: { tracker.reads.withLock { $0 += 1 }; return sessionMetadata },
-                      reportLateFailure: { failure in tracker.failures.withLock { $0.append(failure) } })
+                      workSecret: "work-secret-TEST", sessionsTokenPresent: true)
     }
 }

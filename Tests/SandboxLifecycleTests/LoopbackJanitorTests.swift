@@ -11,8 +11,9 @@ final class LoopbackJanitorTests: XCTestCase {
     func testJanitorPausesAnIdleSandboxWhoseRunnerExitedAndLeavesARunningOne() async throws {
         let h = try H()
         let exiting = h.launcher(mode: "exit0"), running = h.launcher(mode: "run")
-        guard case .launched(let done, _, _) = await exiting.launch(H.request(work: "w_a", session: "sesn_a")),
-              case .launched(let busy, _, _) = await running.launch(H.request(work: "w_b", session: "sesn_b")) else {
+        let context = RecordingLaunchContext()
+        guard case .launched(let done, _, _) = await exiting.launch(H.request(work: "w_a", session: "sesn_a"), context: context),
+              case .launched(let busy, _, _) = await running.launch(H.request(work: "w_b", session: "sesn_b"), context: context) else {
             return XCTFail("launches failed")
         }
         // The launches' liveness probes (rule 30) run after the hand-off; one landing
@@ -49,7 +50,8 @@ final class LoopbackJanitorTests: XCTestCase {
     /// Rule 44: recent activity (cma.launched_at) keeps a sandbox out of the probe.
     func testJanitorLeavesRecentlyLaunchedSandboxesAlone() async throws {
         let h = try H()
-        guard case .launched = await h.launcher(mode: "exit0").launch(H.request()) else { return XCTFail("launch failed") }
+        let launched = await h.launcher(mode: "exit0").launch(H.request(), context: RecordingLaunchContext())
+        guard case .launched = launched else { return XCTFail("launch failed") }
         let janitor = Janitor(client: h.client, configuration: Janitor.Configuration(environmentID: "env_1"), locks: h.locks,
                               activity: h.activity, logger: h.logs.logger())
         try await h.resetCalls()
@@ -95,7 +97,8 @@ final class LoopbackJanitorTests: XCTestCase {
     func testPauseWhenIdleProbesAndPausesTheSessionsSandbox() async throws {
         let h = try H()
         let launcher = h.launcher(mode: "exit0")
-        guard case .launched(let id, _, _) = await launcher.launch(H.request()) else { return XCTFail("launch failed") }
+        let launched = await launcher.launch(H.request(), context: RecordingLaunchContext())
+        guard case .launched(let id, _, _) = launched else { return XCTFail("launch failed") }
         await launcher.waitForBackgroundWork()
         let sleeper = RecordingSleeper()
         var config = Janitor.Configuration(environmentID: "env_1")

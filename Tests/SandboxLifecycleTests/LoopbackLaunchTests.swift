@@ -19,9 +19,9 @@ final class LoopbackLaunchTests: XCTestCase {
         let h = try H()
         // The probe waits 2 s, so the calls read right after the hand-off are the critical path's.
         let launcher = h.launcher { $0.probeDelay = .seconds(2) }
-        let session = H.Session()
+        let session = RecordingLaunchContext()
         try await h.resetCalls()
-        let outcome = await launcher.launch(H.request(tracker: session))
+        let outcome = await launcher.launch(H.request(), context: session)
         let calls = try await h.calls()
         let (id, pid, again) = try launched(outcome)
         XCTAssertFalse(again)
@@ -49,8 +49,8 @@ final class LoopbackLaunchTests: XCTestCase {
     func testRelaunchForTheSameWorkIDReportsTheRunningRunner() async throws {
         let h = try H()
         let launcher = h.launcher()
-        let first = try launched(await launcher.launch(H.request()))
-        let second = try launched(await launcher.launch(H.request()))
+        let first = try launched(await launcher.launch(H.request(), context: RecordingLaunchContext()))
+        let second = try launched(await launcher.launch(H.request(), context: RecordingLaunchContext()))
         XCTAssertEqual(second.id, first.id)
         XCTAssertEqual(second.pid, first.pid)
         XCTAssertTrue(second.again, "rule 31")
@@ -61,14 +61,14 @@ final class LoopbackLaunchTests: XCTestCase {
     func testPausedSandboxIsWokenWithActivateAndReused() async throws {
         let h = try H()
         let launcher = h.launcher(mode: "exit0")
-        let first = try launched(await launcher.launch(H.request(work: "work_1")))
+        let first = try launched(await launcher.launch(H.request(work: "work_1"), context: RecordingLaunchContext()))
         await launcher.waitForBackgroundWork()
         let pause = try await h.client.pause(id: first.id)
         XCTAssertEqual(pause, .accepted)
         let paused = await h.eventually { (try? await h.client.getSandbox(id: first.id))?.status == .paused }
         XCTAssertTrue(paused)
         try await h.resetCalls()
-        let second = try launched(await launcher.launch(H.request(work: "work_2")))
+        let second = try launched(await launcher.launch(H.request(work: "work_2"), context: RecordingLaunchContext()))
         XCTAssertEqual(second.id, first.id, "one sandbox per session")
         let calls = try await h.calls()
         XCTAssertEqual(calls["sandboxes.activate"], 1)
@@ -89,7 +89,8 @@ final class LoopbackLaunchTests: XCTestCase {
             name: "prepared", fromTemplate: "cma-runner", metadata: ["owner": "author"], network: nil))
         let launcher = h.launcher()
         try await h.resetCalls()
-        let outcome = await launcher.launch(H.request(sessionMetadata: ["superserve.sandbox_id": prepared.id]))
+        let context = RecordingLaunchContext(sessionMetadata: ["superserve.sandbox_id": prepared.id])
+        let outcome = await launcher.launch(H.request(), context: context)
         let calls = try await h.calls()
         let launchedID = try launched(outcome).id
         XCTAssertEqual(launchedID, prepared.id)
@@ -113,7 +114,8 @@ final class LoopbackLaunchTests: XCTestCase {
     func testMissingPreparedSandboxFailsWithAReasonAndCreatesNothing() async throws {
         let h = try H()
         let launcher = h.launcher()
-        let outcome = await launcher.launch(H.request(workMetadata: ["superserve.sandbox_id": "sb-missing"]))
+        let outcome = await launcher.launch(H.request(workMetadata: ["superserve.sandbox_id": "sb-missing"]),
+                                            context: RecordingLaunchContext())
         guard case .failed(let failure) = outcome else { return XCTFail("expected failure, got \(outcome)") }
         XCTAssertEqual(failure.sandboxID, "sb-missing")
         XCTAssertTrue(failure.reason.contains("prepared sandbox sb-missing"), failure.reason)
@@ -129,7 +131,7 @@ final class LoopbackLaunchTests: XCTestCase {
             network: NetworkPolicy(allowOut: ["api.anthropic.com"], denyOut: [])))
         let launcher = h.launcher()
         try await h.resetCalls()
-        let (id, _, _) = try launched(await launcher.launch(H.request()))
+        let (id, _, _) = try launched(await launcher.launch(H.request(), context: RecordingLaunchContext()))
         XCTAssertEqual(id, older.id)
         let sandbox = try await h.client.getSandbox(id: id)
         XCTAssertTrue(LauncherConfiguration().networkPolicy.matches(sandbox.network))
@@ -144,8 +146,8 @@ final class LoopbackLaunchTests: XCTestCase {
     func testRunnerThatDiesIsReportedAfterTheHandOffWithTheLogTail() async throws {
         let h = try H()
         let launcher = h.launcher(mode: "exit3")
-        let session = H.Session()
-        _ = try launched(await launcher.launch(H.request(tracker: session)))
+        let session = RecordingLaunchContext()
+        _ = try launched(await launcher.launch(H.request(), context: session))
         await launcher.waitForBackgroundWork()
         let failures = session.failures.withLock { $0 }
         XCTAssertEqual(failures.count, 1)
@@ -164,7 +166,7 @@ final class LoopbackLaunchTests: XCTestCase {
         try await h.emulatorSwitch("hold", ["sandbox_id": existing.id, "status": "starting", "ms": 1500])
         let launcher = h.launcher()
         try await h.resetCalls()
-        let (id, _, _) = try launched(await launcher.launch(H.request()))
+        let (id, _, _) = try launched(await launcher.launch(H.request(), context: RecordingLaunchContext()))
         XCTAssertEqual(id, existing.id)
         let calls = try await h.calls()
         XCTAssertNil(calls["sandboxes.create"], "rule 13: no twin")
@@ -178,7 +180,7 @@ final class LoopbackLaunchTests: XCTestCase {
     func testExpiredAccessTokenIsRefreshedOnceAndTheCallRetried() async throws {
         let h = try H()
         let launcher = h.launcher()
-        let (id, _, _) = try launched(await launcher.launch(H.request()))
+        let (id, _, _) = try launched(await launcher.launch(H.request(), context: RecordingLaunchContext()))
         await launcher.waitForBackgroundWork()
         let access = try XCTUnwrap(h.activity.access(for: id))
         let before = access.credentials.accessToken

@@ -5,7 +5,7 @@ import XCTest
 final class RunnerEnvironmentTests: XCTestCase {
     func request(secret: String?, tokenPresent: Bool) -> LaunchRequest {
         LaunchRequest(workID: "work_1", sessionID: "sesn_1", environmentID: "env_1", workSecret: secret,
-                      sessionsTokenPresent: tokenPresent, sessionMetadata: { [:] }, reportLateFailure: { _ in })
+                      sessionsTokenPresent: tokenPresent)
     }
 
     func testCredentialChoiceFollowsRule26() {

@@ -36,17 +36,9 @@ final class SandboxLauncherTests: XCTestCase {
         return Harness(transport: transport, launcher: launcher, logs: logs)
     }
 
-    final class Reports: Sendable {
-        let failures = Mutex<[LaunchFailure]>([])
-        let sessionReads = Mutex(0)
-    }
-
-    func request(workMetadata: [String: String] = [:], sessionMetadata: [String: String] = [:],
-                 reports: Reports = Reports()) -> LaunchRequest {
+    func request(workMetadata: [String: String] = [:]) -> LaunchRequest {
         LaunchRequest(workID: "work_1", sessionID: "sesn_1", environmentID: "env_1", workMetadata: workMetadata,
-                      workSecret: Self.secret, sessionsTokenPresent: true,
-                      sessionMetadata: { reports.sessionReads.withLock { $0 += 1 }; return sessionMetadata },
-                      reportLateFailure: { failure in reports.failures.withLock { $0.append(failure) } })
+                      workSecret: Self.secret, sessionsTokenPresent: true)
     }
 
     /// Answers exec by command: launch → pid, probe → `probeState`, tail → a log line.
@@ -62,7 +54,7 @@ final class SandboxLauncherTests: XCTestCase {
     }
 
     func testCommonCaseIsSessionReadLookupCreateWriteExec() async throws {
-        let reports = Reports()
+        let context = RecordingLaunchContext()
         let h = try harness { request in
             switch (request.method, request.url.path) {
             case ("GET", "/sandboxes"): return json(200, [])
@@ -72,10 +64,10 @@ final class SandboxLauncherTests: XCTestCase {
             default: return errorResponse(418, "unexpected")
             }
         }
-        let outcome = await h.launcher.launch(request(reports: reports))
+        let outcome = await h.launcher.launch(request(), context: context)
         XCTAssertEqual(outcome, .launched(sandboxID: "sb-new", pid: 41, alreadyRunning: false))
         // Rule 24: the session GET + four Superserve calls before the hand-off.
-        XCTAssertEqual(reports.sessionReads.withLock { $0 }, 1)
+        XCTAssertEqual(context.reads.withLock { $0 }, 1)
         XCTAssertEqual(Array(h.transport.calls.prefix(4)), ["GET /sandboxes", "POST /sandboxes", "POST /files", "POST /exec"])
         let lookup = h.transport.requests[0]
         XCTAssertEqual(lookup.queryItems, ["metadata.cma.session_id": "sesn_1"], "rule 13: no status filter")
@@ -99,7 +91,7 @@ final class SandboxLauncherTests: XCTestCase {
         // After the hand-off: only the probe (a created sandbox already has its metadata).
         await h.launcher.waitForBackgroundWork()
         XCTAssertEqual(Array(h.transport.calls.dropFirst(4)), ["POST /exec"])
-        XCTAssertTrue(reports.failures.withLock { $0.isEmpty })
+        XCTAssertTrue(context.failures.withLock { $0.isEmpty })
         XCTAssertFalse(h.logs.text.contains(Self.secret))
         XCTAssertFalse(h.logs.text.contains("tok-1-TEST"))
         XCTAssertFalse(h.logs.text.contains("ss-key-TEST"))
@@ -121,7 +113,7 @@ final class SandboxLauncherTests: XCTestCase {
             default: return errorResponse(418, "unexpected")
             }
         }
-        let outcome = await h.launcher.launch(request())
+        let outcome = await h.launcher.launch(request(), context: RecordingLaunchContext())
         XCTAssertEqual(outcome, .launched(sandboxID: "sb-twin", pid: 41, alreadyRunning: false))
         XCTAssertEqual(Array(h.transport.calls.prefix(6)), [
             "GET /sandboxes", "POST /sandboxes", "GET /sandboxes", "POST /sandboxes/sb-twin/activate", "POST /files", "POST /exec",
@@ -130,23 +122,23 @@ final class SandboxLauncherTests: XCTestCase {
     }
 
     func testMissingPreparedSandboxFailsWithAReasonAndNeverCreates() async throws {
-        let reports = Reports()
+        let context = RecordingLaunchContext()
         let h = try harness { request in
             request.url.path.hasSuffix("/activate") ? errorResponse(404, "not_found") : errorResponse(418, "unexpected")
         }
-        let outcome = await h.launcher.launch(request(workMetadata: ["superserve.sandbox_id": "sb-gone"], reports: reports))
+        let outcome = await h.launcher.launch(request(workMetadata: ["superserve.sandbox_id": "sb-gone"]), context: context)
         guard case .failed(let failure) = outcome else { return XCTFail("expected failure, got \(outcome)") }
         XCTAssertEqual(failure.sandboxID, "sb-gone")
         XCTAssertTrue(failure.reason.contains("prepared sandbox sb-gone"), failure.reason)
         XCTAssertEqual(h.transport.calls, ["POST /sandboxes/sb-gone/activate"])
-        XCTAssertEqual(reports.sessionReads.withLock { $0 }, 0, "rule 11: the work metadata had the id")
+        XCTAssertEqual(context.reads.withLock { $0 }, 0, "rule 11: the work metadata had the id")
     }
 
     /// Rule 18/23/30: a found sandbox with an old policy is PATCHed before the
     /// runner starts; after the hand-off its metadata is merged and the probe runs;
     /// a dead runner is reported with the log tail.
     func testFoundSandboxGetsNetworkPatchBeforeLaunchAndMetadataAndProbeAfter() async throws {
-        let reports = Reports()
+        let context = RecordingLaunchContext()
         let h = try harness { request in
             switch (request.method, request.url.path) {
             case ("GET", "/sandboxes"):
@@ -161,7 +153,7 @@ final class SandboxLauncherTests: XCTestCase {
             default: return errorResponse(418, "unexpected")
             }
         }
-        let outcome = await h.launcher.launch(request(reports: reports))
+        let outcome = await h.launcher.launch(request(), context: context)
         XCTAssertEqual(outcome, .launched(sandboxID: "sb-old", pid: 41, alreadyRunning: false))
         XCTAssertEqual(Array(h.transport.calls.prefix(5)), [
             "GET /sandboxes", "POST /sandboxes/sb-old/activate", "PATCH /sandboxes/sb-old", "POST /files", "POST /exec",
@@ -174,11 +166,29 @@ final class SandboxLauncherTests: XCTestCase {
         XCTAssertEqual(metadataPatch["owner"], "team-a")
         XCTAssertNil(metadataPatch["cma.paused_at"])
         XCTAssertEqual(metadataPatch["cma.environment_id"], "env_1")
-        let failures = reports.failures.withLock { $0 }
+        let failures = context.failures.withLock { $0 }
         XCTAssertEqual(failures.count, 1)
         XCTAssertEqual(failures.first?.sandboxID, "sb-old")
         XCTAssertEqual(failures.first?.logTail, "Traceback: runner boom\n")
         XCTAssertTrue(failures.first?.reason.contains("dead") == true)
+        XCTAssertEqual(context.lateFailureIDs.withLock { $0 }, [["work_1", "sesn_1"]], "rule 37: the item's owner ends it")
+    }
+
+    /// Rules 11 and 33: the session read's failures come classified from the context;
+    /// a gone session fails the launch before any Superserve call, a fatal one too.
+    func testASessionReadFailureFailsTheLaunchBeforeAnySuperserveCall() async throws {
+        let cases: [(SessionMetadataError, String)] = [
+            (.notFound, "session not found (404)"),
+            (.fatal("anthropic HTTP 401"), "session read failed: anthropic HTTP 401"),
+        ]
+        for (error, reason) in cases {
+            let h = try harness { _ in errorResponse(418, "unexpected") }
+            let context = RecordingLaunchContext(sessionError: error)
+            let outcome = await h.launcher.launch(request(), context: context)
+            XCTAssertEqual(outcome, .failed(LaunchFailure(reason: reason)), "\(error)")
+            XCTAssertEqual(context.reads.withLock { $0 }, 1)
+            XCTAssertEqual(h.transport.calls, [], "\(error)")
+        }
     }
 
     /// Rule 37 on a manual clock: activate keeps answering 503, the backoff
@@ -190,7 +200,7 @@ final class SandboxLauncherTests: XCTestCase {
         }
         let req = request(workMetadata: ["superserve.sandbox_id": "sb-slow"])
         let launcher = h.launcher
-        let task = Task { await launcher.launch(req) }
+        let task = Task { await launcher.launch(req, context: RecordingLaunchContext()) }
         var finished = false
         for _ in 0..<200 where !finished {
             if await sleeper.waitForSleepers(1, timeout: .milliseconds(200)) {
@@ -222,7 +232,7 @@ final class SandboxLauncherTests: XCTestCase {
             }
             var req = request(workMetadata: ["superserve.sandbox_id": "sb-p"])
             req.sessionsTokenPresent = false
-            let outcome = await h.launcher.launch(req)
+            let outcome = await h.launcher.launch(req, context: RecordingLaunchContext())
             if refuse {
                 guard case .failed = outcome else { return XCTFail("expected refusal") }
                 XCTAssertTrue(h.transport.calls.isEmpty)

@@ -2,6 +2,7 @@ import APIClient
 import Foundation
 import Logging
 import Synchronization
+import TestSupport
 import XCTest
 @testable import SandboxLifecycle
 

@@ -159,7 +159,7 @@ final class DrainerTests: XCTestCase {
         let record = logs.all.first { $0.message == "queue.item.force_stop" }
         XCTAssertEqual(record?.metadata["work.id"], "w1")
         XCTAssertEqual(record?.metadata["session.id"], "sesn_w1")
-        XCTAssertEqual(record?.metadata["reason"], "launch budget exhausted")
+        XCTAssertEqual(record?.metadata["stop.reason"], "launch budget exhausted")
         XCTAssertFalse(logs.text.contains("sk-ant"))
         XCTAssertFalse(logs.text.contains(Q.secret))
     }

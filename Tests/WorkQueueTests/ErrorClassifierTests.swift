@@ -8,7 +8,7 @@ final class ErrorClassifierTests: XCTestCase {
     }
 
     // rule 33 as a decision table
-    func testDispositionTable() {
+    func testEveryAnthropicCallFailureHasTheDispositionOfRule33() {
         let cases: [(WorkQueueError, AnthropicCall, ErrorDisposition)] = [
             (.transport(.timedOut), .poll, .transient),
             (.transport(.connectionFailed("x")), .ack, .transient),
@@ -36,6 +36,18 @@ final class ErrorClassifierTests: XCTestCase {
             (http(401), .session, .fatal),
             (http(403), .session, .fatal),
             (http(503), .session, .transient),
+            // rule 33's session GET row is "as poll" for the transient classes …
+            (.transport(.timedOut), .session, .transient),
+            (.invalidResponse("x"), .session, .transient),
+            (http(408), .session, .transient),
+            (http(409), .session, .transient),
+            (http(429), .session, .transient),
+            (http(400), .session, .fatal),
+            // … and follows the core client's `x-should-retry` (anthropic.md §4), except for 404
+            (http(401, shouldRetry: true), .session, .transient),
+            (http(503, shouldRetry: false), .session, .fatal),
+            (http(429, shouldRetry: false), .session, .fatal),
+            (http(404, shouldRetry: true), .session, .notFound),
         ]
         for (error, call, expected) in cases {
             XCTAssertEqual(ErrorClassifier.disposition(of: error, for: call), expected, "\(error) on \(call)")

@@ -78,7 +78,7 @@ final class RecordingHandler: WorkHandler {
     var handledItems: [WorkItem] { items.withLock { $0 } }
     var running: Int { active.withLock { $0 } }
 
-    func handle(_ item: WorkItem) async -> WorkOutcome {
+    func handle(_ item: WorkItem, from drainer: Drainer) async -> WorkOutcome {
         onEntry?(item)
         items.withLock { $0.append(item) }
         active.withLock { $0 += 1 }

@@ -1,3 +1,4 @@
+import APIClient
 import Synchronization
 
 /// A `Sleeper` whose time moves only when a test calls `advance(by:)`. Sleeps are
