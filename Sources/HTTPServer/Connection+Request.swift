@@ -25,10 +25,7 @@ extension Connection {
     /// the body or answer at once.
     func beginRequest(_ parsed: HTTPRequestHead) {
         var head = parsed
-        // RFC 9112 §3.2.2: absolute-form must be accepted; route (and show handlers) its
-        // path and query as if sent in origin-form.
-        if let origin = Self.originForm(of: head.target) { head.target = origin }
-        let resolution = context.router.resolve(method: head.method, path: head.path)
+        let resolution = context.router.route(&head)
         var maxBody = context.configuration.limits.maxBodyBytes
         if case .found(let route) = resolution, let m = route.maxBodyBytes { maxBody = m }
         let state = RequestState(
@@ -61,35 +58,16 @@ extension Connection {
         setDeadline(.body, context.bodyTimeoutNanos)
     }
 
-    /// `/path?query` of an absolute-form target (`http://host/path?query`), nil otherwise.
-    static func originForm(of target: String) -> String? {
-        let u = target.utf8
-        guard let first = u.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return nil }
-        let lower = target.prefix(8).lowercased()
-        let schemeLength: Int
-        if lower.hasPrefix("http://") { schemeLength = 7 } else if lower.hasPrefix("https://") { schemeLength = 8 } else { return nil }
-        let rest = target.utf8.dropFirst(schemeLength)
-        guard let cut = rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else { return "/" }
-        let tail = String(target[cut...])
-        return tail.hasPrefix("?") ? "/" + tail : tail
-    }
-
     /// The body is complete: run the handler (inline for `.sync`, in a Task for `.async`).
+    /// `Router.respond(to:)` answers the same way in process.
     func dispatch() {
         // `current` is read in place: a copy of the whole state would retain every field.
         guard current != nil else { return }
         switch current!.resolution {
         case .notFound:
-            respond(Response.text("not found\n", status: 404), routePattern: "")
+            respond(Router.notFoundAnswer(), routePattern: "")
         case .methodNotAllowed(let pattern, let allowed):
-            var names: [String] = []
-            for m in allowed {
-                names.append(m.description)
-                if m == .GET && !allowed.contains(.HEAD) { names.append("HEAD") }
-            }
-            var r = Response.text("method not allowed\n", status: 405)
-            r.headers.add(name: "Allow", value: names.joined(separator: ", "))
-            respond(r, routePattern: pattern)
+            respond(Router.methodNotAllowedAnswer(allowed: allowed), routePattern: pattern)
         case .found(let route):
             let head = current!.head
             let (client, scheme) = context.clientAndScheme(headers: head.headers, peer: peer, peerText: peerText,
