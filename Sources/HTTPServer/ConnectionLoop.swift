@@ -141,10 +141,10 @@ final class ConnectionLoop: @unchecked Sendable {
     private func checkDeadlines() {
         let now = monotonicNanos()
         var expired: [Connection] = []
-        for c in connections.values where c.deadline != 0 && c.deadline <= now {
+        for c in connections.values where c.state.hasExpired(at: now) {
             expired.append(c)
         }
-        for c in expired { c.deadlineExpired() }
+        for c in expired { c.deadlineExpired(now: now) }
     }
 
     /// Shutdown step 1: close what is idle, mark the rest to close after their answer.

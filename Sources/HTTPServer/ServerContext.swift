@@ -16,11 +16,7 @@ final class ServerContext: Sendable {
     let tracker = ConnectionTracker()
     private let shuttingDownFlag = Atomic<Bool>(false)
 
-    let headerTimeoutNanos: UInt64
-    let bodyTimeoutNanos: UInt64
-    let idleTimeoutNanos: UInt64
-    let writeTimeoutNanos: UInt64
-    let lingerNanos: UInt64
+    let timeouts: ConnectionState.Timeouts
     /// Deadline checks run at this period: a quarter of the shortest deadline, between
     /// 5 ms and 250 ms (one coarse timer per queue, not one per connection).
     let tickNanos: UInt64
@@ -36,12 +32,9 @@ final class ServerContext: Sendable {
         }
         trustedProxies = good
         invalidTrustedProxies = bad
-        headerTimeoutNanos = configuration.headerReadTimeout.nanoseconds
-        bodyTimeoutNanos = configuration.bodyReadTimeout.nanoseconds
-        idleTimeoutNanos = configuration.idleTimeout.nanoseconds
-        writeTimeoutNanos = configuration.writeTimeout.nanoseconds
-        lingerNanos = configuration.closeLingerTimeout.nanoseconds
-        let shortest = [headerTimeoutNanos, bodyTimeoutNanos, idleTimeoutNanos, writeTimeoutNanos, lingerNanos].min() ?? 1_000_000_000
+        let t = ConnectionState.Timeouts(configuration)
+        timeouts = t
+        let shortest = [t.header, t.body, t.idle, t.write, t.linger].min() ?? 1_000_000_000
         tickNanos = min(250_000_000, max(5_000_000, shortest / 4))
     }
 
