@@ -25,7 +25,7 @@ extension Connection {
     /// the body or answer at once.
     func beginRequest(_ parsed: HTTPRequestHead) {
         var head = parsed
-        let resolution = context.router.route(&head)
+        let resolution = loop.router.route(&head)
         var maxBody = context.configuration.limits.maxBodyBytes
         if case .found(let route) = resolution, let m = route.maxBodyBytes { maxBody = m }
         let req = RequestState(

@@ -45,8 +45,8 @@ public struct Route: Sendable {
     }
 }
 
-/// Built mutably, then handed to the server, which only reads it. Exact routes win
-/// over prefix routes; among prefix routes the longest pattern wins.
+/// Built mutably, then frozen by `HTTPServer.serve(router:)`, which only reads it. Exact
+/// routes win over prefix routes; among prefix routes the longest pattern wins.
 public struct Router: Sendable {
     public enum Resolution: Sendable {
         case found(Route)

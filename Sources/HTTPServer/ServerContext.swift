@@ -2,12 +2,12 @@ import HTTPWire
 import Logging
 import Synchronization
 
-/// What every connection of one server shares: configuration (with deadlines turned
-/// into nanoseconds once), the frozen router, logger, observer, trusted proxies, the
-/// shutdown flag and the open-connection count.
+/// What every connection of one server shares from `init` on: configuration (with
+/// deadlines turned into nanoseconds once), logger, observer, trusted proxies, the
+/// shutdown flag and the open-connection count. (The router, frozen later by
+/// `serve(router:)`, is held by the connection queues.)
 final class ServerContext: Sendable {
     let configuration: HTTPServerConfiguration
-    let router: Router
     let logger: Logger
     let observer: (any HTTPServerObserver)?
     let trustedProxies: [CIDR]
@@ -21,9 +21,8 @@ final class ServerContext: Sendable {
     /// 5 ms and 250 ms (one coarse timer per queue, not one per connection).
     let tickNanos: UInt64
 
-    init(configuration: HTTPServerConfiguration, router: Router, logger: Logger, observer: (any HTTPServerObserver)?) {
+    init(configuration: HTTPServerConfiguration, logger: Logger, observer: (any HTTPServerObserver)?) {
         self.configuration = configuration
-        self.router = router
         self.logger = logger
         self.observer = observer
         var good: [CIDR] = [], bad: [String] = []
