@@ -25,18 +25,15 @@ extension Connection {
     /// the body or answer at once.
     func beginRequest(_ parsed: HTTPRequestHead) {
         var head = parsed
-        // RFC 9112 §3.2.2: absolute-form must be accepted; route (and show handlers) its
-        // path and query as if sent in origin-form.
-        if let origin = Self.originForm(of: head.target) { head.target = origin }
-        let resolution = context.router.resolve(method: head.method, path: head.path)
+        let resolution = loop.router.route(&head)
         var maxBody = context.configuration.limits.maxBodyBytes
         if case .found(let route) = resolution, let m = route.maxBodyBytes { maxBody = m }
-        let state = RequestState(
+        let req = RequestState(
             head: head, resolution: resolution,
             decoder: BodyDecoder(framing: head.framing, maxBodyBytes: maxBody, limits: context.configuration.limits),
             requestID: RequestID.accept(head.headers[first: "X-Request-Id"]),
             keepAlive: head.keepAlive)
-        current = state
+        current = req
         if head.framing == .none {
             dispatch()
             return
@@ -57,39 +54,19 @@ extension Connection {
             borrowOutputBuffer()
             outbuf.append(contentsOf: ResponseHead.continueLine)
         }
-        phase = .body
-        setDeadline(.body, context.bodyTimeoutNanos)
-    }
-
-    /// `/path?query` of an absolute-form target (`http://host/path?query`), nil otherwise.
-    static func originForm(of target: String) -> String? {
-        let u = target.utf8
-        guard let first = u.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return nil }
-        let lower = target.prefix(8).lowercased()
-        let schemeLength: Int
-        if lower.hasPrefix("http://") { schemeLength = 7 } else if lower.hasPrefix("https://") { schemeLength = 8 } else { return nil }
-        let rest = target.utf8.dropFirst(schemeLength)
-        guard let cut = rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else { return "/" }
-        let tail = String(target[cut...])
-        return tail.hasPrefix("?") ? "/" + tail : tail
+        state.bodyStarted(now: monotonicNanos())
     }
 
     /// The body is complete: run the handler (inline for `.sync`, in a Task for `.async`).
+    /// `Router.respond(to:)` answers the same way in process.
     func dispatch() {
-        // `current` is read in place: a copy of the whole state would retain every field.
+        // `current` is read in place: a copy of the whole request would retain every field.
         guard current != nil else { return }
         switch current!.resolution {
         case .notFound:
-            respond(Response.text("not found\n", status: 404), routePattern: "")
+            respond(Router.notFoundAnswer(), routePattern: "")
         case .methodNotAllowed(let pattern, let allowed):
-            var names: [String] = []
-            for m in allowed {
-                names.append(m.description)
-                if m == .GET && !allowed.contains(.HEAD) { names.append("HEAD") }
-            }
-            var r = Response.text("method not allowed\n", status: 405)
-            r.headers.add(name: "Allow", value: names.joined(separator: ", "))
-            respond(r, routePattern: pattern)
+            respond(Router.methodNotAllowedAnswer(allowed: allowed), routePattern: pattern)
         case .found(let route):
             let head = current!.head
             let (client, scheme) = context.clientAndScheme(headers: head.headers, peer: peer, peerText: peerText,
@@ -102,8 +79,7 @@ extension Connection {
             case .sync(let handler):
                 respond(handler(request), routePattern: route.pattern)
             case .async(let handler):
-                phase = .handling
-                setDeadline(.none, 0)
+                state.handlerStarted()
                 let pattern = route.pattern
                 task = Task { [self] in
                     let response = await handler(request)
@@ -114,7 +90,7 @@ extension Connection {
     }
 
     private func asyncFinished(_ response: Response, routePattern: String) {
-        guard phase == .handling else { return }   // closed meanwhile: the answer has nowhere to go
+        guard state.phase == .handling else { return }   // closed meanwhile: the answer has nowhere to go
         task = nil
         respond(response, routePattern: routePattern)
         continueAfterAnswer()
@@ -122,7 +98,7 @@ extension Connection {
 
     /// After an asynchronous answer: next pipelined request, then reading again.
     func continueAfterAnswer() {
-        if phase == .head && !writeBlocked { processBuffered() }
+        if state.phase == .idle && !writeBlocked { processBuffered() }
         afterEvent()
     }
 
@@ -135,8 +111,7 @@ extension Connection {
         current = nil
         borrowOutputBuffer()
         Self.appendFixed(status: status, date: loop.dateHeader(), requestID: id, into: &outbuf)
-        phase = .closing
-        setDeadline(.none, 0)
+        state.refused()
     }
 
     /// The wire's fixed answer with `Date` and `X-Request-Id` added before the blank
@@ -164,10 +139,10 @@ extension Connection {
     /// Queues the answer to `current` (head and body in one buffer, written with one
     /// call), logs it, and moves to the next request, a stream, or closing.
     func respond(_ response: Response, routePattern: String) {
-        guard let state = current.take() else { return }
-        let head = state.head
+        guard let req = current.take() else { return }
+        let head = req.head
         let isHEAD = head.method == .HEAD
-        let close = !state.keepAlive || closeAfterResponse || context.isShuttingDown
+        let close = state.answerCloses(keepAlive: req.keepAlive, serverStopping: context.isShuttingDown)
         let status = response.status
         let bodyless = (100..<200).contains(status) || status == 204 || status == 304
         let connectionHeader: ResponseHead.ConnectionHeader =
@@ -182,23 +157,21 @@ extension Connection {
                 compressIfWanted(&body, headers: &headers, request: head.headers)
             }
             ResponseHead.write(status: status, headers: headers, framing: bodyless ? .none : .length(body.count),
-                               date: loop.dateHeader(), requestID: state.requestID, connection: connectionHeader, into: &outbuf)
+                               date: loop.dateHeader(), requestID: req.requestID, connection: connectionHeader, into: &outbuf)
             if !bodyless && !isHEAD { outbuf.append(contentsOf: body) }
-            completed(state, status: status, bytes: outbuf.count - before, routePattern: routePattern)
-            nextRequest(close: close)
+            finish(req, status: status, bytes: outbuf.count - before, routePattern: routePattern, close: close)
         case .stream(let producer):
             let chunked = head.version != .http1_0
             let framing: ResponseHead.Framing = bodyless ? .none : (chunked ? .chunked : .none)
             // HTTP/1.0 has no chunking: the body ends with the connection (RFC 9112 §6.3 item 8).
             let mustClose = close || (!chunked && !bodyless && !isHEAD)
             ResponseHead.write(status: status, headers: response.headers, framing: framing, date: loop.dateHeader(),
-                               requestID: state.requestID, connection: mustClose ? .close : connectionHeader, into: &outbuf)
+                               requestID: req.requestID, connection: mustClose ? .close : connectionHeader, into: &outbuf)
             if bodyless || isHEAD {
-                completed(state, status: status, bytes: outbuf.count - before, routePattern: routePattern)
-                nextRequest(close: mustClose)
+                finish(req, status: status, bytes: outbuf.count - before, routePattern: routePattern, close: mustClose)
                 return
             }
-            startStream(producer, state: state, status: status, headBytes: outbuf.count - before,
+            startStream(producer, request: req, status: status, headBytes: outbuf.count - before,
                         chunked: chunked, close: mustClose, routePattern: routePattern)
         }
     }
@@ -220,30 +193,26 @@ extension Connection {
         headers.add(name: "Vary", value: "Accept-Encoding")
     }
 
-    func nextRequest(close: Bool) {
-        requestStart = 0
-        served += 1
-        if close {
-            phase = .closing
-            setDeadline(.none, 0)
-        } else {
-            phase = .head
-            if inbuf.isEmpty { setDeadline(.idle, context.idleTimeoutNanos) }
-        }
+    /// The answer to `req` is queued in full (or its stream ended): log it, then on to
+    /// the next request or to closing.
+    func finish(_ req: RequestState, status: Int, bytes: Int, routePattern: String, close: Bool) {
+        let now = monotonicNanos()
+        completed(req, status: status, bytes: bytes, routePattern: routePattern, now: now)
+        state.answered(close: close, inputBuffered: !inbuf.isEmpty, now: now)
     }
 
-    func completed(_ state: RequestState, status: Int, bytes: Int, routePattern: String) {
-        let nanos = requestStart == 0 ? 0 : monotonicNanos() &- requestStart
-        context.observer?.requestCompleted(method: state.head.method, routePattern: routePattern, status: status,
+    func completed(_ req: RequestState, status: Int, bytes: Int, routePattern: String, now: UInt64) {
+        let nanos = state.elapsed(at: now)
+        context.observer?.requestCompleted(method: req.head.method, routePattern: routePattern, status: status,
                                            bytesSent: bytes, duration: .nanoseconds(Int64(clamping: nanos)))
         context.logger.info("request", metadata: [
-            "http.method": .stringConvertible(state.head.method),
-            "http.path": .string(String(state.head.path)),
+            "http.method": .stringConvertible(req.head.method),
+            "http.path": .string(String(req.head.path)),
             "http.status": .stringConvertible(status),
             "http.bytes": .stringConvertible(bytes),
             "http.duration_ms": .string(Self.milliseconds(nanos)),
-            "request.id": .string(state.requestID),
-            "client.address": .string(clientAddress(state.head.headers)),
+            "request.id": .string(req.requestID),
+            "client.address": .string(clientAddress(req.head.headers)),
         ])
     }
 

@@ -25,7 +25,7 @@ extension Connection {
                     writeArmed = true
                     updateInterest()
                 }
-                setDeadline(.write, context.writeTimeoutNanos)
+                state.writeStalled(now: monotonicNanos())
                 return
             }
             closeNow()   // EPIPE, ECONNRESET: the peer is gone
@@ -54,19 +54,19 @@ extension Connection {
     }
 
     func onWritable() {
-        guard phase != .closed, writeArmed else { return }
+        guard state.phase != .closed, writeArmed else { return }
         let before = outOffset
         flush()
-        if phase == .closed { return }
+        if state.phase == .closed { return }
         if writeBlocked {
-            if outOffset > before { setDeadline(.write, context.writeTimeoutNanos) }   // progress renews it
+            if outOffset > before { state.writeStalled(now: monotonicNanos()) }   // progress renews it
             return
         }
         afterEvent()
     }
 
     /// Everything queued is in the kernel.
-    private func drained() {
+    func drained() {
         if writeArmed {
             writeArmed = false
             updateInterest()
@@ -75,28 +75,24 @@ extension Connection {
             streamWaiter = nil
             w.resume()
         }
-        switch phase {
-        case .closing:
-            startLinger()
-        case .head:
-            armPhaseDeadline()
+        switch state.outputDrained(now: monotonicNanos()) {
+        case .linger:
+            linger()
+        case .readInput:
             processBuffered()
-            if outOffset < outbuf.count && !writeBlocked && phase != .closed { flush() }
-        case .body, .handling, .streaming:
-            armPhaseDeadline()
-        case .lingering, .closed:
+            if outputPending && !writeBlocked && state.phase != .closed { flush() }
+        case .none:
             break
         }
     }
 
     // MARK: Streams
 
-    func startStream(_ producer: @escaping @Sendable (any BodyWriter) async throws -> Void, state: RequestState,
+    func startStream(_ producer: @escaping @Sendable (any BodyWriter) async throws -> Void, request: RequestState,
                      status: Int, headBytes: Int, chunked: Bool, close: Bool, routePattern: String) {
-        phase = .streaming
-        setDeadline(.none, 0)
+        state.streamStarted()
         let writer = StreamWriter(connection: self, chunked: chunked)
-        let info = StreamInfo(state: state, status: status, chunked: chunked, close: close, routePattern: routePattern)
+        let info = StreamInfo(request: request, status: status, chunked: chunked, close: close, routePattern: routePattern)
         streamBytes = headBytes
         task = Task { [self] in
             let failed: Bool
@@ -109,7 +105,7 @@ extension Connection {
     func streamWrite(_ bytes: [UInt8], chunked: Bool, continuation: CheckedContinuation<Void, any Error>) {
         // Streams end when the server stops (RFC 9110 §9.6 style: producers such as
         // event streams would otherwise hold shutdown for the whole grace period).
-        guard phase == .streaming, !context.isShuttingDown else {
+        guard state.phase == .streaming, !context.isShuttingDown else {
             continuation.resume(throwing: BodyWriterError.closed)
             return
         }
@@ -125,11 +121,12 @@ extension Connection {
     }
 
     private func streamFinished(_ info: StreamInfo, failed: Bool) {
-        guard phase == .streaming else { return }
+        guard state.phase == .streaming else { return }
         task = nil
         if failed || context.isShuttingDown {
             // An unfinished body must not look finished: no last chunk, just close.
-            completed(info.state, status: info.status, bytes: streamBytes, routePattern: info.routePattern)
+            completed(info.request, status: info.status, bytes: streamBytes, routePattern: info.routePattern,
+                      now: monotonicNanos())
             closeNow()
             return
         }
@@ -137,14 +134,13 @@ extension Connection {
             outbuf.append(contentsOf: ResponseEncoder.lastChunk)
             streamBytes += ResponseEncoder.lastChunk.count
         }
-        completed(info.state, status: info.status, bytes: streamBytes, routePattern: info.routePattern)
-        nextRequest(close: info.close)
+        finish(info.request, status: info.status, bytes: streamBytes, routePattern: info.routePattern, close: info.close)
         continueAfterAnswer()
     }
 }
 
 struct StreamInfo: Sendable {
-    let state: RequestState
+    let request: RequestState
     let status: Int
     let chunked: Bool
     let close: Bool

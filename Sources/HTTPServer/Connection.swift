@@ -18,24 +18,6 @@ import Darwin
 /// `@unchecked Sendable`: all mutable state is touched only on `loop.queue`; tasks
 /// running `.async` handlers and stream producers hop back with `queue.async`.
 final class Connection: @unchecked Sendable {
-    enum Phase {
-        /// Waiting for (more of) a request head.
-        case head
-        /// Reading the body of `current`.
-        case body
-        /// An `.async` handler is running.
-        case handling
-        /// A streamed body is being produced.
-        case streaming
-        /// The last answer carries `Connection: close`; writing what is left.
-        case closing
-        /// Write side shut; draining unread input briefly before close.
-        case lingering
-        case closed
-    }
-
-    enum DeadlineKind { case none, header, body, idle, write, linger }
-
     let fd: Int32
     let loop: ConnectionLoop
     let context: ServerContext
@@ -43,10 +25,8 @@ final class Connection: @unchecked Sendable {
     let peerTrusted: Bool
     private(set) lazy var peerText: String = peer?.text ?? "unknown"
 
-    var phase: Phase = .head
-    /// Monotonic nanoseconds; 0 when no deadline applies (a handler is running).
-    var deadline: UInt64 = 0
-    var deadlineKind: DeadlineKind = .none
+    /// Phase and deadline: changed only by its transitions (see `ConnectionState`).
+    var state: ConnectionState
 
     /// What the socket is watched for in the queue's epoll set.
     private var reading = false
@@ -62,13 +42,9 @@ final class Connection: @unchecked Sendable {
     var outbuf: [UInt8] = []
     var outOffset = 0
     var writeBlocked: Bool { writeArmed }
+    var outputPending: Bool { outOffset < outbuf.count }
 
-    /// Start of the current request (first byte) for durations; 0 between requests.
-    var requestStart: UInt64 = 0
-    var served = 0
     var current: RequestState?
-    /// Set by shutdown: the next answer carries `Connection: close`.
-    var closeAfterResponse = false
     var task: Task<Void, Never>?
     var streamWaiter: CheckedContinuation<Void, any Error>?
     /// Bytes of the current streamed answer so far (for the access log).
@@ -80,12 +56,10 @@ final class Connection: @unchecked Sendable {
         self.loop = loop
         self.context = loop.context
         self.peerTrusted = loop.context.isTrusted(peer)
+        self.state = ConnectionState(timeouts: loop.context.timeouts, acceptedAt: monotonicNanos())
     }
 
     func start() {
-        // A fresh connection must produce a complete head within the header deadline,
-        // counted from accept.
-        setDeadline(.header, context.headerTimeoutNanos)
         reading = true
         updateInterest()
     }
@@ -99,15 +73,15 @@ final class Connection: @unchecked Sendable {
     func onReadable() {
         guard reading else { return }
         var rounds = 0
-        while rounds < 4, phase == .head || phase == .body || phase == .lingering, !writeBlocked {
+        while rounds < 4, state.readsInput, !writeBlocked {
             rounds += 1
             let n = read(fd, loop.scratch.baseAddress, loop.scratch.count)
             if n > 0 {
-                if phase == .lingering { continue }
+                if state.phase == .lingering { continue }
                 received(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
                 if n < loop.scratch.count { break }
             } else if n == 0 {
-                peerClosed()
+                if state.peerClosed(outputPending: outputPending) { closeNow() }
                 break
             } else {
                 let e = errno
@@ -119,30 +93,10 @@ final class Connection: @unchecked Sendable {
         afterEvent()
     }
 
-    /// The peer shut its write side (or went away).
-    private func peerClosed() {
-        switch phase {
-        case .head, .body:
-            // Nothing more can complete: a partial message is abandoned (no answer:
-            // nobody is left to send the rest of it). Answers already queued still go
-            // out (the peer may only have half-closed), then the socket closes.
-            if outOffset < outbuf.count {
-                phase = .closing
-                setDeadline(.none, 0)
-            } else {
-                closeNow()
-            }
-        case .lingering:
-            closeNow()
-        default:
-            break
-        }
-    }
-
     private func received(_ bytes: UnsafeRawBufferPointer) {
         if inbuf.isEmpty {
             let used = process(bytes)
-            if used < bytes.count, phase != .closed, phase != .closing, phase != .lingering {
+            if used < bytes.count, !state.isFinishing {
                 inbuf.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
             }
         } else {
@@ -151,14 +105,14 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    /// Runs the state machine over `inbuf` (after an answer, or when more bytes came).
+    /// Runs the request loop over `inbuf` (after an answer, or when more bytes came).
     func processBuffered() {
         guard !inbuf.isEmpty else { return }
         // Move the bytes out so that nothing below can touch `inbuf` while we read it.
         var local: [UInt8] = []
         swap(&local, &inbuf)
         let used = local.withUnsafeBytes { process($0) }
-        guard phase != .closed, phase != .closing, phase != .lingering else { return }
+        guard !state.isFinishing else { return }
         if used < local.count {
             if used > 0 { local.removeSubrange(0..<used) }
             inbuf = local
@@ -171,15 +125,11 @@ final class Connection: @unchecked Sendable {
     private func process(_ bytes: UnsafeRawBufferPointer) -> Int {
         var off = 0
         while true {
-            switch phase {
-            case .head:
+            switch state.phase {
+            case .idle, .readingHead:
                 let available = bytes.count - off
                 if available == 0 { return off }
-                if requestStart == 0 {
-                    requestStart = monotonicNanos()
-                    // Header deadline from the first byte (a fresh connection's runs from accept).
-                    if served > 0 { setDeadline(.header, context.headerTimeoutNanos) }
-                }
+                if state.phase == .idle { state.requestStarted(now: monotonicNanos()) }
                 // A head can only complete with a line feed; rescanning on every byte of a
                 // slow client would be quadratic. Past the request-line limit, always parse
                 // so that the parser's limits decide.
@@ -201,7 +151,7 @@ final class Connection: @unchecked Sendable {
                     off += consumed
                     beginRequest(head)
                 }
-            case .body:
+            case .readingBody:
                 guard current != nil else { return off }
                 // In place: the body stays uniquely referenced while it grows.
                 let result = current!.decodeBody(UnsafeRawBufferPointer(rebasing: bytes[off...]))
@@ -223,7 +173,7 @@ final class Connection: @unchecked Sendable {
             // Many small pipelined answers: hand them to the socket in batches.
             if outbuf.count - outOffset >= 64 * 1024 {
                 flush()
-                if writeBlocked || phase == .closed { return off }
+                if writeBlocked || state.phase == .closed { return off }
             }
         }
     }
@@ -232,70 +182,34 @@ final class Connection: @unchecked Sendable {
 
     /// After every event: write what is pending, read only when a request can progress.
     func afterEvent() {
-        if phase == .closed { return }
-        if outOffset < outbuf.count && !writeBlocked { flush() }
-        if phase == .closed { return }
-        if phase == .closing && outOffset >= outbuf.count { startLinger() }
-        let wantRead: Bool
-        switch phase {
-        case .head, .body, .lingering: wantRead = !writeBlocked
-        default: wantRead = false
-        }
-        setReading(wantRead)
+        if state.phase == .closed { return }
+        if outputPending && !writeBlocked { flush() }
+        if state.phase == .closed { return }
+        // Nothing was left to write (a close-delimited stream, say): the close can begin.
+        if state.phase == .closing && !outputPending { drained() }
+        setReading(state.readsInput && !writeBlocked)
     }
 
     private func setReading(_ on: Bool) {
-        guard on != reading, phase != .closed else { return }
+        guard on != reading, state.phase != .closed else { return }
         reading = on
         updateInterest()
     }
 
     // MARK: Deadlines
 
-    func setDeadline(_ kind: DeadlineKind, _ nanos: UInt64) {
-        deadlineKind = kind
-        deadline = kind == .none ? 0 : monotonicNanos() &+ nanos
-    }
-
-    /// Deadline for the phase we are in once nothing is waiting to be written.
-    func armPhaseDeadline() {
-        switch phase {
-        case .head:
-            if requestStart == 0 {
-                if served > 0 { setDeadline(.idle, context.idleTimeoutNanos) }
-            } else if deadlineKind != .header {
-                setDeadline(.header, context.headerTimeoutNanos)
-            }
-        case .body:
-            if deadlineKind != .body { setDeadline(.body, context.bodyTimeoutNanos) }
-        case .handling, .streaming, .closing:
-            setDeadline(.none, 0)
-        case .lingering:
-            if deadlineKind != .linger { setDeadline(.linger, context.lingerNanos) }
-        case .closed:
-            setDeadline(.none, 0)
-        }
-    }
-
-    func deadlineExpired() {
-        switch deadlineKind {
+    /// Called by the queue's timer once `state.hasExpired(at: now)`.
+    func deadlineExpired(now: UInt64) {
+        switch state.expiry(at: now, inputBuffered: !inbuf.isEmpty) {
         case .none:
-            deadline = 0
-        case .idle, .linger:
+            break
+        case .close:
             closeNow()
-        case .write:
+        case .writeTimedOut:
             context.rejected(reason: "write_timeout", peer: peerText)
             closeNow()
-        case .header:
-            if requestStart == 0 && inbuf.isEmpty {
-                // Never sent a byte: nothing to answer.
-                closeNow()
-            } else {
-                reject(status: 408, reason: "header_timeout")
-                afterEvent()
-            }
-        case .body:
-            reject(status: 408, reason: "body_timeout")
+        case .refuse(let status, let reason):
+            reject(status: status, reason: reason)
             afterEvent()
         }
     }
@@ -304,28 +218,21 @@ final class Connection: @unchecked Sendable {
 
     /// Shutdown began: close at once when between requests, else after this answer.
     func shutdownRequested() {
-        closeAfterResponse = true
-        let idle = phase == .head && requestStart == 0 && inbuf.isEmpty && outOffset >= outbuf.count
-        // A lingering connection has had its last answer: nothing is lost by closing it.
-        if idle || phase == .lingering { closeNow() }
+        if state.shutdownRequested(inputBuffered: !inbuf.isEmpty, outputPending: outputPending) { closeNow() }
     }
 
-    /// Output is all written and the last answer said `Connection: close`: shut our
-    /// write side and drain the peer's leftovers briefly (see `closeLingerTimeout`).
-    func startLinger() {
-        phase = .lingering
+    /// The last answer is out (`state` is lingering): shut our write side and drain the
+    /// peer's leftovers briefly (see `closeLingerTimeout`).
+    func linger() {
         shutdown(fd, Int32(SHUT_WR))
         inbuf = []
-        setDeadline(.linger, context.lingerNanos)
         setReading(true)
     }
 
     /// Closes at once: cancels the handler task, fails a waiting stream write, releases
     /// the sources (the descriptor is closed once both have acknowledged).
     func closeNow() {
-        guard phase != .closed else { return }
-        phase = .closed
-        setDeadline(.none, 0)
+        guard state.close() else { return }
         task?.cancel()
         task = nil
         current = nil

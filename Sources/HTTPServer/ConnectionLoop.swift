@@ -23,6 +23,8 @@ import Darwin
 final class ConnectionLoop: @unchecked Sendable {
     let queue: DispatchQueue
     let context: ServerContext
+    /// Frozen by `HTTPServer.serve(router:)`; every connection of this queue routes with it.
+    let router: Router
     /// 64 KiB read buffer shared by this queue's connections (one read at a time).
     let scratch: UnsafeMutableRawBufferPointer
     private var connections: [Int32: Connection] = [:]
@@ -38,9 +40,10 @@ final class ConnectionLoop: @unchecked Sendable {
     static let scratchSize = 64 * 1024
     static let eventBatch = 256
 
-    init(index: Int, context: ServerContext) throws(HTTPServerError) {
+    init(index: Int, context: ServerContext, router: Router) throws(HTTPServerError) {
         queue = DispatchQueue(label: "http.connections.\(index)")
         self.context = context
+        self.router = router
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epfd >= 0 else { throw .system(call: "epoll_create1", errno: errno) }
         scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchSize, alignment: 16)
@@ -141,10 +144,10 @@ final class ConnectionLoop: @unchecked Sendable {
     private func checkDeadlines() {
         let now = monotonicNanos()
         var expired: [Connection] = []
-        for c in connections.values where c.deadline != 0 && c.deadline <= now {
+        for c in connections.values where c.state.hasExpired(at: now) {
             expired.append(c)
         }
-        for c in expired { c.deadlineExpired() }
+        for c in expired { c.deadlineExpired(now: now) }
     }
 
     /// Shutdown step 1: close what is idle, mark the rest to close after their answer.

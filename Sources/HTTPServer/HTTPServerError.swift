@@ -7,7 +7,7 @@ public enum HTTPServerError: Error, Sendable, Equatable, CustomStringConvertible
     case badHost(String)
     /// An entry of `trustedProxies` is neither an address nor a CIDR.
     case badTrustedProxy(String)
-    /// `start()` was called twice, or after `shutdown()`.
+    /// `bind()`, `serve(router:)` or `start()` was called again, or after `shutdown()`.
     case alreadyStarted
     /// A configuration value is out of range; the text names the setting.
     case invalidConfiguration(String)

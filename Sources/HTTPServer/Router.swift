@@ -45,8 +45,8 @@ public struct Route: Sendable {
     }
 }
 
-/// Built mutably, then handed to the server, which only reads it. Exact routes win
-/// over prefix routes; among prefix routes the longest pattern wins.
+/// Built mutably, then frozen by `HTTPServer.serve(router:)`, which only reads it. Exact
+/// routes win over prefix routes; among prefix routes the longest pattern wins.
 public struct Router: Sendable {
     public enum Resolution: Sendable {
         case found(Route)
@@ -79,6 +79,67 @@ public struct Router: Sendable {
     public mutating func merge(_ other: Router) {
         for routes in other.exact.values { for r in routes { add(r) } }
         for r in other.prefixes { add(r) }
+    }
+
+    /// Answers `request` in process exactly as a connection routes and dispatches it:
+    /// the same resolution (absolute-form targets included), the same 404 and 405
+    /// answers, and the handler, sync or async, seeing `routePattern` set. What the wire
+    /// adds on the way out (framing, `Date`, `X-Request-Id`, gzip, no body for HEAD) is
+    /// the connection's and is not applied. Streamed bodies are returned unrun.
+    public func respond(to request: Request) async -> Response {
+        var head = request.head
+        switch route(&head) {
+        case .notFound:
+            return Self.notFoundAnswer()
+        case .methodNotAllowed(_, let allowed):
+            return Self.methodNotAllowedAnswer(allowed: allowed)
+        case .found(let route):
+            let routed = Request(head: head, body: request.body, remoteAddress: request.remoteAddress,
+                                 scheme: request.scheme, requestID: request.requestID, routePattern: route.pattern)
+            switch route.handler {
+            case .sync(let handler): return handler(routed)
+            case .async(let handler): return await handler(routed)
+            }
+        }
+    }
+
+    /// The route for a parsed head, as connections and `respond(to:)` resolve it.
+    /// RFC 9112 §3.2.2: absolute-form must be accepted; its path and query are routed
+    /// (and shown to handlers) as if sent in origin-form, so `head.target` is rewritten.
+    func route(_ head: inout HTTPRequestHead) -> Resolution {
+        if let origin = Self.originForm(of: head.target) { head.target = origin }
+        return resolve(method: head.method, path: head.path)
+    }
+
+    /// `/path?query` of an absolute-form target (`http://host/path?query`), nil otherwise.
+    static func originForm(of target: String) -> String? {
+        let u = target.utf8
+        guard let first = u.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") else { return nil }
+        let lower = target.prefix(8).lowercased()
+        let schemeLength: Int
+        if lower.hasPrefix("http://") { schemeLength = 7 } else if lower.hasPrefix("https://") { schemeLength = 8 } else { return nil }
+        let rest = target.utf8.dropFirst(schemeLength)
+        guard let cut = rest.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else { return "/" }
+        let tail = String(target[cut...])
+        return tail.hasPrefix("?") ? "/" + tail : tail
+    }
+
+    /// The answer when no route has the path.
+    static func notFoundAnswer() -> Response {
+        .text("not found\n", status: 404)
+    }
+
+    /// The answer when the path is routed for other methods: 405 with `Allow`
+    /// (RFC 9110 §15.5.6), where HEAD is allowed wherever GET is (§9.3.2).
+    static func methodNotAllowedAnswer(allowed: [HTTPMethod]) -> Response {
+        var names: [String] = []
+        for m in allowed {
+            names.append(m.description)
+            if m == .GET && !allowed.contains(.HEAD) { names.append("HEAD") }
+        }
+        var r = Response.text("method not allowed\n", status: 405)
+        r.headers.add(name: "Allow", value: names.joined(separator: ", "))
+        return r
     }
 
     /// `path` is the raw (still percent-encoded) path of the target.

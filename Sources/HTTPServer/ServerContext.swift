@@ -2,12 +2,12 @@ import HTTPWire
 import Logging
 import Synchronization
 
-/// What every connection of one server shares: configuration (with deadlines turned
-/// into nanoseconds once), the frozen router, logger, observer, trusted proxies, the
-/// shutdown flag and the open-connection count.
+/// What every connection of one server shares from `init` on: configuration (with
+/// deadlines turned into nanoseconds once), logger, observer, trusted proxies, the
+/// shutdown flag and the open-connection count. (The router, frozen later by
+/// `serve(router:)`, is held by the connection queues.)
 final class ServerContext: Sendable {
     let configuration: HTTPServerConfiguration
-    let router: Router
     let logger: Logger
     let observer: (any HTTPServerObserver)?
     let trustedProxies: [CIDR]
@@ -16,18 +16,13 @@ final class ServerContext: Sendable {
     let tracker = ConnectionTracker()
     private let shuttingDownFlag = Atomic<Bool>(false)
 
-    let headerTimeoutNanos: UInt64
-    let bodyTimeoutNanos: UInt64
-    let idleTimeoutNanos: UInt64
-    let writeTimeoutNanos: UInt64
-    let lingerNanos: UInt64
+    let timeouts: ConnectionState.Timeouts
     /// Deadline checks run at this period: a quarter of the shortest deadline, between
     /// 5 ms and 250 ms (one coarse timer per queue, not one per connection).
     let tickNanos: UInt64
 
-    init(configuration: HTTPServerConfiguration, router: Router, logger: Logger, observer: (any HTTPServerObserver)?) {
+    init(configuration: HTTPServerConfiguration, logger: Logger, observer: (any HTTPServerObserver)?) {
         self.configuration = configuration
-        self.router = router
         self.logger = logger
         self.observer = observer
         var good: [CIDR] = [], bad: [String] = []
@@ -36,12 +31,9 @@ final class ServerContext: Sendable {
         }
         trustedProxies = good
         invalidTrustedProxies = bad
-        headerTimeoutNanos = configuration.headerReadTimeout.nanoseconds
-        bodyTimeoutNanos = configuration.bodyReadTimeout.nanoseconds
-        idleTimeoutNanos = configuration.idleTimeout.nanoseconds
-        writeTimeoutNanos = configuration.writeTimeout.nanoseconds
-        lingerNanos = configuration.closeLingerTimeout.nanoseconds
-        let shortest = [headerTimeoutNanos, bodyTimeoutNanos, idleTimeoutNanos, writeTimeoutNanos, lingerNanos].min() ?? 1_000_000_000
+        let t = ConnectionState.Timeouts(configuration)
+        timeouts = t
+        let shortest = [t.header, t.body, t.idle, t.write, t.linger].min() ?? 1_000_000_000
         tickNanos = min(250_000_000, max(5_000_000, shortest / 4))
     }
 

@@ -2,6 +2,9 @@ import HTTPServer
 import TestSupport
 import XCTest
 
+/// The named deadlines against real sockets and the real clock. Every deadline's rule
+/// (from when it counts, what its expiry does) is also tabled on a manual clock in
+/// `ConnectionStateTests`, without waiting.
 final class DeadlineTests: XCTestCase {
     private func harness(_ observer: RecordingObserver) throws -> ServerHarness {
         try ServerHarness(router: .testing(), configure: {
