@@ -4,10 +4,12 @@ import PackageDescription
 import Glibc
 #endif
 
-// Dependencies point downward only (see README "Layout"):
-// cma-orchestrator → Orchestrator → {Emulators, SandboxLifecycle, WorkQueue, Webhooks, HTTPServer}
-// Emulators → {HTTPServer, Webhooks, APIClient}; WorkQueue, SandboxLifecycle → APIClient;
-// HTTPServer → {HTTPWire, CZlib}; Webhooks → COpenSSL. HTTPWire imports the standard library only.
+// Dependencies point downward only (see README "Layout"; Tests/ArchitectureTests checks the imports):
+// cma-orchestrator → {EmulatedMode, Orchestrator}; EmulatedMode → {Orchestrator, AnthropicEmulator, SuperserveEmulator}
+// Orchestrator → {SandboxLifecycle, WorkQueue, Webhooks, HTTPServer, JSON}, never an emulator target;
+// AnthropicEmulator → {Faults, Webhooks, APIClient, HTTPServer, JSON}; SuperserveEmulator → {Faults, LocalSandboxes, HTTPServer, JSON};
+// Faults → {HTTPServer, JSON}; WorkQueue, SandboxLifecycle → APIClient; HTTPServer → {HTTPWire, CZlib, CEpoll};
+// Webhooks → {COpenSSL, JSON}. HTTPWire and JSON import the standard library only.
 let package = Package(
     name: "cma-orchestrator",
     platforms: [.macOS(.v14)],
@@ -28,11 +30,12 @@ let package = Package(
         .systemLibrary(name: "CEpoll"),
 
         .target(name: "HTTPWire"),
+        .target(name: "JSON"),
         .target(name: "HTTPServer", dependencies: [
             "HTTPWire", "CZlib", "CEpoll",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Webhooks", dependencies: ["COpenSSL"]),
+        .target(name: "Webhooks", dependencies: ["COpenSSL", "JSON"]),
         .target(name: "APIClient", dependencies: [
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -44,40 +47,65 @@ let package = Package(
             "APIClient",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Emulators", dependencies: [
-            "HTTPServer", "Webhooks", "APIClient",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
         .target(name: "Orchestrator", dependencies: [
-            "HTTPServer", "Webhooks", "APIClient", "WorkQueue", "SandboxLifecycle", "Emulators",
+            "HTTPServer", "JSON", "Webhooks", "APIClient", "WorkQueue", "SandboxLifecycle",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+
+        // Development and test tools: loopback emulators of both APIs, local process
+        // sandboxes, and `serve --emulated` / `emulate` / `demo`. Only the executable
+        // and the tests link them; the Orchestrator library never does.
+        .target(name: "Faults", dependencies: ["HTTPServer", "JSON"]),
+        .target(name: "LocalSandboxes"),
+        .target(name: "AnthropicEmulator", dependencies: [
+            "HTTPServer", "JSON", "Webhooks", "APIClient", "Faults",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "SuperserveEmulator", dependencies: [
+            "HTTPServer", "JSON", "Faults", "LocalSandboxes",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "EmulatedMode", dependencies: [
+            "Orchestrator", "AnthropicEmulator", "SuperserveEmulator", "LocalSandboxes", "HTTPServer", "APIClient", "JSON",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
         .executableTarget(name: "cma-orchestrator", dependencies: [
-            "Orchestrator",
+            "Orchestrator", "EmulatedMode",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], linkerSettings: releaseLinkerSettings),
 
         // Shared by the test targets: raw loopback clients, process helpers, the SDK venv.
         .target(name: "TestSupport", dependencies: [
-            "HTTPWire", "Emulators", .product(name: "Logging", package: "swift-log"),
+            "HTTPWire", "HTTPServer", "APIClient", "LocalSandboxes", .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/TestSupport"),
 
         .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "WebhooksTests", dependencies: ["Webhooks", "TestSupport"]),
         .testTarget(name: "APIClientTests", dependencies: ["APIClient", "TestSupport"]),
-        .testTarget(name: "WorkQueueTests", dependencies: ["WorkQueue", "TestSupport"]),
-        .testTarget(name: "SandboxLifecycleTests", dependencies: ["SandboxLifecycle", "TestSupport"]),
-        .testTarget(name: "EmulatorsTests", dependencies: ["Emulators", "TestSupport"]),
+        .testTarget(name: "WorkQueueTests", dependencies: ["WorkQueue", "AnthropicEmulator", "TestSupport"]),
+        .testTarget(name: "SandboxLifecycleTests", dependencies: [
+            "SandboxLifecycle", "AnthropicEmulator", "SuperserveEmulator", "TestSupport",
+        ]),
+        .testTarget(name: "FaultsTests", dependencies: ["Faults", "JSON"]),
+        .testTarget(name: "AnthropicEmulatorTests", dependencies: ["AnthropicEmulator", "JSON", "TestSupport"]),
+        .testTarget(name: "SuperserveEmulatorTests", dependencies: [
+            "SuperserveEmulator", "LocalSandboxes", "JSON", "TestSupport",
+        ]),
         .testTarget(name: "OrchestratorTests", dependencies: [
-            "Orchestrator", "TestSupport", "HTTPServer", "HTTPWire", "Webhooks", "APIClient", "WorkQueue",
-            "SandboxLifecycle", "Emulators",
+            "Orchestrator", "EmulatedMode", "TestSupport", "HTTPServer", "HTTPWire", "JSON", "Webhooks", "APIClient",
+            "WorkQueue", "SandboxLifecycle", "AnthropicEmulator", "SuperserveEmulator",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Reads Sources/*/*.swift and Package.swift as text: the import graph of the layout.
+        .testTarget(name: "ArchitectureTests"),
     ]
 )
 

@@ -27,23 +27,18 @@ public enum StartError: Error, CustomStringConvertible {
 extension Instance {
     /// Builds every part and binds the server; `run(handleSignals:)` then runs it.
     /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
-    /// queue half, and embedders with their own launcher).
+    /// queue half, and embedders with their own launcher). `localUpstreams` are served
+    /// on the instance's own port; emulated mode (rule 46) needs them.
     public static func start(configuration original: Configuration, logger: Logger,
                              transport: any HTTPTransport = URLSessionTransport(),
-                             workHandler: (any WorkHandler)? = nil) async throws(StartError) -> Instance {
+                             workHandler: (any WorkHandler)? = nil,
+                             localUpstreams: (any LocalUpstreams)? = nil) async throws(StartError) -> Instance {
         var configuration = original
         let metrics = OrchestratorMetrics()
-        var emulators: EmbeddedEmulators?
-        if configuration.emulated {
-            let embedded: EmbeddedEmulators
-            do { embedded = try EmbeddedEmulators(configuration: configuration, logger: logger) } catch {
-                throw .emulators("\(error)")
-            }
-            configuration.webhookSigningKeys = [embedded.signingKey]
-            configuration.environmentKey = embedded.environmentKey
-            configuration.superserveAPIKey = EmbeddedEmulators.superserveAPIKey
-            emulators = embedded
+        if configuration.emulated, localUpstreams == nil {
+            throw .emulators("emulated mode needs the emulators passed in as local upstreams")
         }
+        localUpstreams?.configure(&configuration)
         let bundle: RunnerBundle
         do {
             guard let directory = configuration.runnerSourceDirectory else { throw SandboxLifecycleError.invalidBundle("no runner folder") }
@@ -55,7 +50,7 @@ extension Instance {
         // The router refers to the instance through a box filled right after the bind.
         let box = InstanceBox()
         var router = Router()
-        if let emulators { router.merge(emulators.router) }
+        if let localUpstreams { router.merge(localUpstreams.routes) }
         Probes.add(to: &router, box: box, metrics: metrics)
         if configuration.mode == .webhook {
             let verifier: WebhookVerifier
@@ -95,19 +90,12 @@ extension Instance {
 
         var bound = configuration
         bound.server.port = server.boundPort
-        let instance = Instance(configuration: bound, metrics: metrics, activity: box.activity, emulators: emulators,
-                                logger: logger, server: server)
+        let instance = Instance(configuration: bound, metrics: metrics, activity: box.activity,
+                                localUpstreams: localUpstreams, logger: logger, server: server)
         box.set(instance)
 
-        if let emulators {
-            // Rule 46: every endpoint points at the loopback emulators.
-            let url = instance.localURL
-            configuration.anthropicBaseURL = url
-            configuration.superserveControlURL = url
-            configuration.superserveDataURL = url
-            emulators.anthropic.webhookURL = configuration.mode == .webhook
-                ? url.appendingPathComponent(String(configuration.webhookPath.dropFirst())) : nil
-        }
+        // Rule 46: every endpoint points at the loopback upstreams.
+        localUpstreams?.bound(to: instance.localURL, configuration: &configuration)
         instance.assemble(configuration: configuration, bundle: bundle, transport: transport, workHandler: workHandler)
         return instance
     }

@@ -8,7 +8,7 @@ import Synchronization
 import WorkQueue
 
 /// One running orchestrator: the HTTP server (probes, metrics, status page, webhook
-/// route, and in emulated mode both emulators), the drain in its configured shape,
+/// route, and in emulated mode the `LocalUpstreams` passed in), the drain in its configured shape,
 /// the janitor and the template check, run as swift-service-lifecycle services.
 ///
 /// The server binds first so that `--port 0` and emulated mode know their address;
@@ -27,7 +27,7 @@ public final class Instance: Sendable {
     public let configuration: Configuration
     public let metrics: OrchestratorMetrics
     public let activity: ActivityLog
-    public let emulators: EmbeddedEmulators?
+    let localUpstreams: (any LocalUpstreams)?
     let logger: Logger
     let server: HTTPServer
     let parts = Mutex<Parts?>(nil)
@@ -49,12 +49,12 @@ public final class Instance: Sendable {
 
     public var isStopping: Bool { stopping.load(ordering: .acquiring) }
 
-    init(configuration: Configuration, metrics: OrchestratorMetrics, activity: ActivityLog, emulators: EmbeddedEmulators?,
-         logger: Logger, server: HTTPServer) {
+    init(configuration: Configuration, metrics: OrchestratorMetrics, activity: ActivityLog,
+         localUpstreams: (any LocalUpstreams)?, logger: Logger, server: HTTPServer) {
         self.configuration = configuration
         self.metrics = metrics
         self.activity = activity
-        self.emulators = emulators
+        self.localUpstreams = localUpstreams
         self.logger = logger
         self.server = server
     }
@@ -62,14 +62,14 @@ public final class Instance: Sendable {
     /// Runs every service until a graceful shutdown (SIGTERM/SIGINT when
     /// `handleSignals`, or `shutdown()`), then stops them in reverse order: the stop
     /// flag (readyz 503, webhooks 503), claiming work, the janitor and template check,
-    /// the HTTP server (in-flight requests finish within the grace period), the emulators.
+    /// the HTTP server (in-flight requests finish within the grace period), the local upstreams.
     public func run(handleSignals: Bool) async throws {
         guard let parts = parts.withLock({ $0 }) else { return }
         var services: [any Service] = []
-        if let emulators {
+        if let localUpstreams {
             services.append(ClosureService("emulators") {
                 try? await gracefulShutdown()
-                await emulators.shutdown()
+                await localUpstreams.shutdown()
             })
         }
         let server = self.server
@@ -150,15 +150,15 @@ public final class Instance: Sendable {
     }
 }
 
-/// A named service from a closure.
-struct ClosureService: Service, CustomStringConvertible {
-    let description: String
+/// A named service from a closure (also what `emulate` runs its emulator in).
+public struct ClosureService: Service, CustomStringConvertible {
+    public let description: String
     let body: @Sendable () async throws -> Void
 
-    init(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+    public init(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
         description = name
         self.body = body
     }
 
-    func run() async throws { try await body() }
+    public func run() async throws { try await body() }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -7,7 +8,8 @@ import Glibc
 /// swift-log handler writing one line per record to a file descriptor: JSON lines
 /// in production (stdout not a terminal, or `CMA_LOG_FORMAT=json`), readable text
 /// on a terminal (style habit 9). Each line leaves in one `write(2)`, so lines from
-/// different threads never interleave.
+/// different threads never interleave. Strings are escaped by `JSONEscape`, the
+/// escaper the emulators write with too (U+2028/U+2029 included).
 public struct LineLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
@@ -59,14 +61,14 @@ public struct LineLogHandler: LogHandler {
 
     static func jsonLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
         var out = "{\"ts\":\"\(UTCTimestamp.now())\",\"level\":\"\(level.rawValue)\",\"logger\":"
-        JSONText.appendString(label, to: &out)
+        JSONEscape.appendQuoted(label, to: &out)
         out += ",\"msg\":"
-        JSONText.appendString(message, to: &out)
+        JSONEscape.appendQuoted(message, to: &out)
         for key in metadata.keys.sorted() {
             out += ","
-            JSONText.appendString(key, to: &out)
+            JSONEscape.appendQuoted(key, to: &out)
             out += ":"
-            JSONText.appendString(metadata[key]!.flatText, to: &out)
+            JSONEscape.appendQuoted(metadata[key]!.flatText, to: &out)
         }
         out += "}"
         return out
@@ -87,32 +89,5 @@ extension Logger.MetadataValue {
         case .stringConvertible(let c): c.description
         default: description
         }
-    }
-}
-
-/// Minimal JSON text helpers for hand-written answers and log lines.
-public enum JSONText {
-    public static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
-    }
-
-    public static func quoted(_ s: String) -> String {
-        var out = ""
-        appendString(s, to: &out)
-        return out
     }
 }

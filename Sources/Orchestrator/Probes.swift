@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import JSON
 
 /// `/healthz`, `/readyz`, `/metrics` and `/status`. All run inline (`.sync`): they
 /// read in-memory state only and never call upstream, so they keep answering while
@@ -17,7 +18,7 @@ enum Probes {
             let reasons = box.instance?.notReadyReasons ?? ["starting"]
             metrics.ready.set(reasons.isEmpty ? 1 : 0)
             if reasons.isEmpty { return Response.json(#"{"ready":true}"#) }
-            let list = reasons.map(JSONText.quoted).joined(separator: ",")
+            let list = reasons.map(JSONEscape.quoted).joined(separator: ",")
             return Response.json(#"{"ready":false,"reasons":["# + list + "]}", status: 503)
         }
         router.add(.GET, "/readyz", readyz)
@@ -45,23 +46,23 @@ extension Instance {
         let reasons = notReadyReasons
         let parts = self.parts.withLock { $0 }
         let health = parts?.drainer.health
-        func string(_ s: String?) -> String { s.map(JSONText.quoted) ?? "null" }
-        func date(_ d: Date?) -> String { d.map { JSONText.quoted(UTCTimestamp.format($0)) } ?? "null" }
+        func string(_ s: String?) -> String { s.map(JSONEscape.quoted) ?? "null" }
+        func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
         let uptime = (ContinuousClock.now - startedAt).secondsDouble
         let template = parts?.templateCheck.status
         let launched = metrics.tally("cma_sandbox_launches_total", [("outcome", "launched")])
         let failed = metrics.tally("cma_sandbox_launches_total", [("outcome", "failed")])
 
         var out = "{"
-        out += #""service":"cma-orchestrator","version":"# + JSONText.quoted(Self.version)
-        out += #","mode":"# + JSONText.quoted(configuration.mode.rawValue)
+        out += #""service":"cma-orchestrator","version":"# + JSONEscape.quoted(Self.version)
+        out += #","mode":"# + JSONEscape.quoted(configuration.mode.rawValue)
         out += #","emulated":"# + (configuration.emulated ? "true" : "false")
         out += #","uptime_seconds":"# + String((uptime * 10).rounded() / 10)
         out += #","ready":"# + (reasons.isEmpty ? "true" : "false")
-        out += #","not_ready_reasons":["# + reasons.map(JSONText.quoted).joined(separator: ",") + "]"
-        out += #","environment_id":"# + JSONText.quoted(configuration.environmentID)
-        out += #","template":{"name":"# + JSONText.quoted(configuration.launcher.template)
-        out += #","status":"# + JSONText.quoted(template.map { $0.isReady ? "ready" : ($0.reason ?? "checking") } ?? "starting") + "}"
+        out += #","not_ready_reasons":["# + reasons.map(JSONEscape.quoted).joined(separator: ",") + "]"
+        out += #","environment_id":"# + JSONEscape.quoted(configuration.environmentID)
+        out += #","template":{"name":"# + JSONEscape.quoted(configuration.launcher.template)
+        out += #","status":"# + JSONEscape.quoted(template.map { $0.isReady ? "ready" : ($0.reason ?? "checking") } ?? "starting") + "}"
         out += #","drain":{"draining":"# + ((parts?.scheduler?.isDraining ?? false) ? "true" : "false")
         out += #","drains_started":"# + String(parts?.scheduler?.drainsStarted ?? 0)
         out += #","polling":"# + ((health?.polling ?? false) ? "true" : "false")
@@ -73,7 +74,7 @@ extension Instance {
         out += #","duplicate":"# + String(metrics.webhooks(.duplicate)) + #","rejected":"# + String(metrics.webhooks(.rejected)) + "}"
         out += #","recent":["#
         out += activity.recent.map { entry in
-            #"{"at":"# + date(entry.at) + #","event":"# + JSONText.quoted(entry.event)
+            #"{"at":"# + date(entry.at) + #","event":"# + JSONEscape.quoted(entry.event)
                 + #","session_id":"# + string(entry.sessionID) + #","work_id":"# + string(entry.workID)
                 + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail) + "}"
         }.joined(separator: ",")

@@ -1,5 +1,6 @@
 import APIClient
 import Foundation
+import JSON
 import Logging
 import SandboxLifecycle
 
@@ -12,10 +13,10 @@ public enum TemplateSetup {
         let steps = [
             #"{"run":"apt-get update && apt-get install -y --no-install-recommends procps && rm -rf /var/lib/apt/lists/*"}"#,
             #"{"run":"pip install --no-cache-dir 'anthropic==2.10.0'"}"#,
-            #"{"run":"# + JSONText.quoted("mkdir -p \(runnerDirectory) \(agentWorkdir) /mnt/session/outputs") + "}",
-            #"{"workdir":"# + JSONText.quoted(agentWorkdir) + "}",
+            #"{"run":"# + JSONEscape.quoted("mkdir -p \(runnerDirectory) \(agentWorkdir) /mnt/session/outputs") + "}",
+            #"{"workdir":"# + JSONEscape.quoted(agentWorkdir) + "}",
         ]
-        let text = #"{"name":"# + JSONText.quoted(name) + #","vcpu":2,"memory_mib":2048,"build_spec":{"from":"python:3.12-slim","steps":["#
+        let text = #"{"name":"# + JSONEscape.quoted(name) + #","vcpu":2,"memory_mib":2048,"build_spec":{"from":"python:3.12-slim","steps":["#
             + steps.joined(separator: ",") + "]}}"
         return Data(text.utf8)
     }

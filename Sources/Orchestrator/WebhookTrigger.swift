@@ -1,5 +1,6 @@
 import APIClient
 import Foundation
+import JSON
 import Webhooks
 
 /// `cma-orchestrator trigger`: one signed test delivery, shaped like Anthropic's
@@ -17,8 +18,8 @@ public enum WebhookTrigger {
         let webhookID = "msg_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
         let created = UTCTimestamp.format(now)
         let event = "wevt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
-        let body = #"{"type":"event","id":"# + JSONText.quoted(event) + #","created_at":"# + JSONText.quoted(created)
-            + #","data":{"type":"# + JSONText.quoted(type) + #","id":"# + JSONText.quoted(sessionID)
+        let body = #"{"type":"event","id":"# + JSONEscape.quoted(event) + #","created_at":"# + JSONEscape.quoted(created)
+            + #","data":{"type":"# + JSONEscape.quoted(type) + #","id":"# + JSONEscape.quoted(sessionID)
             + #","organization_id":"org_trigger","workspace_id":"wrkspc_trigger"}}"#
         let timestamp = Int64(now.timeIntervalSince1970)
         let signature = try WebhookSigner.signature(secret: signingKey, id: webhookID, timestamp: timestamp,

@@ -1,3 +1,5 @@
+import JSON
+
 /// A strict RFC 8259 reader that walks one JSON text on raw bytes and keeps only the
 /// string members the envelope needs (`type`, `id`, `data.type`, `data.id`). Every
 /// other value is validated and skipped without being built, so a malformed body is
@@ -5,7 +7,9 @@
 /// Strings (the webhook route runs inline on a connection queue).
 ///
 /// One loop over the bytes with an explicit container stack: no recursion, no
-/// closures, and the wanted strings are kept as ranges until the end.
+/// closures, and the wanted strings are kept as ranges until the end. The token rules
+/// (whitespace, literals, numbers, escapes) are the JSON module's, shared with
+/// `JSONValue.parse`; only the string scan has a fast path of its own here.
 struct EnvelopeReader {
     /// Nesting bound: deeper documents are refused.
     static let maximumDepth = 64
@@ -35,7 +39,7 @@ struct EnvelopeReader {
 
     private func read() -> WebhookEnvelope? {
         let n = bytes.count
-        var i = skipWhitespace(0)
+        var i = JSONScan.skipWhitespace(bytes, from: 0)
         guard i < n, bytes[i] == UInt8(ascii: "{") else { return nil }
         i += 1
         // Bit k of `objects` is set when the container at depth k + 1 is an object.
@@ -49,7 +53,7 @@ struct EnvelopeReader {
         var dataIsObject = false
 
         while true {
-            i = skipWhitespace(i)
+            i = JSONScan.skipWhitespace(bytes, from: i)
             guard i < n else { return nil }
             let b = bytes[i]
             switch expect {
@@ -110,10 +114,10 @@ struct EnvelopeReader {
                     case .dataID: dataID = span
                     case .none, .data: break
                     }
-                case UInt8(ascii: "t"): guard literal("true", at: &i) else { return nil }
-                case UInt8(ascii: "f"): guard literal("false", at: &i) else { return nil }
-                case UInt8(ascii: "n"): guard literal("null", at: &i) else { return nil }
-                default: guard number(at: &i) else { return nil }
+                case UInt8(ascii: "t"): guard JSONScan.literal("true", in: bytes, at: &i) else { return nil }
+                case UInt8(ascii: "f"): guard JSONScan.literal("false", in: bytes, at: &i) else { return nil }
+                case UInt8(ascii: "n"): guard JSONScan.literal("null", in: bytes, at: &i) else { return nil }
+                default: guard JSONScan.number(bytes, at: &i) else { return nil }
                 }
                 slot = .none
                 expect = .commaOrEnd
@@ -144,19 +148,8 @@ struct EnvelopeReader {
     /// members must all be there.
     private func finish(_ i: Int, _ type: Span?, _ id: Span?, _ dataType: Span?, _ dataID: Span?,
                         _ dataIsObject: Bool) -> WebhookEnvelope? {
-        guard skipWhitespace(i) == bytes.count, let type, let id, dataIsObject, let dataType else { return nil }
+        guard JSONScan.skipWhitespace(bytes, from: i) == bytes.count, let type, let id, dataIsObject, let dataType else { return nil }
         return WebhookEnvelope(type: text(type), id: text(id), dataType: text(dataType), sessionID: dataID.map(text))
-    }
-
-    private func skipWhitespace(_ from: Int) -> Int {
-        var i = from
-        while i < bytes.count {
-            switch bytes[i] {
-            case 0x20, 0x09, 0x0A, 0x0D: i += 1
-            default: return i
-            }
-        }
-        return i
     }
 
     /// 1 for `type`, 2 for `id`, 3 for `data`, 0 for any other member name.
@@ -187,41 +180,6 @@ struct EnvelopeReader {
 
     private func equals(_ start: Int, _ word: StaticString) -> Bool {
         for k in 0..<word.utf8CodeUnitCount where bytes[start + k] != word.utf8Start[k] { return false }
-        return true
-    }
-
-    private func literal(_ word: StaticString, at i: inout Int) -> Bool {
-        let count = word.utf8CodeUnitCount
-        guard i + count <= bytes.count, equals(i, word) else { return false }
-        i += count
-        return true
-    }
-
-    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
-    private func number(at i: inout Int) -> Bool {
-        let n = bytes.count
-        func digits(_ i: inout Int) -> Int {
-            let start = i
-            while i < n, bytes[i] &- 0x30 < 10 { i += 1 }
-            return i - start
-        }
-        if i < n, bytes[i] == UInt8(ascii: "-") { i += 1 }
-        guard i < n else { return false }
-        if bytes[i] == UInt8(ascii: "0") {
-            i += 1
-        } else {
-            guard bytes[i] &- 0x31 < 9 else { return false }
-            _ = digits(&i)
-        }
-        if i < n, bytes[i] == UInt8(ascii: ".") {
-            i += 1
-            guard digits(&i) > 0 else { return false }
-        }
-        if i < n, bytes[i] | 0x20 == UInt8(ascii: "e") {
-            i += 1
-            if i < n, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
-            guard digits(&i) > 0 else { return false }
-        }
         return true
     }
 
@@ -273,23 +231,9 @@ struct EnvelopeReader {
     /// Unescaped bytes of the string starting at `start`; `end` is set to its closing quote.
     private func decode(from start: Int, end: inout Int) -> [UInt8]? {
         var out: [UInt8] = []
-        var i = start
-        while i < bytes.count {
-            let b = bytes[i]
-            switch b {
-            case UInt8(ascii: "\""):
-                end = i
-                return out
-            case UInt8(ascii: "\\"):
-                i += 1
-                guard JSONEscape.decode(bytes, at: &i, into: &out) else { return nil }
-            default:
-                guard b >= 0x20 else { return nil }
-                out.append(b)
-                i += 1
-            }
-        }
-        return nil
+        guard let close = JSONScan.string(bytes, from: start, into: &out) else { return nil }
+        end = close
+        return out
     }
 
     /// The text of a validated string.

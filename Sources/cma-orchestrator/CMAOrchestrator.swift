@@ -1,4 +1,5 @@
 import ArgumentParser
+import EmulatedMode
 import Foundation
 import Logging
 import Orchestrator
@@ -52,8 +53,15 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
     let logger = Logger(label: "cma-orchestrator")
     let instance: Instance
     do {
-        instance = try await Instance.start(configuration: configuration, logger: logger)
-    } catch {
+        // `--emulated`: both emulators on the instance's own port (rule 46).
+        var emulators: EmbeddedEmulators?
+        if emulated {
+            do { emulators = try EmbeddedEmulators(configuration: configuration, logger: logger) } catch {
+                throw StartError.emulators("\(error)")
+            }
+        }
+        instance = try await Instance.start(configuration: configuration, logger: logger, localUpstreams: emulators)
+    } catch let error as StartError {
         FileHandle.standardError.write(Data("cma-orchestrator: \(error)\n".utf8))
         if case .configuration = error { throw ExitCode(2) }
         throw ExitCode(1)

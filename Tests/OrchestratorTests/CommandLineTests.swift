@@ -1,4 +1,4 @@
-import Emulators
+import AnthropicEmulator
 import Foundation
 import TestSupport
 import XCTest

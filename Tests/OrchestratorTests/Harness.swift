@@ -1,4 +1,5 @@
 import APIClient
+import EmulatedMode
 import Foundation
 import Logging
 import Orchestrator
@@ -10,12 +11,15 @@ import XCTest
 /// launcher, janitor and, when emulated, both emulators on the same port.
 final class RunningInstance: Sendable {
     let instance: Instance
+    /// The emulators on the instance's port, when emulated.
+    let emulators: EmbeddedEmulators?
     let task: Task<Void, any Error>
     let sandboxes: URL
     var base: URL { instance.localURL }
 
-    init(instance: Instance, sandboxes: URL) {
+    init(instance: Instance, emulators: EmbeddedEmulators? = nil, sandboxes: URL) {
         self.instance = instance
+        self.emulators = emulators
         self.sandboxes = sandboxes
         task = Task { try await instance.run(handleSignals: false) }
     }
@@ -95,8 +99,10 @@ enum Harness {
         let configuration = try Configuration.load(mode: mode, environment: env,
                                                    overrides: CommandLineOverrides(host: "127.0.0.1", port: 0, emulated: true),
                                                    workingDirectory: packageRoot)
-        let instance = try await Instance.start(configuration: configuration, logger: logger, workHandler: workHandler)
-        return RunningInstance(instance: instance, sandboxes: sandboxes)
+        let emulators = try EmbeddedEmulators(configuration: configuration, logger: logger)
+        let instance = try await Instance.start(configuration: configuration, logger: logger, workHandler: workHandler,
+                                                localUpstreams: emulators)
+        return RunningInstance(instance: instance, emulators: emulators, sandboxes: sandboxes)
     }
 
     static func quietLogger() -> Logger {

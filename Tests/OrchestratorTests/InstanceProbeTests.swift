@@ -1,5 +1,5 @@
 import APIClient
-import Emulators
+import SuperserveEmulator
 import Foundation
 import HTTPServer
 import Logging

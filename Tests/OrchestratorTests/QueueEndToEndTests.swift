@@ -53,7 +53,7 @@ final class QueueEndToEndTests: XCTestCase {
         try await running.scoped {
             try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
             // Enqueue without a webhook: the emulator's sender is pointed elsewhere.
-            running.instance.emulators?.anthropic.webhookURL = nil
+            running.emulators?.anthropic.webhookURL = nil
             let created = try await running.object("POST", "/_emulator/sessions", json: "{}")
             let sessionID = try XCTUnwrap(created["session_id"] as? String)
             let workID = try XCTUnwrap(created["work_id"] as? String)
@@ -69,7 +69,7 @@ final class QueueEndToEndTests: XCTestCase {
             XCTAssertEqual(item["state"] as? String, "queued")
 
             // The same trigger with the right key drains it.
-            let key = try XCTUnwrap(running.instance.emulators?.signingKey)
+            let key = try XCTUnwrap(running.emulators?.signingKey)
             let good = try await WebhookTrigger.send(url: running.base.appendingPathComponent("webhooks"), signingKey: key,
                                                      type: "session.status_run_started", sessionID: sessionID)
             XCTAssertEqual(good.body, #"{"status":"queued"}"#)
@@ -83,7 +83,7 @@ final class QueueEndToEndTests: XCTestCase {
         let running = try await Harness.start(mode: .poll, workHandler: handler)
         try await running.scoped {
             try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
-            XCTAssertNil(running.instance.emulators?.anthropic.webhookURL, "poll mode has no webhook route")
+            XCTAssertNil(running.emulators?.anthropic.webhookURL, "poll mode has no webhook route")
             var workIDs: Set<String> = []
             for _ in 0..<5 {
                 let created = try await running.object("POST", "/_emulator/sessions", json: "{}")

@@ -1,5 +1,7 @@
 import APIClient
+import EmulatedMode
 import Foundation
+import JSON
 import Orchestrator
 import TestSupport
 import XCTest
@@ -15,9 +17,9 @@ final class SandboxEndToEndTests: XCTestCase {
 
     func createSession(_ r: RunningInstance, command: String, metadata: [String: String] = [:],
                        end: String = "terminate") async throws -> (session: String, work: String) {
-        let meta = metadata.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",")
-        let body = #"{"metadata":{"# + meta + #"},"end":"# + JSONText.quoted(end)
-            + #","tool_calls":[{"name":"bash","input":{"command":"# + JSONText.quoted(command) + "}}]}"
+        let meta = metadata.map { "\(JSONEscape.quoted($0.key)):\(JSONEscape.quoted($0.value))" }.joined(separator: ",")
+        let body = #"{"metadata":{"# + meta + #"},"end":"# + JSONEscape.quoted(end)
+            + #","tool_calls":[{"name":"bash","input":{"command":"# + JSONEscape.quoted(command) + "}}]}"
         let created = try await r.object("POST", "/_emulator/sessions", json: body)
         return (try XCTUnwrap(created["session_id"] as? String), try XCTUnwrap(created["work_id"] as? String))
     }
@@ -91,7 +93,7 @@ final class SandboxEndToEndTests: XCTestCase {
             let metrics = try await r.call("GET", "/metrics")
             XCTAssertTrue(metrics.body.contains(#"cma_sandbox_launches_total{outcome="launched"} 1"#))
             // Style habit 6: the work secret and the keys never reach /status or /metrics.
-            let emulatorKey = try XCTUnwrap(r.instance.emulators?.environmentKey)
+            let emulatorKey = try XCTUnwrap(r.emulators?.environmentKey)
             for text in [String(describing: status), metrics.body] {
                 XCTAssertFalse(text.contains(emulatorKey))
                 XCTAssertFalse(text.contains("sk-ant-req-emu-"))
@@ -212,7 +214,7 @@ final class SandboxEndToEndTests: XCTestCase {
         let r = try await start()
         try await r.scoped {
             let faults = try await r.call("POST", "/_emulator/superserve/faults",
-                                          json: #"{"error_rates":{"500":0.1,"503":0.05,"429":0.05},"retry_after_s":0}"#)
+                                          json: #"{"error_rate":0.2,"statuses":[500,500,503,429],"retry_after_seconds":0}"#)
             XCTAssertEqual(faults.status, 200, faults.body)
             var sessions: [String] = []
             for i in 0..<6 { sessions.append(try await createSession(r, command: "echo run-\(i)").session) }

@@ -1,5 +1,5 @@
 import APIClient
-import Emulators
+import AnthropicEmulator
 import Foundation
 import Logging
 import TestSupport

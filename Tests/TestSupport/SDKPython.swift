@@ -1,5 +1,5 @@
 import Foundation
-import Emulators
+import LocalSandboxes
 
 /// The official SDKs the contract and end-to-end tests drive: one venv under
 /// `.build/`, created on first use. Missing python3 or pip fails the test with a

@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 import APIClient
-import Emulators
+import AnthropicEmulator
 import Logging
 import TestSupport
 @testable import WorkQueue

@@ -1,0 +1,80 @@
+import AnthropicEmulator
+import Foundation
+import HTTPServer
+import Logging
+import Orchestrator
+import ServiceLifecycle
+import SuperserveEmulator
+
+/// `cma-orchestrator emulate anthropic|superserve`: one emulator on its own port,
+/// with `/healthz`, until SIGTERM or SIGINT.
+public enum StandaloneEmulator {
+    public struct AnthropicOptions: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8081
+        public var environmentID: String?
+        public var environmentKey: String?
+        public var signingKey: String?
+        public var webhookURL: URL?
+        public init() {}
+    }
+
+    public struct SuperserveOptions: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8082
+        public var apiKey: String?
+        public var sandboxes: URL?
+        public var template: String?
+        public var pythonBin: URL?
+        public init() {}
+    }
+
+    public static func runAnthropic(_ options: AnthropicOptions, logger: Logger) async throws {
+        var configuration = AnthropicEmulatorConfiguration()
+        if let id = options.environmentID { configuration.environmentID = id }
+        if let key = options.environmentKey { configuration.environmentKey = key }
+        if let key = options.signingKey { configuration.webhookSigningKey = key }
+        configuration.webhookURL = options.webhookURL
+        try configuration.validate()
+        let emulator = AnthropicEmulator(configuration: configuration, logger: logger)
+        try await serve(router: emulator.router, host: options.host, port: options.port, name: "anthropic", logger: logger) {
+            await emulator.shutdown()
+        }
+    }
+
+    public static func runSuperserve(_ options: SuperserveOptions, logger: Logger) async throws {
+        let root = options.sandboxes ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("cma-sandboxes-\(getpid())")
+        var configuration = SuperserveEmulatorConfiguration(apiKey: options.apiKey ?? EmbeddedEmulators.superserveAPIKey,
+                                                            sandboxesRoot: root)
+        if let template = options.template { configuration.templateName = template }
+        configuration.pythonBinDirectory = options.pythonBin
+        configuration.removeSandboxesOnShutdown = options.sandboxes == nil
+        let emulator = SuperserveEmulator(configuration: configuration, logger: logger)
+        try await serve(router: emulator.router, host: options.host, port: options.port, name: "superserve", logger: logger) {
+            await emulator.shutdown()
+        }
+    }
+
+    static func serve(router emulatorRouter: Router, host: String, port: Int, name: String, logger: Logger,
+                      stop: @escaping @Sendable () async -> Void) async throws {
+        var router = emulatorRouter
+        router.add(.GET, "/healthz", .sync { _ in Response.text("ok\n") })
+        var configuration = HTTPServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.limits.maxBodyBytes = 64 << 20
+        configuration.idleTimeout = .seconds(120)
+        let server = HTTPServer(configuration: configuration, router: router, logger: logger)
+        try server.start()
+        logger.notice("emulator.listening", metadata: ["emulator": "\(name)", "http.port": "\(server.boundPort)"])
+        let group = ServiceGroup(services: [
+            ClosureService("emulator-\(name)") {
+                try? await gracefulShutdown()
+                await stop()
+                await server.shutdown()
+            },
+        ], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+    }
+}

@@ -1,1 +1,0 @@
-// Module Emulators: see README Layout.

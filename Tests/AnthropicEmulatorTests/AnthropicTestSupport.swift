@@ -1,0 +1,151 @@
+import AnthropicEmulator
+import Foundation
+import HTTPServer
+import HTTPWire
+import JSON
+import Logging
+import Synchronization
+import XCTest
+
+/// Test-only credentials: obvious placeholders (brief: never key-shaped strings).
+enum AnthropicTestKeys {
+    static let environmentKey = "sk-ant-oat01-TEST"
+    static let otherEnvironmentKey = "sk-ant-oat01-OTHER"
+    static let apiKey = "sk-ant-api03-TEST"
+    static let signingKey = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+    static func configuration() -> AnthropicEmulatorConfiguration {
+        var c = AnthropicEmulatorConfiguration()
+        c.environmentID = "env_test"
+        c.environmentKey = environmentKey
+        c.additionalEnvironments = ["env_other": otherEnvironmentKey]
+        c.apiKey = apiKey
+        c.webhookSigningKey = signingKey
+        return c
+    }
+}
+
+/// Records every log line (message and metadata) so that tests can assert on them.
+final class CapturingLogHandler: LogHandler, @unchecked Sendable {
+    // @unchecked: the only mutable state lives in `store` (a Mutex, shared by copies);
+    // `metadata` and `logLevel` are value copies per handler as LogHandler requires.
+    final class Store: Sendable {
+        let lines = Mutex<[String]>([])
+    }
+
+    let store: Store
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    init(store: Store) { self.store = store }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var all = metadata
+        if let extra = event.metadata { all.merge(extra) { _, new in new } }
+        let line = "\(event.level) \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+        store.lines.withLock { $0.append(line) }
+    }
+
+    static func logger() -> (Logger, Store) {
+        let store = Store()
+        var logger = Logger(label: "test") { _ in CapturingLogHandler(store: store) }
+        logger.logLevel = .trace
+        return (logger, store)
+    }
+}
+
+/// Calls the emulator's router in process (no sockets), as the server would.
+struct InProcessClient {
+    let router: Router
+
+    struct Answer {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: [UInt8]
+        var json: JSONValue? { try? JSONValue.parse(body) }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    func send(_ method: HTTPMethod, _ target: String, headers: [(String, String)] = [], body: String = "",
+              credential: String? = nil) async -> Answer {
+        var h = HTTPHeaders(headers)
+        if let credential { h.add(name: "Authorization", value: "Bearer \(credential)") }
+        let head = HTTPRequestHead(method: method, target: target, version: .http1_1, headers: h,
+                                   framing: body.isEmpty ? .none : .contentLength(body.utf8.count))
+        let request = Request(head: head, body: Array(body.utf8), remoteAddress: "127.0.0.1", scheme: "http", requestID: "t")
+        let response: Response
+        switch router.resolve(method: method, path: head.path) {
+        case .found(let route):
+            switch route.handler {
+            case .sync(let f): response = f(request)
+            case .async(let f): response = await f(request)
+            }
+        case .methodNotAllowed: return Answer(status: 405, headers: HTTPHeaders(), body: [])
+        case .notFound: return Answer(status: 404, headers: HTTPHeaders(), body: [])
+        }
+        switch response.body {
+        case .bytes(let b): return Answer(status: response.status, headers: response.headers, body: b)
+        case .stream: return Answer(status: response.status, headers: response.headers, body: [])
+        }
+    }
+
+    /// Runs a streaming body into a collecting writer until it ends or `limit` frames arrived.
+    func stream(_ target: String, credential: String) async -> (Response, CollectingWriter) {
+        var h = HTTPHeaders()
+        h.add(name: "Authorization", value: "Bearer \(credential)")
+        let head = HTTPRequestHead(method: .GET, target: target, version: .http1_1, headers: h, framing: .none)
+        let request = Request(head: head, body: [], remoteAddress: "127.0.0.1", scheme: "http", requestID: "t")
+        guard case .found(let route) = router.resolve(method: .GET, path: head.path), case .async(let f) = route.handler else {
+            fatalError("stream route missing")
+        }
+        return (await f(request), CollectingWriter())
+    }
+}
+
+/// A `BodyWriter` that keeps what it receives and can be closed (peer gone).
+final class CollectingWriter: BodyWriter {
+    private let state = Mutex<(bytes: [UInt8], closed: Bool)>(([], false))
+
+    func write(_ bytes: [UInt8]) async throws {
+        try state.withLock { s in
+            if s.closed { throw BodyWriterError.closed }
+            s.bytes += bytes
+        }
+    }
+
+    func close() { state.withLock { $0.closed = true } }
+
+    var text: String { String(decoding: state.withLock { $0.bytes }, as: UTF8.self) }
+
+    /// Data lines of `event: message` frames, parsed.
+    var events: [JSONValue] {
+        text.components(separatedBy: "\n\n").compactMap { frame in
+            let lines = frame.split(separator: "\n")
+            guard lines.contains("event: message"), let data = lines.first(where: { $0.hasPrefix("data: ") }) else { return nil }
+            return try? JSONValue.parse(String(data.dropFirst(6)))
+        }
+    }
+}
+
+/// Waits on a condition with a deadline (never sleep to synchronise: this polls a
+/// cheap in-memory predicate with a short yield and fails loudly at the deadline).
+func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}
+
+/// `eventually` as an assertion.
+func assertEventually(timeout: Duration = .seconds(10), _ message: String = "condition not met before the deadline",
+                      file: StaticString = #filePath, line: UInt = #line, _ condition: () async -> Bool) async {
+    let ok = await eventually(timeout: timeout, condition)
+    XCTAssertTrue(ok, message, file: file, line: line)
+}

@@ -1,0 +1,82 @@
+import Faults
+import JSON
+import XCTest
+
+/// The fault plan both emulators take, and the per-request decision.
+final class FaultInjectorTests: XCTestCase {
+    func testFaultPlanDecisionsFollowRatesRoutesAndRemaining() {
+        let injector = FaultInjector()
+        XCTAssertEqual(injector.decide(groups: ["all", "work", "poll"]), .pass(latency: .zero))
+        var plan = FaultPlan()
+        plan.errorRate = 1
+        plan.statuses = [429]
+        plan.routes = ["heartbeat"]
+        plan.remaining = 2
+        plan.latencyMilliseconds = 5
+        injector.set(plan)
+        XCTAssertEqual(injector.decide(groups: ["all", "work", "poll"]), .pass(latency: .zero))
+        XCTAssertEqual(injector.decide(groups: ["all", "work", "heartbeat"]),
+                       .error(status: 429, retryAfterSeconds: 1, latency: .milliseconds(5)))
+        XCTAssertEqual(injector.decide(groups: ["all", "work", "heartbeat"]),
+                       .error(status: 429, retryAfterSeconds: 1, latency: .milliseconds(5)))
+        XCTAssertEqual(injector.decide(groups: ["all", "work", "heartbeat"]), .pass(latency: .milliseconds(5)), "plan spent")
+        XCTAssertEqual(injector.current?.remaining, 0)
+        plan.errorRate = 0
+        plan.dropRate = 1
+        plan.routes = ["all"]
+        plan.remaining = nil
+        injector.set(plan)
+        XCTAssertEqual(injector.decide(groups: ["all", "sessions", "stream"]), .drop(latency: .milliseconds(5)))
+        injector.clear()
+        XCTAssertNil(injector.current)
+    }
+
+    func testStatusesAnEmulatorCannotInjectPassAndSpendNothing() {
+        let injector = FaultInjector()
+        var plan = FaultPlan()
+        plan.errorRate = 1
+        plan.statuses = [503]
+        plan.remaining = 1
+        injector.set(plan)
+        // Superserve injects 503 only on GET and DELETE (superserve.md §10.10).
+        XCTAssertEqual(injector.decide(groups: ["all"], eligible: { $0 != 503 }), .pass(latency: .zero))
+        XCTAssertEqual(injector.current?.remaining, 1)
+        XCTAssertEqual(injector.decide(groups: ["all"]), .error(status: 503, retryAfterSeconds: nil, latency: .zero))
+        XCTAssertEqual(injector.current?.remaining, 0)
+    }
+
+    func testPlansDecodeFromTheOneJSONShapeAndRoundTrip() throws {
+        let text = #"{"error_rate":0.5,"statuses":[429,503],"latency_ms":20,"drop_rate":0.25,"routes":["poll"],"remaining":3,"retry_after_seconds":2}"#
+        let plan = try FaultPlan.decode(JSONValue.parse(text)).get()
+        XCTAssertEqual(plan.errorRate, 0.5)
+        XCTAssertEqual(plan.statuses, [429, 503])
+        XCTAssertEqual(plan.latencyMilliseconds, 20)
+        XCTAssertEqual(plan.dropRate, 0.25)
+        XCTAssertEqual(plan.routes, ["poll"])
+        XCTAssertEqual(plan.remaining, 3)
+        XCTAssertEqual(plan.retryAfterSeconds, 2)
+        XCTAssertEqual(plan.json.serialized, text)
+        XCTAssertEqual(try FaultPlan.decode(JSONValue.parse(#"{"routes":"work"}"#)).get().routes, ["work"])
+    }
+
+    func testPlansThatAreWrongAreRefusedNamingTheKey() throws {
+        let table: [(String, Set<Int>, String)] = [
+            (#"{"error_rate":2}"#, Set(400...599), "error_rate"),
+            (#"{"error_rate":0.6,"drop_rate":0.6}"#, Set(400...599), "sum"),
+            (#"{"statuses":[200]}"#, Set(400...599), "statuses"),
+            (#"{"statuses":[418]}"#, [429, 500, 502, 503, 504], "statuses"),
+            (#"{"routes":5}"#, Set(400...599), "routes"),
+            (#"{"latency_ms":-1}"#, Set(400...599), "latency_ms"),
+            (#"{"remaining":-1}"#, Set(400...599), "remaining"),
+            (#"{"retry_after_seconds":3601}"#, Set(400...599), "retry_after_seconds"),
+            (#"{"error_rates":{"500":1}}"#, Set(400...599), "error_rates"),
+            ("[]", Set(400...599), "object"),
+        ]
+        for (text, allowed, named) in table {
+            switch FaultPlan.decode(try JSONValue.parse(text), allowedStatuses: allowed) {
+            case .success: XCTFail("accepted \(text)")
+            case .failure(let e): XCTAssertTrue(e.message.contains(named), "\(text): \(e.message)")
+            }
+        }
+    }
+}
