@@ -9,7 +9,7 @@ import SuperserveEmulator
 /// `serve --emulated`: both emulators on the orchestrator's own port (rule 46), with
 /// local sandboxes whose `python3` is a venv holding `anthropic==2.10.0`, created
 /// under `.build/` on first use so a fresh machine needs nothing installed by hand.
-/// Passed to `Instance.start` as its `LocalUpstreams`.
+/// Passed to `OrchestratorApp.start` as its `LocalUpstreams`.
 public final class EmbeddedEmulators: LocalUpstreams {
     public let anthropic: AnthropicEmulator
     public let superserve: SuperserveEmulator

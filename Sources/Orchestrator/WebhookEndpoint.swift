@@ -2,6 +2,7 @@ import Foundation
 import HTTPServer
 import Logging
 import Webhooks
+import WorkQueue
 
 /// `POST /webhooks` (rules 38–43): verify the raw bytes first, then answer at once
 /// and leave the work to the drain scheduler. Runs inline on the connection queue
@@ -11,10 +12,12 @@ import Webhooks
 public final class WebhookEndpoint: Sendable {
     let verifier: WebhookVerifier
     let dedupe: DeliveryDedupe
-    let triggerDrain: @Sendable () -> Void
+    /// Rule 40: where verified `session.status_run_started` deliveries go, coalesced.
+    let scheduler: DrainScheduler
     /// Rule 43, when enabled: pause the session's sandbox once its runner is idle.
     let schedulePause: (@Sendable (String) -> Void)?
-    let isStopping: @Sendable () -> Bool
+    /// Rule 39: set when the process stops; deliveries then get 503.
+    let stop: StopFlag
     let metrics: OrchestratorMetrics
     let activity: ActivityLog
     let logger: Logger
@@ -25,15 +28,15 @@ public final class WebhookEndpoint: Sendable {
 
     static let pauseEvents: Set<String> = ["session.status_idled", "session.status_terminated", "session.deleted"]
 
-    public init(verifier: WebhookVerifier, dedupe: DeliveryDedupe, triggerDrain: @escaping @Sendable () -> Void,
-                schedulePause: (@Sendable (String) -> Void)?, isStopping: @escaping @Sendable () -> Bool,
+    public init(verifier: WebhookVerifier, dedupe: DeliveryDedupe, scheduler: DrainScheduler,
+                schedulePause: (@Sendable (String) -> Void)?, stop: StopFlag,
                 metrics: OrchestratorMetrics, activity: ActivityLog, logger: Logger,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.verifier = verifier
         self.dedupe = dedupe
-        self.triggerDrain = triggerDrain
+        self.scheduler = scheduler
         self.schedulePause = schedulePause
-        self.isStopping = isStopping
+        self.stop = stop
         self.metrics = metrics
         self.activity = activity
         self.logger = logger
@@ -67,11 +70,11 @@ public final class WebhookEndpoint: Sendable {
             verified = delivery
         case .failure(let error):
             metrics.webhook(.rejected)
-            logger.warning("webhook.rejected", metadata: ["reason": "\(error)", "request.id": "\(request.requestID)"])
+            logger.warning("webhook.rejected", metadata: ["webhook.reject_reason": "\(error)", "request.id": "\(request.requestID)"])
             return Answer.rejected
         }
         // Rule 39: a 503 makes Anthropic retry; the timer drain (rule 42) covers the rest.
-        if isStopping() {
+        if stop.isSet {
             metrics.webhook(.unavailable)
             return Answer.unavailable
         }
@@ -92,7 +95,7 @@ public final class WebhookEndpoint: Sendable {
         }
         if event.dataType == "session.status_run_started" {
             // Rules 39, 40, 42: coalesced, and always the configured environment.
-            triggerDrain()
+            scheduler.trigger()
             metrics.webhook(.queued)
             activity.record("webhook", sessionID: event.sessionID, detail: event.dataType)
             if logsInfo { logger.info("webhook.queued", metadata: metadata()) }

@@ -14,6 +14,7 @@ public final class DrainScheduler: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var draining = false
         var drainsStarted = 0
+        var triggers = 0
         var lastStart: Duration?
     }
 
@@ -49,11 +50,16 @@ public final class DrainScheduler: Sendable {
     public func trigger() {
         let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
             s.pending = true
+            s.triggers += 1
             defer { s.waiter = nil }
             return s.waiter
         }
         waiter?.resume()
     }
+
+    /// Triggers received so far, coalesced or not: a signal for tests that a delivery
+    /// did (or did not) ask for a drain, without waiting for one to run.
+    public var triggersReceived: Int { state.withLock { $0.triggers } }
 
     /// True while a drain runs.
     public var isDraining: Bool { state.withLock { $0.draining } }

@@ -12,7 +12,7 @@ struct CMAOrchestrator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cma-orchestrator",
         abstract: "Takes Claude Managed Agents work and runs each session's runner in a Superserve sandbox.",
-        version: Instance.version,
+        version: OrchestratorApp.version,
         subcommands: [Serve.self, Poll.self, Emulate.self, Trigger.self, Demo.self, SetupTemplate.self])
 
     static func main() async {
@@ -51,7 +51,7 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
     }
     LineLogHandler.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
     let logger = Logger(label: "cma-orchestrator")
-    let instance: Instance
+    let instance: OrchestratorApp
     do {
         // `--emulated`: both emulators on the instance's own port (rule 46).
         var emulators: EmbeddedEmulators?
@@ -60,7 +60,7 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
                 throw StartError.emulators("\(error)")
             }
         }
-        instance = try await Instance.start(configuration: configuration, logger: logger, localUpstreams: emulators)
+        instance = try await OrchestratorApp.start(configuration: configuration, logger: logger, localUpstreams: emulators)
     } catch let error as StartError {
         FileHandle.standardError.write(Data("cma-orchestrator: \(error)\n".utf8))
         if case .configuration = error { throw ExitCode(2) }

@@ -10,14 +10,14 @@ import XCTest
 /// A whole orchestrator on 127.0.0.1, port 0, in-process: the real server, drain,
 /// launcher, janitor and, when emulated, both emulators on the same port.
 final class RunningInstance: Sendable {
-    let instance: Instance
+    let instance: OrchestratorApp
     /// The emulators on the instance's port, when emulated.
     let emulators: EmbeddedEmulators?
     let task: Task<Void, any Error>
     let sandboxes: URL
     var base: URL { instance.localURL }
 
-    init(instance: Instance, emulators: EmbeddedEmulators? = nil, sandboxes: URL) {
+    init(instance: OrchestratorApp, emulators: EmbeddedEmulators? = nil, sandboxes: URL) {
         self.instance = instance
         self.emulators = emulators
         self.sandboxes = sandboxes
@@ -65,6 +65,19 @@ final class RunningInstance: Sendable {
         return object
     }
 
+    /// `/status`'s drain counters: drains started, and triggers the webhook route sent.
+    func drainsStarted() async throws -> Int {
+        try await drainStatus()["drains_started"] as? Int ?? -1
+    }
+
+    func drainTriggers() async throws -> Int {
+        try await drainStatus()["triggers"] as? Int ?? -1
+    }
+
+    private func drainStatus() async throws -> [String: Any] {
+        try await object("GET", "/status")["drain"] as? [String: Any] ?? [:]
+    }
+
     /// Waits (polling, never a fixed sleep) until `condition` holds.
     func eventually(_ what: String, timeout: Duration = .seconds(60), interval: Duration = .milliseconds(100),
                     _ condition: () async throws -> Bool) async throws {
@@ -100,7 +113,7 @@ enum Harness {
                                                    overrides: CommandLineOverrides(host: "127.0.0.1", port: 0, emulated: true),
                                                    workingDirectory: packageRoot)
         let emulators = try EmbeddedEmulators(configuration: configuration, logger: logger)
-        let instance = try await Instance.start(configuration: configuration, logger: logger, workHandler: workHandler,
+        let instance = try await OrchestratorApp.start(configuration: configuration, logger: logger, workHandler: workHandler,
                                                 localUpstreams: emulators)
         return RunningInstance(instance: instance, emulators: emulators, sandboxes: sandboxes)
     }

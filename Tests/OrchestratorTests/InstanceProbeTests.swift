@@ -74,7 +74,7 @@ final class InstanceProbeTests: XCTestCase {
             let configuration = try Configuration.load(mode: .poll, environment: env,
                                                        overrides: CommandLineOverrides(host: "127.0.0.1", port: 0),
                                                        workingDirectory: Harness.packageRoot)
-            let instance = try await Instance.start(configuration: configuration, logger: Harness.quietLogger())
+            let instance = try await OrchestratorApp.start(configuration: configuration, logger: Harness.quietLogger())
             running = RunningInstance(instance: instance, sandboxes: root)
         }
 

@@ -28,8 +28,12 @@ final class QueueEndToEndTests: XCTestCase {
                 handler.handled.count >= 50
             }
             _ = try await running.call("DELETE", "/_emulator/faults")
-            // Let one more timer drain pass, then check nothing came twice.
-            try await Task.sleep(for: .seconds(3))
+            // One whole drain after the faults end, then check nothing came twice: drains
+            // run one at a time, so the second start from here means the first one ended.
+            let started = try await running.drainsStarted()
+            try await running.eventually("a whole timer drain", timeout: .seconds(30)) {
+                try await running.drainsStarted() >= started + 2
+            }
             let handled = handler.handled.map(\.id)
             XCTAssertEqual(handled.count, 50, "every item handed over exactly once")
             XCTAssertEqual(Set(handled), Set(workIDs))
@@ -63,7 +67,10 @@ final class QueueEndToEndTests: XCTestCase {
                                                        sessionID: sessionID)
             XCTAssertEqual(result.status, 401)
             XCTAssertEqual(result.body, #"{"error":"invalid webhook signature"}"#)
-            try await Task.sleep(for: .milliseconds(500))
+            // The route triggers drains inline, before it answers: a trigger the forged
+            // delivery had caused would already be counted.
+            let triggersAfterForgery = try await running.drainTriggers()
+            XCTAssertEqual(triggersAfterForgery, 0)
             XCTAssertTrue(handler.handled.isEmpty)
             let item = try await running.object("GET", "/_emulator/work/\(workID)")
             XCTAssertEqual(item["state"] as? String, "queued")
@@ -73,6 +80,8 @@ final class QueueEndToEndTests: XCTestCase {
             let good = try await WebhookTrigger.send(url: running.base.appendingPathComponent("webhooks"), signingKey: key,
                                                      type: "session.status_run_started", sessionID: sessionID)
             XCTAssertEqual(good.body, #"{"status":"queued"}"#)
+            let triggersAfterGood = try await running.drainTriggers()
+            XCTAssertEqual(triggersAfterGood, 1)
             try await running.eventually("the hand-off") { handler.handled.map(\.id) == [workID] }
         }
     }

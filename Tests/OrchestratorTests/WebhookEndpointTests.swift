@@ -5,6 +5,7 @@ import Logging
 import Orchestrator
 import TestSupport
 import Webhooks
+import WorkQueue
 import XCTest
 
 /// Rules 38–43 on a real socket: verify first, answer at once, coalesce into the
@@ -15,9 +16,10 @@ final class WebhookEndpointTests: XCTestCase {
     static let rotated = "whsec_" + Data(repeating: 0xAB, count: 32).base64EncodedString()
 
     final class Fixture: @unchecked Sendable {
-        let triggers = Locked(0)
+        /// The real scheduler, never run: `triggersReceived` counts what deliveries asked for.
+        let scheduler = DrainScheduler(interval: .seconds(3600)) {}
         let pauses = Locked<[String]>([])
-        let stopping = Locked(false)
+        let stop = StopFlag()
         let capture = LogRecorder()
         let metrics = OrchestratorMetrics()
         var server: ServerHarness!
@@ -33,9 +35,9 @@ final class WebhookEndpointTests: XCTestCase {
         let endpoint = WebhookEndpoint(
             verifier: verifier,
             dedupe: DeliveryDedupe(windowSeconds: 600),
-            triggerDrain: { f.triggers.withLock { $0 += 1 } },
+            scheduler: f.scheduler,
             schedulePause: schedulePause,
-            isStopping: { f.stopping.withLock { $0 } },
+            stop: f.stop,
             metrics: f.metrics, activity: ActivityLog(), logger: f.capture.logger(), now: { now })
         var router = Router()
         router.add(.POST, "/webhooks", maxBodyBytes: 1 << 20, .sync { endpoint.handle($0) })
@@ -66,7 +68,7 @@ final class WebhookEndpointTests: XCTestCase {
         let (status, text) = try await post(f, body: body, headers: try signed(body, timestamp: f.now))
         XCTAssertEqual(status, 200)
         XCTAssertEqual(text, #"{"status":"queued"}"#)
-        XCTAssertEqual(f.triggers.withLock { $0 }, 1)
+        XCTAssertEqual(f.scheduler.triggersReceived, 1)
     }
 
     func testARotatedKeyIsAcceptedAndARepeatedWebhookIDIsADuplicate() async throws {
@@ -79,7 +81,7 @@ final class WebhookEndpointTests: XCTestCase {
         XCTAssertEqual(first.1, #"{"status":"queued"}"#)
         XCTAssertEqual(second.0, 200)
         XCTAssertEqual(second.1, #"{"status":"duplicate"}"#)
-        XCTAssertEqual(f.triggers.withLock { $0 }, 1, "a duplicate schedules no drain")
+        XCTAssertEqual(f.scheduler.triggersReceived, 1, "a duplicate schedules no drain")
     }
 
     func testOtherVerifiedTypesAreIgnoredAndIdleEventsSchedulePausesWhenEnabled() async throws {
@@ -92,7 +94,7 @@ final class WebhookEndpointTests: XCTestCase {
         let b = try await post(g, body: idled, headers: try signed(idled, id: "msg_b", timestamp: g.now))
         XCTAssertEqual(b.1, #"{"status":"pause_scheduled"}"#)
         XCTAssertEqual(g.pauses.withLock { $0 }, ["sesn_idle"])
-        XCTAssertEqual(f.triggers.withLock { $0 } + g.triggers.withLock { $0 }, 0)
+        XCTAssertEqual(f.scheduler.triggersReceived + g.scheduler.triggersReceived, 0)
     }
 
     func testEveryVerificationFailureIs401WithAFixedBodyAndNoDrain() async throws {
@@ -129,7 +131,7 @@ final class WebhookEndpointTests: XCTestCase {
         let binary: [UInt8] = [0xFF, 0xFE, 0x00, 0x7B]
         let (status, _) = try await post(f, body: binary, headers: try signed(binary, id: "msg_bin", timestamp: f.now))
         XCTAssertEqual(status, 400)
-        XCTAssertEqual(f.triggers.withLock { $0 }, 0, "no failure may trigger work")
+        XCTAssertEqual(f.scheduler.triggersReceived, 0, "no failure may trigger work")
 
         // Nothing secret in the logs: not the keys, not their base64 body, not the expected MAC.
         let logs = f.capture.text
@@ -143,12 +145,12 @@ final class WebhookEndpointTests: XCTestCase {
     func testWhileStoppingAVerifiedDeliveryGets503AndAForgedOneStill401() async throws {
         let f = try makeFixture()
         defer { Task { await f.server.stop() } }
-        f.stopping.withLock { $0 = true }
+        f.stop.set()
         let body = Self.body()
         let (status, _) = try await post(f, body: body, headers: try signed(body, timestamp: f.now))
         XCTAssertEqual(status, 503)
         let forged = try await post(f, body: body, headers: try signed(body, timestamp: f.now, secret: "whsec_" + Data(repeating: 3, count: 32).base64EncodedString()))
         XCTAssertEqual(forged.0, 401)
-        XCTAssertEqual(f.triggers.withLock { $0 }, 0)
+        XCTAssertEqual(f.scheduler.triggersReceived, 0)
     }
 }

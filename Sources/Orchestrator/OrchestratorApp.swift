@@ -1,73 +1,69 @@
-import APIClient
 import Foundation
 import HTTPServer
 import Logging
-import SandboxLifecycle
 import ServiceLifecycle
 import Synchronization
-import WorkQueue
 
 /// One running orchestrator: the HTTP server (probes, metrics, status page, webhook
-/// route, and in emulated mode the `LocalUpstreams` passed in), the drain in its configured shape,
-/// the janitor and the template check, run as swift-service-lifecycle services.
+/// route, and in emulated mode the `LocalUpstreams` passed in) and the work pipeline
+/// (drain in its configured shape, launcher, janitor, template check), run as
+/// swift-service-lifecycle services.
 ///
-/// The server binds first so that `--port 0` and emulated mode know their address;
-/// the parts that need that address are built right after and published through
-/// `parts`. Handlers that run before then see "starting".
-public final class Instance: Sendable {
-    struct Parts: Sendable {
-        let workClient: WorkClient
-        let drainer: Drainer
-        let scheduler: DrainScheduler?
-        let launcher: SandboxLauncher
-        let templateCheck: TemplateCheck
-        let janitor: Janitor
-    }
-
+/// `start` binds, then builds, then serves (`OrchestratorApp+Start.swift`): every part
+/// exists before the first request, so handlers hold the parts they use directly.
+public final class OrchestratorApp: Sendable {
     public let configuration: Configuration
     public let metrics: OrchestratorMetrics
     public let activity: ActivityLog
+    let pipeline: WorkPipeline
+    let stop: StopFlag
+    let probes: Probes
     let localUpstreams: (any LocalUpstreams)?
     let logger: Logger
     let server: HTTPServer
-    let parts = Mutex<Parts?>(nil)
-    let stopping = Atomic<Bool>(false)
-    let startedAt = ContinuousClock.now
     private let group = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
 
     public static let version = "0.1.0"
 
-    /// The bound port (useful with port 0).
-    public var port: Int { server.boundPort }
-
-    /// Address the server can be reached at from this host.
-    public var localURL: URL {
-        let host = ["0.0.0.0", "::", ""].contains(configuration.server.host) ? "127.0.0.1" : configuration.server.host
-        let shown = host.contains(":") ? "[\(host)]" : host
-        return URL(string: "http://\(shown):\(port)")!
-    }
-
-    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
-
-    init(configuration: Configuration, metrics: OrchestratorMetrics, activity: ActivityLog,
-         localUpstreams: (any LocalUpstreams)?, logger: Logger, server: HTTPServer) {
+    init(configuration: Configuration, metrics: OrchestratorMetrics, activity: ActivityLog, pipeline: WorkPipeline,
+         stop: StopFlag, probes: Probes, localUpstreams: (any LocalUpstreams)?, logger: Logger, server: HTTPServer) {
         self.configuration = configuration
         self.metrics = metrics
         self.activity = activity
+        self.pipeline = pipeline
+        self.stop = stop
+        self.probes = probes
         self.localUpstreams = localUpstreams
         self.logger = logger
         self.server = server
     }
+
+    /// The bound port (useful with port 0).
+    public var port: Int { configuration.server.port }
+
+    /// Address the server can be reached at from this host.
+    public var localURL: URL { Self.localURL(host: configuration.server.host, port: port) }
+
+    static func localURL(host configured: String, port: Int) -> URL {
+        let host = ["0.0.0.0", "::", ""].contains(configured) ? "127.0.0.1" : configured
+        let shown = host.contains(":") ? "[\(host)]" : host
+        return URL(string: "http://\(shown):\(port)")!
+    }
+
+    public var isStopping: Bool { stop.isSet }
+
+    /// Why the instance is not ready to take work; empty when it is (`/readyz`).
+    public var notReadyReasons: [String] { pipeline.notReadyReasons(stop: stop) }
 
     /// Runs every service until a graceful shutdown (SIGTERM/SIGINT when
     /// `handleSignals`, or `shutdown()`), then stops them in reverse order: the stop
     /// flag (readyz 503, webhooks 503), claiming work, the janitor and template check,
     /// the HTTP server (in-flight requests finish within the grace period), the local upstreams.
     public func run(handleSignals: Bool) async throws {
-        guard let parts = parts.withLock({ $0 }) else { return }
+        let pipeline = self.pipeline
         var services: [any Service] = []
         if let localUpstreams {
-            services.append(ClosureService("emulators") {
+            services.append(ClosureService("local-upstreams") {
                 try? await gracefulShutdown()
                 await localUpstreams.shutdown()
             })
@@ -78,27 +74,27 @@ public final class Instance: Sendable {
             await server.shutdown()
         })
         services.append(ClosureService("janitor") {
-            await cancelWhenGracefulShutdown { await parts.janitor.run() }
+            await cancelWhenGracefulShutdown { await pipeline.janitor.run() }
         })
         services.append(ClosureService("template-check") {
             // Rule 47: until it passes; then it has nothing left to do.
-            await cancelWhenGracefulShutdown { await parts.templateCheck.run() }
+            await cancelWhenGracefulShutdown { await pipeline.templateCheck.run() }
             try? await gracefulShutdown()
         })
-        if let scheduler = parts.scheduler {
+        if let scheduler = pipeline.scheduler {
             services.append(ClosureService("drain-scheduler") {
                 await cancelWhenGracefulShutdown { await scheduler.run() }
-                await parts.drainer.waitForLaunches()
+                await pipeline.drainer.waitForLaunches()
             })
         } else {
             services.append(ClosureService("poll-loop") {
-                await cancelWhenGracefulShutdown { await parts.drainer.runForever() }
-                await parts.drainer.waitForLaunches()
+                await cancelWhenGracefulShutdown { await pipeline.drainer.runForever() }
+                await pipeline.drainer.waitForLaunches()
             })
         }
-        services.append(ClosureService("stop-flag") { [self] in
+        services.append(ClosureService("stop-flag") { [stop, metrics, logger] in
             try? await gracefulShutdown()
-            stopping.store(true, ordering: .releasing)
+            stop.set()
             metrics.ready.set(0)
             logger.notice("shutdown.started")
         })
@@ -123,30 +119,6 @@ public final class Instance: Sendable {
             return state.group
         }
         await serviceGroup?.triggerGracefulShutdown()
-    }
-
-    // MARK: readiness
-
-    /// Why the instance is not ready to take work; empty when it is (`/readyz`).
-    public var notReadyReasons: [String] {
-        var reasons: [String] = []
-        if isStopping { reasons.append("shutting down") }
-        guard let parts = parts.withLock({ $0 }) else { return reasons + ["starting"] }
-        if let reason = parts.templateCheck.status.reason { reasons.append(reason) }
-        let health = parts.drainer.health
-        if let error = health.configurationError {
-            reasons.append("work queue: \(error)")
-        } else if let error = health.lastError, let at = health.lastErrorAt,
-                  health.lastSuccess.map({ $0 < at }) ?? true {
-            reasons.append("work queue unreachable: \(error)")
-        }
-        return reasons
-    }
-
-    /// Rule 47: nothing is claimed before the template check passes, nor while stopping.
-    var mayClaim: Bool {
-        guard !isStopping, let parts = parts.withLock({ $0 }) else { return false }
-        return parts.templateCheck.status.isReady
     }
 }
 

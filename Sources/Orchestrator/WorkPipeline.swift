@@ -1,0 +1,84 @@
+import APIClient
+import Foundation
+import Logging
+import SandboxLifecycle
+import WorkQueue
+
+/// Everything between the work queue and a runner: the Anthropic work client, the
+/// drainer and (webhook mode) its scheduler, the sandbox launcher, the template check
+/// and the janitor. Built once the server is bound, so every upstream URL is final
+/// (rule 46), and before the router, which is handed these parts directly.
+struct WorkPipeline: Sendable {
+    let workClient: WorkClient
+    let drainer: Drainer
+    /// Webhook mode only; `poll` mode runs `drainer.runForever()` instead (rule 2).
+    let scheduler: DrainScheduler?
+    let launcher: SandboxLauncher
+    let templateCheck: TemplateCheck
+    let janitor: Janitor
+
+    /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
+    /// queue half, and embedders with their own launcher).
+    init(configuration: Configuration, bundle: RunnerBundle, transport: any HTTPTransport,
+         workHandler: (any WorkHandler)?, metrics: OrchestratorMetrics, activity: ActivityLog, stop: StopFlag,
+         logger: Logger) {
+        let api = AnthropicAPIConfiguration(baseURL: configuration.anthropicBaseURL,
+                                            environmentID: configuration.environmentID,
+                                            environmentKey: configuration.environmentKey)
+        workClient = WorkClient(configuration: api, transport: transport)
+        var superserveConfiguration = SuperserveConfiguration(controlPlaneURL: configuration.superserveControlURL,
+                                                              dataPlaneURL: configuration.superserveDataURL,
+                                                              apiKey: configuration.superserveAPIKey)
+        superserveConfiguration.ratePerSecond = configuration.superserveRatePerSecond
+        superserveConfiguration.burst = configuration.superserveBurst
+        superserveConfiguration.maxInFlight = configuration.superserveMaxInFlight
+        let superserve = SuperserveClient(configuration: superserveConfiguration, transport: transport, logger: logger)
+        var launcherConfiguration = configuration.launcher
+        launcherConfiguration.environmentKey = configuration.environmentKey
+        launcherConfiguration.anthropicBaseURL = configuration.anthropicBaseURL
+        let locks = SessionLocks()
+        let sandboxActivity = SandboxActivity()
+        launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,
+                                   locks: locks, activity: sandboxActivity, logger: logger)
+        var janitorConfiguration = Janitor.Configuration(environmentID: configuration.environmentID)
+        janitorConfiguration.idleTimeout = configuration.idlePause
+        janitorConfiguration.interval = configuration.janitorInterval
+        janitorConfiguration.runnerDirectory = launcherConfiguration.runnerDirectory
+        janitorConfiguration.maxIdle = .seconds(launcherConfiguration.maxIdleSeconds)
+        janitor = Janitor(client: superserve, configuration: janitorConfiguration, locks: locks,
+                          activity: sandboxActivity, logger: logger)
+        let templateCheck = TemplateCheck(client: superserve, templateName: launcherConfiguration.template, logger: logger)
+        self.templateCheck = templateCheck
+
+        var drainerConfiguration = DrainerConfiguration()
+        drainerConfiguration.launchSlots = configuration.launchSlots
+        drainerConfiguration.refuseSecretless = launcherConfiguration.requireWorkSecret
+        let handler = workHandler ?? LaunchHandler(launcher: launcher, client: workClient, metrics: metrics,
+                                                   activity: activity, logger: logger)
+        // Rule 47: nothing is claimed before the template check passes, nor while stopping.
+        let drainer = Drainer(client: workClient, handler: handler, configuration: drainerConfiguration, logger: logger,
+                              mayClaim: { !stop.isSet && templateCheck.status.isReady })
+        self.drainer = drainer
+        scheduler = configuration.mode == .webhook
+            ? DrainScheduler(interval: configuration.drainInterval, minimumGap: configuration.drainMinimumGap) {
+                metrics.drains.increment()
+                await drainer.drain()
+            }
+            : nil
+    }
+
+    /// Why the process is not ready to take work; empty when it is (`/readyz`).
+    func notReadyReasons(stop: StopFlag) -> [String] {
+        var reasons: [String] = []
+        if stop.isSet { reasons.append("shutting down") }
+        if let reason = templateCheck.status.reason { reasons.append(reason) }
+        let health = drainer.health
+        if let error = health.configurationError {
+            reasons.append("work queue: \(error)")
+        } else if let error = health.lastError, let at = health.lastErrorAt,
+                  health.lastSuccess.map({ $0 < at }) ?? true {
+            reasons.append("work queue unreachable: \(error)")
+        }
+        return reasons
+    }
+}
