@@ -26,7 +26,9 @@ public final class FaultInjector: Sendable {
     public func decide<R: RandomNumberGenerator>(groups: [String], eligible: (Int) -> Bool = { _ in true },
                                                  using rng: inout R) -> FaultDecision {
         plan.withLock { stored in
-            guard var p = stored, p.routes.contains(where: { $0 == "all" || groups.contains($0) }) else {
+            // A plan's `all` is a group like any other: each emulator puts it in the
+            // groups of the routes it means (Superserve: its control plane only).
+            guard var p = stored, p.routes.contains(where: groups.contains) else {
                 return .pass(latency: .zero)
             }
             let latency = Duration.milliseconds(p.latencyMilliseconds)

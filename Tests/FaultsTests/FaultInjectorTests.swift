@@ -31,6 +31,15 @@ final class FaultInjectorTests: XCTestCase {
         XCTAssertNil(injector.current)
     }
 
+    func testAllMatchesOnlyTheRoutesAnEmulatorPutsInIt() {
+        let injector = FaultInjector()
+        var plan = FaultPlan()
+        plan.errorRate = 1
+        injector.set(plan)
+        XCTAssertEqual(injector.decide(groups: ["all", "sandboxes.create"]), .error(status: 500, retryAfterSeconds: nil, latency: .zero))
+        XCTAssertEqual(injector.decide(groups: ["exec"]), .pass(latency: .zero), "Superserve's data plane is not in `all`")
+    }
+
     func testStatusesAnEmulatorCannotInjectPassAndSpendNothing() {
         let injector = FaultInjector()
         var plan = FaultPlan()
