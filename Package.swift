@@ -85,6 +85,9 @@ let package = Package(
             "SandboxLifecycle", "Emulators",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The deploy files checked with the real tools (nginx, kubectl, systemd-analyze,
+        // promtool) against the built binary; it imports no product module.
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "Webhooks"]),
     ]
 )
 
