@@ -5,16 +5,16 @@ import TestSupport
 /// address on the loopback (`--interface 127.0.0.2` is a client that is not the proxy),
 /// and no proxy from the environment.
 struct Curl {
+    let tool: DeployTool
+    let scratch: URL
+    /// The CA file for https URLs.
+    var caFile: URL?
+
     struct Answer {
         var status: Int
         var headers: String
         var body: String
     }
-
-    let tool: DeployTool
-    let scratch: URL
-    /// The CA file for https URLs.
-    var caFile: URL?
 
     init(scratch: URL, caFile: URL? = nil) throws {
         tool = try DeployTool.require("curl", package: "curl")

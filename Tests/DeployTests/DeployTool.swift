@@ -5,7 +5,7 @@ import Webhooks
 import XCTest
 
 /// A command-line tool the deploy tests run. A missing tool fails the test (it never
-/// skips), naming the Debian package that brings it; `.ci/run` installs them all.
+/// skips), saying how to install it; `.ci/run` installs them all.
 struct DeployTool {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -14,15 +14,21 @@ struct DeployTool {
 
     let path: String
 
-    /// Finds `name` on PATH or in the sbin folders (nginx lives in /usr/sbin).
+    /// Finds `name` on PATH, in the sbin folders (nginx lives in /usr/sbin), or in the
+    /// venv where `.ci/run` installs kubectl when the machine has none.
     static func require(_ name: String, package: String) throws -> DeployTool {
+        try require(name, install: "apt-get install \(package)")
+    }
+
+    static func require(_ name: String, install: String) throws -> DeployTool {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
+        let extra = ["/usr/sbin", "/sbin", DeployFiles.root.appendingPathComponent(".build/kubectl-venv/bin").path]
+        for dir in path.split(separator: ":").map(String.init) + extra {
             let candidate = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return DeployTool(path: candidate) }
         }
         let underCI = ProcessInfo.processInfo.environment["CI"] == "true"
-        throw Failure("\(name) is not installed; install the package \(package) (apt-get install \(package))"
+        throw Failure("\(name) is not installed (\(install))"
             + (underCI ? ": .ci/run should have installed it" : ", or run .ci/run, which installs it"))
     }
 
