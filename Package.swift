@@ -18,11 +18,18 @@ let package = Package(
         .library(name: "HTTPWire", targets: ["HTTPWire"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Exact versions, so that every build (the image's included) resolves the same
+        // graph without a committed Package.resolved. The last two only come in through
+        // swift-service-lifecycle and are pinned for the same reason; swift-prometheus'
+        // swift-atomics (1.3.0) is not, since SwiftPM warns on every build about a pinned
+        // package no target of ours uses: the Dockerfile checks its version instead.
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", exact: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-collections.git", exact: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
@@ -106,6 +113,9 @@ let package = Package(
         ]),
         // Reads Sources/*/*.swift and Package.swift as text: the import graph of the layout.
         .testTarget(name: "ArchitectureTests"),
+        // The deploy files checked with the real tools (nginx, kubectl, systemd-analyze,
+        // promtool) against the built binary; it imports no product module.
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "Webhooks"]),
     ]
 )
 

@@ -10,7 +10,7 @@ import Synchronization
 /// status classes, reasons and outcomes, never ids or raw paths (style habit 10).
 public final class OrchestratorMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
-    let factory: PrometheusMetricsFactory
+    let factory: DocumentedFactory
 
     let openConnections: CoreMetrics.Meter
     let launchesInFlight: CoreMetrics.Meter
@@ -47,11 +47,12 @@ public final class OrchestratorMetrics: Sendable {
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
 
     public init() {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
+        var prometheus = PrometheusMetricsFactory(registry: registry)
+        prometheus.defaultDurationHistogramBuckets = [
             .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10),
             .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
         ]
+        let factory = DocumentedFactory(prometheus: prometheus)
         self.factory = factory
         openConnections = CoreMetrics.Meter(label: "cma_http_open_connections", factory: factory)
         launchesInFlight = CoreMetrics.Meter(label: "cma_launches_in_flight", factory: factory)

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Runs a process to completion with a deadline and returns its combined output
-/// (lifecycle tests: tar, the runner's Python script tests).
+/// (lifecycle tests: tar, the runner's Python script tests; deploy tests: nginx,
+/// promtool, kubectl), its standard input read from `input` or empty.
 public enum LifecycleProcess {
     public struct Result: Sendable {
         public var status: Int32
@@ -9,7 +10,8 @@ public enum LifecycleProcess {
     }
 
     public static func run(_ executable: String, _ arguments: [String], directory: URL? = nil,
-                           environment: [String: String]? = nil, timeout: TimeInterval = 60) throws -> Result {
+                           environment: [String: String]? = nil, input: URL? = nil,
+                           timeout: TimeInterval = 60) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -18,7 +20,7 @@ public enum LifecycleProcess {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = try input.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
         try process.run()
         let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
