@@ -114,8 +114,8 @@ let package = Package(
         // Reads Sources/*/*.swift and Package.swift as text: the import graph of the layout.
         .testTarget(name: "ArchitectureTests"),
         // The deploy files checked with the real tools (nginx, kubectl, systemd-analyze,
-        // promtool) against the built binary; it imports no product module.
-        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "Webhooks"]),
+        // promtool) against the built binary.
+        .testTarget(name: "DeployTests", dependencies: ["TestSupport", "Webhooks", "AnthropicEmulator", "LocalSandboxes"]),
     ]
 )
 

@@ -1,4 +1,5 @@
-import Emulators
+import AnthropicEmulator
+import LocalSandboxes
 import Foundation
 import TestSupport
 import Webhooks
