@@ -155,6 +155,7 @@ public final class Janitor: Sendable {
                 metadata["cma.paused_at"] = Timestamp.format(now())
                 try await client.updateSandbox(id: fresh.id, metadata: metadata)
                 let pause = try await client.pause(id: fresh.id)
+                activity.recordPaused(fresh.id, runnerState: probe.state.rawValue, at: now())
                 log.info("janitor.paused", metadata: ["runner.state": "\(probe.state.rawValue)", "pause.outcome": "\(pause)"])
                 return .paused
             } catch {

@@ -12,14 +12,25 @@ public final class SandboxActivity: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Told of every probe and pause recorded here (the status page's session board).
+    let observer: (any SandboxObserver)?
 
-    public init() {}
+    public init(observer: (any SandboxObserver)? = nil) {
+        self.observer = observer
+    }
 
     public func recordRunning(_ sandboxID: String, at date: Date) {
         state.withLock { state in
             if let previous = state.lastSeen[sandboxID], previous > date { return }
             state.lastSeen[sandboxID] = date
         }
+        observer?.runnerProbed(sandboxID: sandboxID, state: "running", at: date)
+    }
+
+    /// The janitor paused `sandboxID` after a probe found its runner in `runnerState`.
+    public func recordPaused(_ sandboxID: String, runnerState: String, at date: Date) {
+        observer?.runnerProbed(sandboxID: sandboxID, state: runnerState, at: date)
+        observer?.sandboxPaused(sandboxID: sandboxID, at: date)
     }
 
     public func lastSeenRunning(_ sandboxID: String) -> Date? {
