@@ -25,6 +25,8 @@ public struct Configuration: Sendable {
     public var webhookMaxBodyBytes = 1024 * 1024
     /// Rule 41: repeated `webhook-id`s within this window answer `duplicate`; 0 turns it off.
     public var webhookDedupeSeconds = 600
+    /// Rows of the status page's session board (`CMA_STATUS_SESSIONS`).
+    public var statusSessions = SessionBoard.defaultCapacity
 
     // Anthropic
     public var anthropicBaseURL = URL(string: "https://api.anthropic.com")!
@@ -127,6 +129,7 @@ extension Configuration {
         c.webhookMaxBodyBytes = try reader.int("CMA_WEBHOOK_MAX_BODY_BYTES", in: 1024...(16 << 20)) ?? c.webhookMaxBodyBytes
         c.server.limits.maxBodyBytes = max(c.server.limits.maxBodyBytes, c.webhookMaxBodyBytes)
         c.webhookDedupeSeconds = try reader.int("CMA_WEBHOOK_DEDUPE_SECONDS", in: 0...86_400) ?? c.webhookDedupeSeconds
+        c.statusSessions = try reader.int("CMA_STATUS_SESSIONS", in: 1...100_000) ?? c.statusSessions
 
         c.logFormat = try reader.choice("CMA_LOG_FORMAT", LogFormat.init(rawValue:), "auto, json or text") ?? .automatic
         c.logLevel = try reader.choice("CMA_LOG_LEVEL", Logger.Level.init(rawValue:),

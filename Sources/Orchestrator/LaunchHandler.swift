@@ -15,14 +15,19 @@ public struct LaunchHandler: WorkHandler {
     let client: WorkClient
     let metrics: OrchestratorMetrics
     let activity: ActivityLog
+    /// The status page's session rows and per-minute plots.
+    let board: SessionBoard
+    let series: StatusSeries
     let logger: Logger
 
     public init(launcher: SandboxLauncher, client: WorkClient, metrics: OrchestratorMetrics, activity: ActivityLog,
-                logger: Logger) {
+                board: SessionBoard = SessionBoard(), series: StatusSeries = StatusSeries(), logger: Logger) {
         self.launcher = launcher
         self.client = client
         self.metrics = metrics
         self.activity = activity
+        self.board = board
+        self.series = series
         self.logger = logger
     }
 
@@ -37,6 +42,7 @@ public struct LaunchHandler: WorkHandler {
             workMetadata: item.metadata, dataMetadata: item.dataMetadata,
             workSecret: item.secret, sessionsTokenPresent: item.sessionsToken != nil)
         let context = Context(handler: self, drainer: drainer)
+        board.launching(sessionID: sessionID, environmentID: item.environmentID, workID: item.id)
 
         metrics.launchesInFlight.increment()
         defer { metrics.launchesInFlight.decrement() }
@@ -47,12 +53,16 @@ public struct LaunchHandler: WorkHandler {
         switch outcome {
         case .launched(let sandboxID, let pid, let alreadyRunning):
             metrics.launch("launched", duration: elapsed)
+            series.launch("launched", duration: elapsed)
+            board.launched(sessionID: sessionID, sandboxID: sandboxID, duration: elapsed)
             activity.record("launched", sessionID: sessionID, workID: item.id, sandboxID: sandboxID,
                             detail: alreadyRunning ? "runner already running (pid \(pid))"
                                 : "runner pid \(pid) in \(Int(elapsed.secondsDouble * 1000)) ms")
             return .handedOff
         case .failed(let failure):
             metrics.launch("failed", duration: elapsed)
+            series.launch("failed", duration: elapsed)
+            board.failed(sessionID: sessionID, sandboxID: failure.sandboxID, reason: failure.reason, duration: elapsed)
             activity.record("failed", sessionID: sessionID, workID: item.id, sandboxID: failure.sandboxID,
                             detail: failure.reason)
             return .failed(reason: failure.description)
@@ -91,6 +101,7 @@ public struct LaunchHandler: WorkHandler {
             let reason = "runner not alive after launch: \(failure.reason)"
             handler.activity.record("failed", sessionID: sessionID, workID: workID, sandboxID: failure.sandboxID,
                                     detail: reason)
+            handler.board.failed(sessionID: sessionID, sandboxID: failure.sandboxID, reason: reason)
             handler.logger.error("launch.late_failure", metadata: [
                 "work.id": "\(workID)", "session.id": "\(sessionID)", "sandbox.id": "\(failure.sandboxID ?? "-")",
                 "error.message": "\(failure.reason)",

@@ -54,12 +54,14 @@ extension OrchestratorApp {
 
         // 2. Build.
         let activity = ActivityLog()
+        let board = SessionBoard(capacity: configuration.statusSessions)
+        let series = StatusSeries()
         let stop = StopFlag()
         let pipeline = WorkPipeline(configuration: configuration, bundle: bundle, transport: transport,
-                                    workHandler: workHandler, metrics: metrics, activity: activity, stop: stop,
-                                    logger: logger)
+                                    workHandler: workHandler, metrics: metrics, activity: activity, board: board,
+                                    series: series, stop: stop, logger: logger)
         let probes = Probes(configuration: configuration, pipeline: pipeline, stop: stop, metrics: metrics,
-                            activity: activity)
+                            activity: activity, board: board, series: series)
 
         // 3. Serve.
         var router = Router()
@@ -74,7 +76,7 @@ extension OrchestratorApp {
             let endpoint = WebhookEndpoint(
                 verifier: verifier, dedupe: DeliveryDedupe(windowSeconds: configuration.webhookDedupeSeconds),
                 scheduler: scheduler, schedulePause: schedulePause, stop: stop, metrics: metrics,
-                activity: activity, logger: logger)
+                activity: activity, board: board, series: series, logger: logger)
             router.add(.POST, configuration.webhookPath, maxBodyBytes: configuration.webhookMaxBodyBytes,
                        .sync { endpoint.handle($0) })
         }

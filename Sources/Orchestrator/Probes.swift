@@ -2,7 +2,7 @@ import Foundation
 import HTTPServer
 import JSON
 
-/// `/healthz`, `/readyz`, `/metrics` and `/status`. All run inline (`.sync`): they
+/// `/healthz`, `/readyz`, `/metrics` and `/status` (its body: `Probes+Status.swift`). All run inline (`.sync`): they
 /// read in-memory state only and never call upstream, so they keep answering while
 /// Anthropic or Superserve is unreachable. They hold the parts they read, never the
 /// app that owns the server (which would make a cycle through the router).
@@ -12,6 +12,8 @@ struct Probes: Sendable {
     let stop: StopFlag
     let metrics: OrchestratorMetrics
     let activity: ActivityLog
+    let board: SessionBoard
+    let series: StatusSeries
     let startedAt = ContinuousClock.now
 
     func add(to router: inout Router) {
@@ -45,49 +47,5 @@ struct Probes: Sendable {
             response.headers.replaceOrAdd(name: "Cache-Control", value: "no-store")
             return response
         })
-    }
-}
-
-extension Probes {
-    /// The status page's data. Ids, counts and fixed reasons only: no key, token or
-    /// secret is reachable from here (style habit 6).
-    func statusJSON() -> String {
-        let reasons = pipeline.notReadyReasons(stop: stop)
-        let health = pipeline.drainer.health
-        func string(_ s: String?) -> String { s.map(JSONEscape.quoted) ?? "null" }
-        func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
-        let uptime = (ContinuousClock.now - startedAt).secondsDouble
-        let template = pipeline.templateCheck.status
-        let launched = metrics.tally("cma_sandbox_launches_total", [("outcome", "launched")])
-        let failed = metrics.tally("cma_sandbox_launches_total", [("outcome", "failed")])
-
-        var out = "{"
-        out += #""service":"cma-orchestrator","version":"# + JSONEscape.quoted(OrchestratorApp.version)
-        out += #","mode":"# + JSONEscape.quoted(configuration.mode.rawValue)
-        out += #","emulated":"# + (configuration.emulated ? "true" : "false")
-        out += #","uptime_seconds":"# + String((uptime * 10).rounded() / 10)
-        out += #","ready":"# + (reasons.isEmpty ? "true" : "false")
-        out += #","not_ready_reasons":["# + reasons.map(JSONEscape.quoted).joined(separator: ",") + "]"
-        out += #","environment_id":"# + JSONEscape.quoted(configuration.environmentID)
-        out += #","template":{"name":"# + JSONEscape.quoted(configuration.launcher.template)
-        out += #","status":"# + JSONEscape.quoted(template.isReady ? "ready" : (template.reason ?? "checking")) + "}"
-        out += #","drain":{"draining":"# + ((pipeline.scheduler?.isDraining ?? false) ? "true" : "false")
-        out += #","drains_started":"# + String(pipeline.scheduler?.drainsStarted ?? 0)
-        out += #","triggers":"# + String(pipeline.scheduler?.triggersReceived ?? 0)
-        out += #","polling":"# + (health.polling ? "true" : "false")
-        out += #","last_success":"# + date(health.lastSuccess)
-        out += #","last_error":"# + string(health.lastError) + "}"
-        out += #","launches":{"launched":"# + String(launched) + #","failed":"# + String(failed)
-        out += #","in_flight":"# + String(health.launchesInFlight) + "}"
-        out += #","webhooks":{"queued":"# + String(metrics.webhooks(.queued)) + #","ignored":"# + String(metrics.webhooks(.ignored))
-        out += #","duplicate":"# + String(metrics.webhooks(.duplicate)) + #","rejected":"# + String(metrics.webhooks(.rejected)) + "}"
-        out += #","recent":["#
-        out += activity.recent.map { entry in
-            #"{"at":"# + date(entry.at) + #","event":"# + JSONEscape.quoted(entry.event)
-                + #","session_id":"# + string(entry.sessionID) + #","work_id":"# + string(entry.workID)
-                + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail) + "}"
-        }.joined(separator: ",")
-        out += "]}"
-        return out
     }
 }

@@ -20,6 +20,10 @@ public final class WebhookEndpoint: Sendable {
     let stop: StopFlag
     let metrics: OrchestratorMetrics
     let activity: ActivityLog
+    /// The status page: a terminated or deleted session leaves the board as stopped;
+    /// every answer counts in the per-minute plot.
+    let board: SessionBoard
+    let series: StatusSeries
     let logger: Logger
     /// The logger's level is fixed at start-up; asking the handler on every delivery
     /// costs a copy of it.
@@ -30,7 +34,8 @@ public final class WebhookEndpoint: Sendable {
 
     public init(verifier: WebhookVerifier, dedupe: DeliveryDedupe, scheduler: DrainScheduler,
                 schedulePause: (@Sendable (String) -> Void)?, stop: StopFlag,
-                metrics: OrchestratorMetrics, activity: ActivityLog, logger: Logger,
+                metrics: OrchestratorMetrics, activity: ActivityLog, board: SessionBoard = SessionBoard(),
+                series: StatusSeries = StatusSeries(), logger: Logger,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.verifier = verifier
         self.dedupe = dedupe
@@ -39,10 +44,21 @@ public final class WebhookEndpoint: Sendable {
         self.stop = stop
         self.metrics = metrics
         self.activity = activity
+        self.board = board
+        self.series = series
         self.logger = logger
         self.logsInfo = logger.logLevel <= .info
         self.now = now
     }
+
+    /// Every answer, in `/metrics` and in the status page's per-minute plot.
+    private func count(_ outcome: WebhookOutcome) {
+        metrics.webhook(outcome)
+        series.webhook(outcome.rawValue)
+    }
+
+    /// Sessions that end upstream; their rows on the status page become `stopped`.
+    static let endEvents: Set<String> = ["session.status_terminated", "session.deleted"]
 
     /// Fixed bodies: nothing of the request, the expected MAC or the key is echoed.
     enum Answer {
@@ -69,23 +85,23 @@ public final class WebhookEndpoint: Sendable {
         case .success(let delivery):
             verified = delivery
         case .failure(let error):
-            metrics.webhook(.rejected)
+            count(.rejected)
             logger.warning("webhook.rejected", metadata: ["webhook.reject_reason": "\(error)", "request.id": "\(request.requestID)"])
             return Answer.rejected
         }
         // Rule 39: a 503 makes Anthropic retry; the timer drain (rule 42) covers the rest.
         if stop.isSet {
-            metrics.webhook(.unavailable)
+            count(.unavailable)
             return Answer.unavailable
         }
         guard let event = WebhookEnvelope.decode(body) else {
-            metrics.webhook(.malformed)
+            count(.malformed)
             logger.warning("webhook.malformed", metadata: ["webhook.id": "\(verified.webhookID)"])
             return Answer.malformed
         }
         // Rule 41: after verification, keyed on the delivery's webhook-id.
         if dedupe.isRepeat(verified.webhookID, now: now) {
-            metrics.webhook(.duplicate)
+            count(.duplicate)
             return Answer.duplicate
         }
         // Metadata is built only when the level is enabled (the autoclosures are lazy).
@@ -96,18 +112,21 @@ public final class WebhookEndpoint: Sendable {
         if event.dataType == "session.status_run_started" {
             // Rules 39, 40, 42: coalesced, and always the configured environment.
             scheduler.trigger()
-            metrics.webhook(.queued)
+            count(.queued)
             activity.record("webhook", sessionID: event.sessionID, detail: event.dataType)
             if logsInfo { logger.info("webhook.queued", metadata: metadata()) }
             return Answer.queued
         }
+        if Self.endEvents.contains(event.dataType), let session = event.sessionID {
+            board.stopped(sessionID: session, reason: event.dataType)
+        }
         if let schedulePause, Self.pauseEvents.contains(event.dataType), let session = event.sessionID {
             schedulePause(session)
-            metrics.webhook(.pauseScheduled)
+            count(.pauseScheduled)
             if logsInfo { logger.info("webhook.pause_scheduled", metadata: metadata()) }
             return Answer.pauseScheduled
         }
-        metrics.webhook(.ignored)
+        count(.ignored)
         logger.debug("webhook.ignored", metadata: metadata())
         return Answer.ignored
     }

@@ -20,8 +20,8 @@ struct WorkPipeline: Sendable {
     /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
     /// queue half, and embedders with their own launcher).
     init(configuration: Configuration, bundle: RunnerBundle, transport: any HTTPTransport,
-         workHandler: (any WorkHandler)?, metrics: OrchestratorMetrics, activity: ActivityLog, stop: StopFlag,
-         logger: Logger) {
+         workHandler: (any WorkHandler)?, metrics: OrchestratorMetrics, activity: ActivityLog, board: SessionBoard,
+         series: StatusSeries, stop: StopFlag, logger: Logger) {
         let api = AnthropicAPIConfiguration(baseURL: configuration.anthropicBaseURL,
                                             environmentID: configuration.environmentID,
                                             environmentKey: configuration.environmentKey)
@@ -37,7 +37,8 @@ struct WorkPipeline: Sendable {
         launcherConfiguration.environmentKey = configuration.environmentKey
         launcherConfiguration.anthropicBaseURL = configuration.anthropicBaseURL
         let locks = SessionLocks()
-        let sandboxActivity = SandboxActivity()
+        // The board hears the launcher's and the janitor's probes and pauses through it.
+        let sandboxActivity = SandboxActivity(observer: board)
         launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,
                                    locks: locks, activity: sandboxActivity, logger: logger)
         var janitorConfiguration = Janitor.Configuration(environmentID: configuration.environmentID)
@@ -54,7 +55,7 @@ struct WorkPipeline: Sendable {
         drainerConfiguration.launchSlots = configuration.launchSlots
         drainerConfiguration.refuseSecretless = launcherConfiguration.requireWorkSecret
         let handler = workHandler ?? LaunchHandler(launcher: launcher, client: workClient, metrics: metrics,
-                                                   activity: activity, logger: logger)
+                                                   activity: activity, board: board, series: series, logger: logger)
         // Rule 47: nothing is claimed before the template check passes, nor while stopping.
         let drainer = Drainer(client: workClient, handler: handler, configuration: drainerConfiguration, logger: logger,
                               mayClaim: { !stop.isSet && templateCheck.status.isReady })

@@ -1,0 +1,108 @@
+import Foundation
+import JSON
+
+extension Probes {
+    static let statusSchemaVersion = 1
+
+    /// The status page's data. Ids, counts and fixed reasons only: no key, token or
+    /// secret is reachable from here (style habit 6).
+    func statusJSON() -> String {
+        let reasons = pipeline.notReadyReasons(stop: stop)
+        let health = pipeline.drainer.health
+        func string(_ s: String?) -> String { s.map(JSONEscape.quoted) ?? "null" }
+        func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
+        let uptime = (ContinuousClock.now - startedAt).secondsDouble
+        let template = pipeline.templateCheck.status
+        let launched = metrics.tally("cma_sandbox_launches_total", [("outcome", "launched")])
+        let failed = metrics.tally("cma_sandbox_launches_total", [("outcome", "failed")])
+
+        var out = "{"
+        // Bumped when a field changes meaning or goes away; new fields keep the version
+        // (README, "Status JSON").
+        out += #""schema_version":"# + String(Self.statusSchemaVersion)
+        out += #","service":"cma-orchestrator","version":"# + JSONEscape.quoted(OrchestratorApp.version)
+        out += #","mode":"# + JSONEscape.quoted(configuration.mode.rawValue)
+        out += #","emulated":"# + (configuration.emulated ? "true" : "false")
+        out += #","uptime_seconds":"# + String((uptime * 10).rounded() / 10)
+        out += #","ready":"# + (reasons.isEmpty ? "true" : "false")
+        out += #","not_ready_reasons":["# + reasons.map(JSONEscape.quoted).joined(separator: ",") + "]"
+        out += #","environment_id":"# + JSONEscape.quoted(configuration.environmentID)
+        out += #","template":{"name":"# + JSONEscape.quoted(configuration.launcher.template)
+        out += #","status":"# + JSONEscape.quoted(template.isReady ? "ready" : (template.reason ?? "checking")) + "}"
+        out += #","drain":{"draining":"# + ((pipeline.scheduler?.isDraining ?? false) ? "true" : "false")
+        out += #","drains_started":"# + String(pipeline.scheduler?.drainsStarted ?? 0)
+        out += #","triggers":"# + String(pipeline.scheduler?.triggersReceived ?? 0)
+        out += #","polling":"# + (health.polling ? "true" : "false")
+        out += #","last_success":"# + date(health.lastSuccess)
+        out += #","last_error":"# + string(health.lastError) + "}"
+        out += #","launches":{"launched":"# + String(launched) + #","failed":"# + String(failed)
+        out += #","in_flight":"# + String(health.launchesInFlight) + "}"
+        out += #","webhooks":{"queued":"# + String(metrics.webhooks(.queued)) + #","ignored":"# + String(metrics.webhooks(.ignored))
+        out += #","duplicate":"# + String(metrics.webhooks(.duplicate)) + #","rejected":"# + String(metrics.webhooks(.rejected)) + "}"
+        out += #","recent":["#
+        out += activity.recent.map { entry in
+            #"{"at":"# + date(entry.at) + #","event":"# + JSONEscape.quoted(entry.event)
+                + #","session_id":"# + string(entry.sessionID) + #","work_id":"# + string(entry.workID)
+                + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail) + "}"
+        }.joined(separator: ",")
+        out += "]"
+        out += #","sessions":"# + sessionsJSON(now: Date())
+        out += #","sandboxes":"# + sandboxesJSON()
+        out += #","series":"# + seriesJSON()
+        out += "}"
+        return out
+    }
+
+    /// The session board, newest first. `idle_seconds`: since the runner was last seen
+    /// running (its launch or a probe), the janitor's measure of idleness (rule 44).
+    func sessionsJSON(now: Date) -> String {
+        func string(_ s: String?) -> String { s.map(JSONEscape.quoted) ?? "null" }
+        func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
+        func seconds(_ s: Double?) -> String { s.map { String(($0 * 1000).rounded() / 1000) } ?? "null" }
+        let rows = board.snapshot.map { row in
+            let idle = row.runnerSeenAt.map { max(0, now.timeIntervalSince($0)) }
+            return #"{"environment_id":"# + JSONEscape.quoted(row.environmentID)
+                + #","session_id":"# + JSONEscape.quoted(row.sessionID) + #","work_id":"# + string(row.workID)
+                + #","sandbox_id":"# + string(row.sandboxID) + #","state":"# + JSONEscape.quoted(row.state.rawValue)
+                + #","reason":"# + string(row.reason) + #","launched_at":"# + date(row.launchStartedAt)
+                + #","launch_seconds":"# + seconds(row.launchSeconds) + #","runner_state":"# + string(row.runnerState)
+                + #","idle_seconds":"# + seconds(idle.map { $0.rounded(.down) }) + #","updated_at":"# + date(row.updatedAt) + "}"
+        }
+        return #"{"capacity":"# + String(board.capacity) + #","by_state":"# + byState(board.countsByState())
+            + #","rows":["# + rows.joined(separator: ",") + "]}"
+    }
+
+    /// Sandboxes this instance knows of, each under the state of the latest session
+    /// row that names it. The janitor lists active sandboxes only, so the board is
+    /// the one source that also sees paused and failed ones.
+    func sandboxesJSON() -> String {
+        var seen = Set<String>()
+        var counts = Dictionary(uniqueKeysWithValues: SessionBoard.State.allCases.map { ($0, 0) })
+        for row in board.snapshot {
+            guard let id = row.sandboxID, seen.insert(id).inserted else { continue }
+            counts[row.state, default: 0] += 1
+        }
+        return #"{"source":"session_board","total":"# + String(seen.count) + #","by_state":"#
+            + byState(SessionBoard.State.allCases.map { ($0, counts[$0] ?? 0) }) + "}"
+    }
+
+    private func byState(_ counts: [(state: SessionBoard.State, count: Int)]) -> String {
+        "{" + counts.map { JSONEscape.quoted($0.state.rawValue) + ":" + String($0.count) }.joined(separator: ",") + "}"
+    }
+
+    /// The per-minute plots, oldest minute first.
+    func seriesJSON() -> String {
+        func object(_ names: [String], _ values: [Int]) -> String {
+            "{" + zip(names, values).map { JSONEscape.quoted($0) + ":" + String($1) }.joined(separator: ",") + "}"
+        }
+        func seconds(_ s: Double?) -> String { s.map { String(($0 * 1000).rounded() / 1000) } ?? "null" }
+        let minutes = series.window.map { m in
+            #"{"start":"# + JSONEscape.quoted(UTCTimestamp.format(m.start))
+                + #","launches":"# + object(StatusSeries.launchOutcomes, m.launches)
+                + #","launch_seconds":{"p50":"# + seconds(m.p50) + #","p90":"# + seconds(m.p90)
+                + #","p99":"# + seconds(m.p99) + "}"
+                + #","webhooks":"# + object(StatusSeries.webhookOutcomes, m.webhooks) + "}"
+        }
+        return #"{"bucket_seconds":60,"minutes":["# + minutes.joined(separator: ",") + "]}"
+    }
+}
