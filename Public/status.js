@@ -5,12 +5,19 @@
 (() => {
   const STATUS_URL = "status"; // relative, so the page also works behind a path prefix
   const INTERVAL_MS = 2000;
+  // After failed fetches the wait doubles up to this, so a down server is not hammered.
+  const MAX_INTERVAL_MS = 60000;
   // Shorter than the interval, so that a hung request never delays the next one.
   const TIMEOUT_MS = 1800;
+  const SVG = "http://www.w3.org/2000/svg";
+  const STATES = ["launching", "running", "paused", "failed", "stopped"];
 
   const $ = (id) => document.getElementById(id);
   let timer = null;
   let lastGood = null;
+  let failures = 0;
+  let filter = "all";
+  let lastStatus = null;
 
   function text(id, value) {
     $(id).textContent = value === null || value === undefined || value === "" ? "–" : String(value);
@@ -86,6 +93,167 @@
     text("wh-rejected", count(w.rejected));
 
     renderRecent(Array.isArray(s.recent) ? s.recent : []);
+    renderSessions(s.sessions || {});
+    renderSandboxes(s.sandboxes || {});
+    renderPlots(s.series || {});
+  }
+
+  function cell(tr, value, className) {
+    const td = document.createElement("td");
+    td.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
+    if (className) td.className = className;
+    tr.appendChild(td);
+  }
+
+  function seconds(value) {
+    return Number.isFinite(value) ? (value < 10 ? value.toFixed(2) + " s" : duration(value)) : "–";
+  }
+
+  function renderSessions(board) {
+    const rows = Array.isArray(board.rows) ? board.rows : [];
+    const byState = board.by_state || {};
+    for (const span of document.querySelectorAll("[data-count]")) {
+      const state = span.dataset.count;
+      span.textContent = count(state === "all" ? rows.length : byState[state]);
+    }
+    const shown = rows.filter((r) => filter === "all" || r.state === filter).map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.session = String(r.session_id || "");
+      tr.dataset.state = String(r.state || "");
+      tr.className = r.state === "failed" ? "bad" : r.state === "running" ? "ok" : "";
+      cell(tr, r.state, "state");
+      cell(tr, r.session_id);
+      cell(tr, r.sandbox_id);
+      cell(tr, r.launched_at ? time(r.launched_at) : null);
+      cell(tr, seconds(r.launch_seconds));
+      cell(tr, r.runner_state);
+      cell(tr, Number.isFinite(r.idle_seconds) ? duration(r.idle_seconds) : null);
+      cell(tr, r.environment_id);
+      cell(tr, r.reason, r.state === "failed" ? "reason bad" : "reason");
+      return tr;
+    });
+    $("sessions").replaceChildren(...shown);
+    $("sessions-empty").hidden = shown.length > 0;
+  }
+
+  function renderSandboxes(sandboxes) {
+    const byState = sandboxes.by_state || {};
+    const items = STATES.map((state) => {
+      const div = document.createElement("div");
+      const dt = document.createElement("dt");
+      dt.textContent = state;
+      const dd = document.createElement("dd");
+      dd.id = "sandboxes-" + state;
+      dd.textContent = count(byState[state]);
+      if (state === "failed" && byState[state] > 0) dd.className = "bad";
+      div.append(dt, dd);
+      return div;
+    });
+    $("sandboxes").replaceChildren(...items);
+  }
+
+  // Inline SVG, drawn here: the CSP allows no external script or inline style, and
+  // presentation attributes are not styles.
+  function svg(name, attrs) {
+    const el = document.createElementNS(SVG, name);
+    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+    return el;
+  }
+
+  const W = 600, H = 120, PAD = 24;
+
+  function frame(max, label, total) {
+    const root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label,
+                              "data-total": total });
+    root.appendChild(svg("line", { x1: PAD, y1: H - PAD, x2: W, y2: H - PAD, class: "axis" }));
+    const top = svg("text", { x: 0, y: 12, class: "tick" });
+    top.textContent = String(max);
+    const bottom = svg("text", { x: 0, y: H - PAD, class: "tick" });
+    bottom.textContent = "0";
+    const left = svg("text", { x: PAD, y: H - 6, class: "tick" });
+    left.textContent = "-60 min";
+    const right = svg("text", { x: W, y: H - 6, class: "tick", "text-anchor": "end" });
+    right.textContent = "now";
+    root.append(top, bottom, left, right);
+    return root;
+  }
+
+  function niceMax(value) {
+    if (!(value > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(value)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= value) return m * p;
+    return 10 * p;
+  }
+
+  // Stacked bars, one per minute; `parts` maps a minute to [[value, class]...].
+  function bars(id, minutes, parts, label) {
+    const totals = minutes.map((m) => parts(m).reduce((a, [v]) => a + v, 0));
+    const sum = totals.reduce((a, b) => a + b, 0);
+    const max = niceMax(Math.max(0, ...totals));
+    const root = frame(max, label + ": " + sum + " in the last hour", sum);
+    const step = (W - PAD) / Math.max(1, minutes.length);
+    minutes.forEach((m, i) => {
+      let y = H - PAD;
+      for (const [value, cls] of parts(m)) {
+        if (!(value > 0)) continue;
+        const h = (value / max) * (H - PAD - 14);
+        y -= h;
+        const rect = svg("rect", { x: PAD + i * step + 1, y, width: Math.max(1, step - 2), height: h, class: cls });
+        const title = svg("title", {});
+        title.textContent = new Date(Date.parse(m.start)).toLocaleTimeString() + ": " + value;
+        rect.appendChild(title);
+        root.appendChild(rect);
+      }
+    });
+    $(id).replaceChildren(root);
+  }
+
+  function lines(id, minutes, keys, label) {
+    const values = minutes.flatMap((m) => keys.map((k) => (m.launch_seconds || {})[k]).filter(Number.isFinite));
+    const max = niceMax(Math.max(0, ...values));
+    const root = frame(max, label, values.length);
+    const step = (W - PAD) / Math.max(1, minutes.length);
+    for (const key of keys) {
+      const points = [];
+      minutes.forEach((m, i) => {
+        const v = (m.launch_seconds || {})[key];
+        if (Number.isFinite(v)) points.push((PAD + i * step + step / 2).toFixed(1) + "," + (H - PAD - (v / max) * (H - PAD - 14)).toFixed(1));
+      });
+      if (points.length === 0) continue;
+      root.appendChild(svg("polyline", { points: points.join(" "), class: "line " + key }));
+      for (const p of points) {
+        const [cx, cy] = p.split(",");
+        root.appendChild(svg("circle", { cx, cy, r: 2.5, class: "dot " + key }));
+      }
+    }
+    $(id).replaceChildren(root);
+  }
+
+  function renderPlots(series) {
+    const minutes = Array.isArray(series.minutes) ? series.minutes : [];
+    const n = (o, k) => (o && Number.isFinite(o[k]) ? o[k] : 0);
+    bars("plot-launches", minutes, (m) => [[n(m.launches, "launched"), "ok"], [n(m.launches, "failed"), "bad"]],
+         "Launches per minute");
+    lines("plot-durations", minutes, ["p50", "p90", "p99"], "Launch duration percentiles per minute");
+    bars("plot-webhooks", minutes, (m) => {
+      const w = m.webhooks || {};
+      const other = Object.keys(w).filter((k) => !["queued", "rejected", "malformed"].includes(k))
+        .reduce((a, k) => a + n(w, k), 0);
+      return [[n(w, "queued"), "ok"], [other, "other"], [n(w, "rejected") + n(w, "malformed"), "bad"]];
+    }, "Webhooks per minute");
+  }
+
+  function setFilter(value) {
+    filter = value;
+    for (const b of document.querySelectorAll("[data-filter]")) {
+      b.setAttribute("aria-pressed", b.dataset.filter === value ? "true" : "false");
+    }
+    if (lastStatus) renderSessions(lastStatus.sessions || {});
+  }
+
+  // Real buttons: Enter and Space activate them, Tab reaches them.
+  for (const b of document.querySelectorAll("[data-filter]")) {
+    b.addEventListener("click", () => setFilter(b.dataset.filter));
   }
 
   function renderRecent(entries) {
@@ -126,22 +294,31 @@
       const body = await response.json();
       if (body === null || typeof body !== "object") throw new Error("unexpected answer");
       render(body);
+      lastStatus = body;
+      failures = 0;
       lastGood = Date.now();
       banner("Updated " + new Date(lastGood).toLocaleTimeString(), body.ready === true ? "ok" : "warn");
     } catch (err) {
       const why = err && err.name === "AbortError" ? "timed out" : (err && err.message) || "network error";
       const since = lastGood === null ? "" : "; showing values from " + new Date(lastGood).toLocaleTimeString();
-      banner("Status unavailable (" + why + ")" + since, "error");
+      failures += 1;
+      banner("Status unavailable (" + why + ")" + since + "; retrying in " + Math.round(delay() / 1000) + " s", "error");
     } finally {
       clearTimeout(abort);
       schedule();
     }
   }
 
+  // Doubles per consecutive failure, up to MAX_INTERVAL_MS.
+  function delay() {
+    return Math.min(MAX_INTERVAL_MS, INTERVAL_MS * Math.pow(2, Math.min(failures, 10)));
+  }
+
   function schedule() {
     clearTimeout(timer);
-    // A chained timeout rather than setInterval: requests never overlap.
-    timer = document.hidden ? null : setTimeout(refresh, INTERVAL_MS);
+    // A chained timeout rather than setInterval: requests never overlap. A hidden tab
+    // fetches nothing until it is shown again.
+    timer = document.hidden ? null : setTimeout(refresh, delay());
   }
 
   document.addEventListener("visibilitychange", () => {
