@@ -80,7 +80,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], linkerSettings: releaseLinkerSettings),
 
-        // Shared by the test targets: raw loopback clients, process helpers, the SDK venv.
+        // Shared by the test targets: raw loopback clients, the in-process router transport,
+        // process helpers, the SDK venv.
         .target(name: "TestSupport", dependencies: [
             "HTTPWire", "HTTPServer", "APIClient", "LocalSandboxes", .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/TestSupport"),
