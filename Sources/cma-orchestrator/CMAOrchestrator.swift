@@ -3,9 +3,7 @@ import EmulatedMode
 import Foundation
 import Logging
 import Orchestrator
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @main
 struct CMAOrchestrator: AsyncParsableCommand {
