@@ -103,7 +103,8 @@ let package = Package(
             "WorkQueue", "SandboxLifecycle", "AnthropicEmulator", "SuperserveEmulator",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Reads Sources/*/*.swift and Package.swift as text: the import graph of the layout.
+        // Reads Sources/*/*.swift and Package.swift as text: the import graph of the layout,
+        // and the metadata keys of every log call.
         .testTarget(name: "ArchitectureTests"),
     ]
 )

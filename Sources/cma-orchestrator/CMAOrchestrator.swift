@@ -65,7 +65,8 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
         throw ExitCode(1)
     }
     logger.notice("server.listening", metadata: [
-        "http.address": "\(instance.localURL.absoluteString)", "mode": "\(mode.rawValue)", "emulated": "\(emulated)",
+        "http.address": "\(instance.localURL.absoluteString)", "orchestrator.mode": "\(mode.rawValue)",
+        "orchestrator.emulated": "\(emulated)",
     ])
     if emulated {
         let url = instance.localURL.absoluteString
