@@ -1,8 +1,6 @@
 // swift-tools-version:6.2
 import PackageDescription
-#if os(Linux)
 import Glibc
-#endif
 
 // Dependencies point downward only (see README "Layout"; Tests/ArchitectureTests checks the imports):
 // cma-orchestrator → {EmulatedMode, Orchestrator}; EmulatedMode → {Orchestrator, AnthropicEmulator, SuperserveEmulator}
@@ -10,9 +8,9 @@ import Glibc
 // AnthropicEmulator → {Faults, Webhooks, APIClient, HTTPServer, JSON}; SuperserveEmulator → {Faults, LocalSandboxes, HTTPServer, JSON};
 // Faults → {HTTPServer, JSON}; WorkQueue, SandboxLifecycle → APIClient; HTTPServer → {HTTPWire, CZlib, CEpoll};
 // Webhooks → {COpenSSL, JSON}. HTTPWire and JSON import the standard library only.
+// The server runs on epoll (CEpoll): Linux only.
 let package = Package(
     name: "cma-orchestrator",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "cma-orchestrator", targets: ["cma-orchestrator"]),
         .library(name: "HTTPWire", targets: ["HTTPWire"]),
@@ -87,7 +85,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], linkerSettings: releaseLinkerSettings),
 
-        // Shared by the test targets: raw loopback clients, process helpers, the SDK venv.
+        // Shared by the test targets: raw loopback clients, the in-process router transport,
+        // process helpers, the SDK venv.
         .target(name: "TestSupport", dependencies: [
             "HTTPWire", "HTTPServer", "APIClient", "LocalSandboxes", .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/TestSupport"),
@@ -111,7 +110,8 @@ let package = Package(
             "WorkQueue", "SandboxLifecycle", "AnthropicEmulator", "SuperserveEmulator",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Reads Sources/*/*.swift and Package.swift as text: the import graph of the layout.
+        // Reads Sources/*/*.swift and Package.swift as text: the import graph of the layout,
+        // and the metadata keys of every log call.
         .testTarget(name: "ArchitectureTests"),
         // The deploy files checked with the real tools (nginx, kubectl, systemd-analyze,
         // promtool) against the built binary.
@@ -127,7 +127,6 @@ let package = Package(
 /// table. glibc applies DT_RELR from 2.36 on, so older systems keep the default link.
 /// Plain linker flags only: nothing here needs a recorded file kept in step with the code.
 var releaseLinkerSettings: [LinkerSetting] {
-    #if os(Linux)
     var buffer = [CChar](repeating: 0, count: 64)  // "glibc 2.36"
     guard confstr(Int32(_CS_GNU_LIBC_VERSION), &buffer, buffer.count) > 0 else { return [] }
     let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -139,7 +138,4 @@ var releaseLinkerSettings: [LinkerSetting] {
         "-Xlinker", "--no-export-dynamic",
     ]
     return [.unsafeFlags(flags, .when(platforms: [.linux], configuration: .release))]
-    #else
-    return []
-    #endif
 }

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(FoundationNetworking)
 import FoundationNetworking
-#endif
 import Synchronization
 
 /// The production `HTTPTransport`, on URLSession (FoundationNetworking on Linux).

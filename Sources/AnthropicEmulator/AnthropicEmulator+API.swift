@@ -34,7 +34,7 @@ extension AnthropicEmulator {
             return finish(errorResponse(.api(failure), requestID: requestID), route: route, requestID: requestID)
         case .drop:
             record(route, status: 0, injected: true)
-            logger.debug("anthropic.emulator.request.dropped", metadata: ["request.id": "\(requestID)", "route": "\(route.kind)"])
+            logger.debug("anthropic.emulator.request.dropped", metadata: ["request.id": "\(requestID)", "http.route": "\(route.kind)"])
             return FaultDecision.droppedResponse()
         }
 
@@ -220,7 +220,7 @@ extension AnthropicEmulator {
         var r = response
         r.headers.replaceOrAdd(name: "request-id", value: requestID)
         logger.debug("anthropic.emulator.request",
-                     metadata: ["request.id": "\(requestID)", "route": "\(route?.kind ?? "unknown")", "status": "\(r.status)"])
+                     metadata: ["request.id": "\(requestID)", "http.route": "\(route?.kind ?? "unknown")", "http.status": "\(r.status)"])
         return r
     }
 

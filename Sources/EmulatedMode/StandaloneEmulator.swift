@@ -67,7 +67,7 @@ public enum StandaloneEmulator {
         configuration.idleTimeout = .seconds(120)
         let server = HTTPServer(configuration: configuration, router: router, logger: logger)
         try server.start()
-        logger.notice("emulator.listening", metadata: ["emulator": "\(name)", "http.port": "\(server.boundPort)"])
+        logger.notice("emulator.listening", metadata: ["emulator.name": "\(name)", "http.port": "\(server.boundPort)"])
         let group = ServiceGroup(services: [
             ClosureService("emulator-\(name)") {
                 try? await gracefulShutdown()

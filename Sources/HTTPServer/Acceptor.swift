@@ -1,10 +1,6 @@
 import Dispatch
 import HTTPWire
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The listening socket: accepts in a loop on a read source and deals connections
 /// round-robin to the connection queues. The source runs on the first connection

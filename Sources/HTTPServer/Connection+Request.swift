@@ -1,10 +1,6 @@
 import HTTPWire
 import Logging
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The request being read or answered on a connection.
 struct RequestState: Sendable {

@@ -1,9 +1,5 @@
 import HTTPWire
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 extension Connection {
     /// Writes pending output directly; only when the socket refuses (EAGAIN) is the

@@ -1,11 +1,7 @@
 import Dispatch
 import HTTPWire
 import Logging
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One accepted socket: reads requests, runs handlers, writes answers strictly in
 /// order, enforces the named deadlines.

@@ -1,10 +1,6 @@
 import CEpoll
 import Dispatch
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One serial queue and the connections it drives. The server has a few of these
 /// (about one per core); each owns a read scratch buffer (so an idle connection holds

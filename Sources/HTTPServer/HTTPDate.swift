@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// IMF-fixdate (RFC 9110 §5.6.7) for the `Date` header, formatted by hand: no
 /// Foundation, no formatter per request. Each connection queue caches the string of

@@ -2,11 +2,7 @@ import Dispatch
 import HTTPWire
 import Logging
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// HTTP/1.1 server on POSIX sockets and Dispatch (no NIO): a nonblocking listener,
 /// connections spread over a few serial queues (each watching its sockets through one

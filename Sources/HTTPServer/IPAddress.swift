@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// An IPv4 or IPv6 address in binary form. IPv4-mapped IPv6 addresses
 /// (`::ffff:a.b.c.d`, what a dual-stack listener reports) are stored as IPv4 so that

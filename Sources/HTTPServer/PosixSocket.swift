@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The libc calls the server uses, in one place (one shim file per libc concern).
 enum PosixSocket {

@@ -1,9 +1,5 @@
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Per-request ids: `pppppp-cccccccc`, a random per-process prefix and a counter, both
 /// hex. 15 characters, so the `String` is stored inline (no allocation per request).

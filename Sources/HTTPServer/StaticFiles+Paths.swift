@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import HTTPWire
 
 /// Mapping a request path to a file under the root, refusing every way out:

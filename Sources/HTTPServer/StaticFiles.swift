@@ -1,15 +1,7 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import HTTPWire
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Files under a root folder (`Public/`), mounted as
 /// `router.add(.GET, "/", match: .prefix, staticFiles.handler)`.

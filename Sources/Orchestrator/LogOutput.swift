@@ -1,9 +1,7 @@
 import Foundation
 import JSON
 import Logging
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// swift-log handler writing one line per record to a file descriptor: JSON lines
 /// in production (stdout not a terminal, or `CMA_LOG_FORMAT=json`), readable text

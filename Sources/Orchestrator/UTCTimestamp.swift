@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// RFC 3339 timestamps in UTC for log lines, `/status` and test webhooks, built by
 /// hand: `String(format:)` and `ISO8601DateFormatter` go through CoreFoundation and

@@ -181,7 +181,7 @@ extension SuperserveEmulator {
             if result.truncated { fields.append(("truncated", .bool(true))) }
             return Self.json(.object(fields))
         } catch {
-            logger.error("superserve.exec.spawn_failed", metadata: ["sandbox.id": "\(record.id)", "error": "\(error)"])
+            logger.error("superserve.exec.spawn_failed", metadata: ["sandbox.id": "\(record.id)", "error.message": "\(error)"])
             return .text("exec failed\n", status: 500)
         }
     }

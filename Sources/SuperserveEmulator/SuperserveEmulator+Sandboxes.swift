@@ -125,7 +125,7 @@ extension SuperserveEmulator {
             try localSandbox(id).create()
         } catch {
             setStatus(id, .failed)
-            logger.error("superserve.sandbox.create_failed", metadata: ["sandbox.id": "\(id)", "error": "\(error)"])
+            logger.error("superserve.sandbox.create_failed", metadata: ["sandbox.id": "\(id)", "error.message": "\(error)"])
             return Self.envelope(500, "internal_error", "could not create the sandbox directory")
         }
         logger.info("superserve.sandbox.created", metadata: ["sandbox.id": "\(id)"])

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// How the orchestrator talks to Anthropic's work queue (anthropic.md §1, §5).
 public struct AnthropicAPIConfiguration: Sendable, CustomStringConvertible {

@@ -3,9 +3,7 @@ import EmulatedMode
 import Foundation
 import Logging
 import Orchestrator
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @main
 struct CMAOrchestrator: AsyncParsableCommand {
@@ -67,7 +65,8 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
         throw ExitCode(1)
     }
     logger.notice("server.listening", metadata: [
-        "http.address": "\(instance.localURL.absoluteString)", "mode": "\(mode.rawValue)", "emulated": "\(emulated)",
+        "http.address": "\(instance.localURL.absoluteString)", "orchestrator.mode": "\(mode.rawValue)",
+        "orchestrator.emulated": "\(emulated)",
     ])
     if emulated {
         let url = instance.localURL.absoluteString

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
 import Glibc
-#endif
 import Synchronization
 
 /// A minimal one-request-per-connection HTTP server on 127.0.0.1:0 for transport

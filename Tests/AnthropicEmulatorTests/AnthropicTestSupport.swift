@@ -1,3 +1,4 @@
+import APIClient
 import AnthropicEmulator
 import Foundation
 import HTTPServer
@@ -5,6 +6,7 @@ import HTTPWire
 import JSON
 import Logging
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Test-only credentials: obvious placeholders (brief: never key-shaped strings).
@@ -61,7 +63,11 @@ final class CapturingLogHandler: LogHandler, @unchecked Sendable {
 
 /// Calls the emulator's router in process (no sockets), as the server would.
 struct InProcessClient {
-    let router: Router
+    let transport: RouterTransport
+
+    init(router: Router) {
+        transport = RouterTransport(router: router)
+    }
 
     struct Answer {
         var status: Int
@@ -73,37 +79,28 @@ struct InProcessClient {
 
     func send(_ method: HTTPMethod, _ target: String, headers: [(String, String)] = [], body: String = "",
               credential: String? = nil) async -> Answer {
-        var h = HTTPHeaders(headers)
-        if let credential { h.add(name: "Authorization", value: "Bearer \(credential)") }
-        let head = HTTPRequestHead(method: method, target: target, version: .http1_1, headers: h,
-                                   framing: body.isEmpty ? .none : .contentLength(body.utf8.count))
-        let request = Request(head: head, body: Array(body.utf8), remoteAddress: "127.0.0.1", scheme: "http", requestID: "t")
-        let response: Response
-        switch router.resolve(method: method, path: head.path) {
-        case .found(let route):
-            switch route.handler {
-            case .sync(let f): response = f(request)
-            case .async(let f): response = await f(request)
-            }
-        case .methodNotAllowed: return Answer(status: 405, headers: HTTPHeaders(), body: [])
-        case .notFound: return Answer(status: 404, headers: HTTPHeaders(), body: [])
-        }
-        switch response.body {
-        case .bytes(let b): return Answer(status: response.status, headers: response.headers, body: b)
-        case .stream: return Answer(status: response.status, headers: response.headers, body: [])
+        var fields = headers
+        if let credential { fields.append(("Authorization", "Bearer \(credential)")) }
+        let request = Self.request(method, target, headers: fields, body: body)
+        do {
+            let response = try await transport.send(request)
+            return Answer(status: response.status, headers: HTTPHeaders(response.headers.map { ($0.key, $0.value) }),
+                          body: [UInt8](response.body))
+        } catch {
+            XCTFail("in-process send failed: \(error)")
+            return Answer(status: 0, headers: HTTPHeaders(), body: [])
         }
     }
 
-    /// Runs a streaming body into a collecting writer until it ends or `limit` frames arrived.
+    /// The stream route's answer with its body unrun, and a writer to run it into.
     func stream(_ target: String, credential: String) async -> (Response, CollectingWriter) {
-        var h = HTTPHeaders()
-        h.add(name: "Authorization", value: "Bearer \(credential)")
-        let head = HTTPRequestHead(method: .GET, target: target, version: .http1_1, headers: h, framing: .none)
-        let request = Request(head: head, body: [], remoteAddress: "127.0.0.1", scheme: "http", requestID: "t")
-        guard case .found(let route) = router.resolve(method: .GET, path: head.path), case .async(let f) = route.handler else {
-            fatalError("stream route missing")
-        }
-        return (await f(request), CollectingWriter())
+        let request = Self.request(.GET, target, headers: [("Authorization", "Bearer \(credential)")], body: "")
+        return (await transport.respond(to: request), CollectingWriter())
+    }
+
+    private static func request(_ method: HTTPMethod, _ target: String, headers: [(String, String)], body: String) -> OutboundRequest {
+        OutboundRequest(method: method.description, url: URL(string: "http://anthropic.test" + target)!, headers: headers,
+                        body: body.isEmpty ? nil : Data(body.utf8), timeout: .seconds(30))
     }
 }
 

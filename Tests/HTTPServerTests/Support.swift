@@ -34,25 +34,6 @@ func waitUntil(_ timeout: Duration = .seconds(5), _ what: String, file: StaticSt
     XCTFail("timed out waiting for \(what)", file: file, line: line)
 }
 
-/// A one-shot latch that async handlers wait on (test-controlled release).
-final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
-                if s.open { return true }
-                s.waiters.append(c)
-                return false
-            }
-            if now { c.resume() }
-        }
-    }
-    func open() {
-        let w = state.withLock { s -> [CheckedContinuation<Void, Never>] in s.open = true; defer { s.waiters = [] }; return s.waiters }
-        for c in w { c.resume() }
-    }
-}
-
 /// A counter visible from handlers.
 final class Counter: Sendable {
     private let v = Atomic<Int>(0)

@@ -82,13 +82,16 @@ final class SuperserveClientTests: XCTestCase {
     /// concurrent callers) and retries once with the new token.
     func testUnauthorizedDataPlaneCallsShareOneRefreshAndRetry() async throws {
         let activations = Mutex(0)
+        let unauthorized = Mutex(0)
         let transport = HandlerTransport { request in
             if request.url.path.hasSuffix("/activate") {
                 activations.withLock { $0 += 1 }
-                try await Task.sleep(for: .milliseconds(50))   // keep the refresh in flight while others arrive
+                // Keep the refresh in flight until every caller has had its 401.
+                _ = await ManualSleeper.waitUntil { unauthorized.withLock { $0 } >= 4 }
                 return json(200, sandboxJSON("sb1", token: "tok-2-TEST"))
             }
             if request.header("X-Access-Token") == "tok-2-TEST" { return json(200, ["path": "/f", "size": 1]) }
+            unauthorized.withLock { $0 += 1 }
             return InboundResponse(status: 401, headers: [:], body: Data("unauthorized\n".utf8))
         }
         let c = client(transport)
@@ -240,17 +243,26 @@ extension SuperserveClientTests {
     /// Rule 35: at most `maxInFlight` calls at once.
     func testInFlightCallsAreCapped() async throws {
         let current = Mutex((now: 0, peak: 0))
+        let release = Gate()
         let transport = HandlerTransport { _ in
             current.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
-            try await Task.sleep(for: .milliseconds(20))
+            await release.wait()
             current.withLock { $0.now -= 1 }
             return json(200, [])
         }
         let c = client(transport) { $0.maxInFlight = 3; $0.burst = 100; $0.ratePerSecond = 1000 }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<12 { group.addTask { _ = try await c.listSandboxes(metadata: ["k": "v"]) } }
-            try await group.waitForAll()
+        let calls = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<12 { group.addTask { _ = try await c.listSandboxes(metadata: ["k": "v"]) } }
+                try await group.waitForAll()
+            }
         }
+        // All twelve calls accounted for while the transport holds its callers:
+        // three in flight, nine queued for a slot.
+        let settled = await ManualSleeper.waitUntil { current.withLock { $0.now } == 3 && c.inFlight.waiting == 9 }
+        XCTAssertTrue(settled, "in flight: \(current.withLock { $0.now }), queued: \(c.inFlight.waiting)")
+        release.open()
+        try await calls.value
         XCTAssertEqual(current.withLock { $0.peak }, 3)
     }
 }

@@ -194,7 +194,9 @@ final class SuperserveDataPlaneTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "exec returns at once")
         let pid = try XCTUnwrap(pid_t(answer.json?["stdout"]?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""), answer.text)
         XCTAssertNotNil(LocalSandboxProcesses.state(of: pid), "the detached child keeps running")
-        XCTAssertTrue(LocalSandboxProcesses.pids(sandboxID: s.id).contains(pid), "found by its environment marker")
+        // The child may be inside execve (setsid, then sh), when /proc/<pid>/environ reads empty.
+        let marked = await superserveEventually { LocalSandboxProcesses.pids(sandboxID: s.id).contains(pid) }
+        XCTAssertTrue(marked, "found by its environment marker")
         let ticks = h.hostPath(s.id, "/srv/cma/ticks.log")
         func tickCount() -> Int { ((try? String(contentsOfFile: ticks, encoding: .utf8)) ?? "").split(separator: "\n").count }
         let ticking = await superserveEventually { tickCount() >= 2 }

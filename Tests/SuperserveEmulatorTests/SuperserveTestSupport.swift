@@ -1,10 +1,11 @@
+import APIClient
 import JSON
 @testable import SuperserveEmulator
 import Foundation
 import HTTPServer
 import HTTPWire
 import Logging
-import Synchronization
+import TestSupport
 import XCTest
 
 /// Placeholder credential (brief: never key-shaped strings in tests).
@@ -47,26 +48,15 @@ final class SuperserveHarness: Sendable {
     }
 
     func send(_ method: HTTPMethod, _ target: String, headers: [(String, String)] = [], body: [UInt8] = []) async -> Answer {
-        let head = HTTPRequestHead(method: method, target: target, version: .http1_1, headers: HTTPHeaders(headers),
-                                   framing: body.isEmpty ? .none : .contentLength(body.count))
-        let request = Request(head: head, body: body, remoteAddress: "127.0.0.1", scheme: "http", requestID: "t")
-        let response: Response
-        switch router.resolve(method: method, path: head.path) {
-        case .found(let route):
-            switch route.handler {
-            case .sync(let f): response = f(request)
-            case .async(let f): response = await f(request)
-            }
-        case .methodNotAllowed: return Answer(status: 405, headers: HTTPHeaders(), body: [])
-        case .notFound: return Answer(status: 404, headers: HTTPHeaders(), body: [])
-        }
-        switch response.body {
-        case .bytes(let b):
-            return Answer(status: response.status, headers: response.headers, body: b)
-        case .stream(let produce):
-            let writer = SuperserveCollectingWriter()
-            try? await produce(writer)
-            return Answer(status: response.status, headers: response.headers, body: writer.bytes)
+        let request = OutboundRequest(method: method.description, url: URL(string: "http://superserve.test" + target)!,
+                                      headers: headers, body: body.isEmpty ? nil : Data(body), timeout: .seconds(30))
+        do {
+            let response = try await RouterTransport(router: router).send(request)
+            return Answer(status: response.status, headers: HTTPHeaders(response.headers.map { ($0.key, $0.value) }),
+                          body: [UInt8](response.body))
+        } catch {
+            XCTFail("in-process send failed: \(error)")
+            return Answer(status: 0, headers: HTTPHeaders(), body: [])
         }
     }
 
@@ -113,12 +103,6 @@ final class SuperserveHarness: Sendable {
     func hostPath(_ id: String, _ path: String) -> String {
         root.appendingPathComponent(id).path + "/fs" + path
     }
-}
-
-final class SuperserveCollectingWriter: BodyWriter {
-    private let storage = Mutex<[UInt8]>([])
-    func write(_ bytes: [UInt8]) async throws { storage.withLock { $0 += bytes } }
-    var bytes: [UInt8] { storage.withLock { $0 } }
 }
 
 /// Waits for a condition with a deadline (never sleeps to synchronise: it re-checks

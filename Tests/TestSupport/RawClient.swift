@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A raw loopback HTTP/1.1 client for tests: sends exact bytes, reads answers with a
 /// deadline (never sleeping), parses status, headers and bodies (Content-Length,

@@ -17,7 +17,7 @@ final class DrainerEmulatorTests: XCTestCase {
         let emulator = AnthropicEmulator(configuration: emulatorConfiguration, logger: Logger(label: "emulator") { _ in SwiftLogNoOpLogHandler() })
         let client = WorkClient(configuration: AnthropicAPIConfiguration(baseURL: URL(string: "http://127.0.0.1:9")!,
                                                                          environmentID: "env_test", environmentKey: "sk-ant-oat01-TEST"),
-                                transport: EmulatorRouterTransport(router: emulator.router))
+                                transport: RouterTransport(router: emulator.router))
         var configuration = DrainerConfiguration()
         configure(&configuration)
         let (logger, store) = CapturingLogHandler.logger()
@@ -64,7 +64,7 @@ final class DrainerEmulatorTests: XCTestCase {
         }(), logger: Logger(label: "emulator") { _ in SwiftLogNoOpLogHandler() })
         let client = WorkClient(configuration: AnthropicAPIConfiguration(baseURL: URL(string: "http://127.0.0.1:9")!,
                                                                          environmentID: "env_test", environmentKey: "sk-ant-oat01-WRONG"),
-                                transport: EmulatorRouterTransport(router: emulator.router))
+                                transport: RouterTransport(router: emulator.router))
         let (logger, logs) = CapturingLogHandler.logger()
         let drainer = Drainer(client: client, handler: RecordingHandler(), logger: logger)
         try emulator.createSession()
