@@ -4,29 +4,14 @@ import XCTest
 /// Style habit 9: constant messages with dotted metadata keys (`webhook.id`, `work.id`,
 /// `error.message`, `http.status`), checked in the text of every file under Sources.
 final class LogMetadataKeyTests: XCTestCase {
-    /// Bare keys in files another change is rewriting, allowed until they are renamed
-    /// there. Empty this list as that happens; a stale entry fails the second test.
-    static let pendingRename: [(file: String, key: String)] = [
-        ("Sources/Orchestrator/WebhookEndpoint.swift", "reason"),
-    ]
-
     func testEveryLogMetadataKeyIsDotted() throws {
         var bare: [String] = []
         for (file, found) in try Self.metadataKeysUnderSources() {
             for (line, key) in found where !Self.isDotted(key) {
-                if Self.pendingRename.contains(where: { $0.file == file && $0.key == key }) { continue }
                 bare.append("\(file):\(line): \"\(key)\"")
             }
         }
         XCTAssertEqual(bare, [], "log metadata keys must be dotted (`error.message`, `http.route`):\n" + bare.joined(separator: "\n"))
-    }
-
-    func testThePendingRenameListNamesOnlyKeysStillBare() throws {
-        let found = try Self.metadataKeysUnderSources()
-        for (file, key) in Self.pendingRename {
-            let keys = found.first { $0.file == file }?.keys.map(\.key) ?? []
-            XCTAssertTrue(keys.contains(key), "\(file) no longer logs \"\(key)\": remove it from pendingRename")
-        }
     }
 
     /// The key pattern itself.

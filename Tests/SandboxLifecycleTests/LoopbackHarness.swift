@@ -45,20 +45,32 @@ final class LoopbackHarness: Sendable {
     var baseURL: URL { URL(string: "http://127.0.0.1:\(server.port)")! }
 
     /// A launcher whose fake runner behaves per `mode` (run, exit0, exit3).
-    func launcher(mode: String = "run", configure: (inout LauncherConfiguration) -> Void = { _ in }) -> SandboxLauncher {
+    func launcher(mode: String = "run", sleeper: any Sleeper = ContinuousSleeper(),
+                  configure: (inout LauncherConfiguration) -> Void = { _ in }) -> SandboxLauncher {
         var config = LauncherConfiguration()
         config.environmentKey = "env-key-TEST"
         config.probeDelay = .milliseconds(500)
         config.runnerExtraEnvironment = ["CMA_RUNNER_ENTRY": "fake_runner.py", "FAKE_MODE": mode, "FAKE_LIFETIME": "60"]
         configure(&config)
         return SandboxLauncher(client: client, bundle: bundle, configuration: config, locks: locks, activity: activity,
-                               logger: logs.logger())
+                               logger: logs.logger(), sleeper: sleeper)
     }
 
     func close() async {
         await emulator.shutdown()
         await server.stop()
         try? FileManager.default.removeItem(at: root)
+    }
+
+    /// Waits until probe.sh in the sandbox reports the runner `exited` (rule 30's probe):
+    /// the fake runner's exit is a process event, so tests wait for it, not for a time.
+    func runnerExited(sandboxID: String) async -> Bool {
+        await eventually {
+            let result = try? await self.client.exec(SandboxAccess(try await self.client.activate(id: sandboxID)),
+                                                     command: "sh /srv/cma/probe.sh", workingDirectory: "/srv/cma",
+                                                     timeoutSeconds: 10)
+            return result.flatMap { ProbeResult.parse($0.stdout) }?.state == .exited
+        }
     }
 
     /// `/_emulator/superserve/calls` → counts per endpoint label.

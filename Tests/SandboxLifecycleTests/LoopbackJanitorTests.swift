@@ -25,11 +25,7 @@ final class LoopbackJanitorTests: XCTestCase {
         // An hour from now, both look idle by cma.launched_at.
         let janitor = Janitor(client: h.client, configuration: config, locks: h.locks, activity: SandboxActivity(),
                               logger: h.logs.logger(), now: { Date().addingTimeInterval(3600) })
-        let exited = await h.eventually {
-            let result = try? await h.client.exec(SandboxAccess(try await h.client.activate(id: done)),
-                                                  command: "sh /srv/cma/probe.sh", workingDirectory: "/srv/cma", timeoutSeconds: 10)
-            return result.flatMap { ProbeResult.parse($0.stdout) }?.state == .exited
-        }
+        let exited = await h.runnerExited(sandboxID: done)
         XCTAssertTrue(exited)
         let report = await janitor.sweep()
         XCTAssertEqual(report.paused, [done])
@@ -100,6 +96,10 @@ final class LoopbackJanitorTests: XCTestCase {
         let launched = await launcher.launch(H.request(), context: RecordingLaunchContext())
         guard case .launched(let id, _, _) = launched else { return XCTFail("launch failed") }
         await launcher.waitForBackgroundWork()
+        // The janitor pauses only a sandbox whose runner has ended (rule 44): wait for the
+        // fake runner to have exited, however slowly Python starts on a loaded machine.
+        let exited = await h.runnerExited(sandboxID: id)
+        XCTAssertTrue(exited)
         let sleeper = RecordingSleeper()
         var config = Janitor.Configuration(environmentID: "env_1")
         config.maxIdle = .seconds(60)

@@ -145,9 +145,15 @@ final class LoopbackLaunchTests: XCTestCase {
 
     func testRunnerThatDiesIsReportedAfterTheHandOffWithTheLogTail() async throws {
         let h = try H()
-        let launcher = h.launcher(mode: "exit3")
+        // The probe after the hand-off waits for the runner's exit, not for a time: a
+        // slow Python start on a loaded machine would otherwise still look alive.
+        let probeGate = ProbeGateSleeper()
+        let launcher = h.launcher(mode: "exit3", sleeper: probeGate) { $0.probeDelay = ProbeGateSleeper.probeDelay }
         let session = RecordingLaunchContext()
-        _ = try launched(await launcher.launch(H.request(), context: session))
+        let (id, _, _) = try launched(await launcher.launch(H.request(), context: session))
+        let exited = await h.runnerExited(sandboxID: id)
+        XCTAssertTrue(exited)
+        probeGate.gate.open()
         await launcher.waitForBackgroundWork()
         let failures = session.failures.withLock { $0 }
         XCTAssertEqual(failures.count, 1)
