@@ -12,10 +12,11 @@ import XCTest
 final class AnthropicEmulatorRouteTests: XCTestCase {
     var emulator: AnthropicEmulator!
     var client: InProcessClient!
-    var logs: CapturingLogHandler.Store!
+    var logs: LogRecorder!
 
     override func setUp() async throws {
-        let (logger, store) = CapturingLogHandler.logger()
+        let store = LogRecorder()
+        let logger = store.logger()
         logs = store
         emulator = AnthropicEmulator(configuration: AnthropicTestKeys.configuration(), logger: logger, transport: ScriptedTransport())
         client = InProcessClient(router: emulator.router)
@@ -300,7 +301,8 @@ final class AnthropicEmulatorRouteTests: XCTestCase {
         config.webhookURL = URL(string: "http://127.0.0.1:9/hook")
         let transport = ScriptedTransport()
         transport.script("POST", "/hook", [.status(204)])
-        let (logger, store) = CapturingLogHandler.logger()
+        let store = LogRecorder()
+        let logger = store.logger()
         let emu = AnthropicEmulator(configuration: config, logger: logger, transport: transport)
         defer { Task { await emu.shutdown() } }
         let c = InProcessClient(router: emu.router)
@@ -313,7 +315,7 @@ final class AnthropicEmulatorRouteTests: XCTestCase {
         _ = await c.send(.GET, "/v1/sessions/\(created.sessionID)", credential: "sk-ant-oat01-WRONG")
         _ = await c.send(.POST, "\(work)/\(created.workID)/stop", body: #"{"force":true}"#, credential: token)
         await assertEventually { emu.webhookAttempts.count == 1 }
-        let lines = store.lines.withLock { $0 }
+        let lines = store.all
         XCTAssertFalse(lines.isEmpty)
         for needle in [secret, token, AnthropicTestKeys.environmentKey, AnthropicTestKeys.apiKey, AnthropicTestKeys.signingKey,
                        "sk-ant-oat01-WRONG", String(AnthropicTestKeys.signingKey.dropFirst(6))] {

@@ -29,7 +29,7 @@ final class AnthropicSDKContractTests: XCTestCase {
         signal(SIGPIPE, SIG_IGN)
         var config = AnthropicTestKeys.configuration()
         config.ssePingInterval = .seconds(1)
-        let (logger, _) = CapturingLogHandler.logger()
+        let logger = LogRecorder().logger()
         emulator = AnthropicEmulator(configuration: config, logger: logger)
         var router = emulator.router
         router.add(.POST, "/test-hook", .sync { [received] request in
@@ -275,7 +275,7 @@ final class AnthropicSDKContractTests: XCTestCase {
     func testDeliveredWebhooksVerifyWithTheOfficialSDK() async throws {
         var config = AnthropicTestKeys.configuration()
         config.webhookURL = URL(string: "\(base)/test-hook")
-        let sender = AnthropicEmulator(configuration: config, logger: CapturingLogHandler.logger().0)
+        let sender = AnthropicEmulator(configuration: config, logger: LogRecorder().logger())
         let created = try sender.createSession()
         await assertEventually { self.received.deliveries.withLock { $0.count } == 1 }
         await sender.shutdown()

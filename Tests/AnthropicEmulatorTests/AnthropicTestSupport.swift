@@ -27,40 +27,6 @@ enum AnthropicTestKeys {
     }
 }
 
-/// Records every log line (message and metadata) so that tests can assert on them.
-final class CapturingLogHandler: LogHandler, @unchecked Sendable {
-    // @unchecked: the only mutable state lives in `store` (a Mutex, shared by copies);
-    // `metadata` and `logLevel` are value copies per handler as LogHandler requires.
-    final class Store: Sendable {
-        let lines = Mutex<[String]>([])
-    }
-
-    let store: Store
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    init(store: Store) { self.store = store }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var all = metadata
-        if let extra = event.metadata { all.merge(extra) { _, new in new } }
-        let line = "\(event.level) \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
-        store.lines.withLock { $0.append(line) }
-    }
-
-    static func logger() -> (Logger, Store) {
-        let store = Store()
-        var logger = Logger(label: "test") { _ in CapturingLogHandler(store: store) }
-        logger.logLevel = .trace
-        return (logger, store)
-    }
-}
-
 /// Calls the emulator's router in process (no sockets), as the server would.
 struct InProcessClient {
     let transport: RouterTransport

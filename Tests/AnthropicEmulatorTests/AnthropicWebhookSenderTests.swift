@@ -19,7 +19,7 @@ final class AnthropicWebhookSenderTests: XCTestCase {
     func makeEmulator(transport: ScriptedTransport, sleeper: ManualSleeper, clock: SteppingClock) -> AnthropicEmulator {
         var config = AnthropicTestKeys.configuration()
         config.webhookURL = URL(string: "http://127.0.0.1:9/hooks/anthropic")
-        return AnthropicEmulator(configuration: config, logger: CapturingLogHandler.logger().0, transport: transport,
+        return AnthropicEmulator(configuration: config, logger: LogRecorder().logger(), transport: transport,
                                  sleeper: sleeper, now: { clock.now() })
     }
 
@@ -114,7 +114,7 @@ final class AnthropicWebhookSenderTests: XCTestCase {
         let transport = ScriptedTransport()
         transport.script("POST", "/late/hook", [.status(202)])
         let emulator = AnthropicEmulator(configuration: AnthropicTestKeys.configuration(),
-                                         logger: CapturingLogHandler.logger().0, transport: transport)
+                                         logger: LogRecorder().logger(), transport: transport)
         try emulator.createSession()
         XCTAssertNil(emulator.deliverWebhook(eventType: "session.status_idled", sessionID: "sesn_x"))
         XCTAssertTrue(transport.requests.isEmpty)
