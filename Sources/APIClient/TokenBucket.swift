@@ -13,6 +13,7 @@ public final class TokenBucket: Sendable {
     public let ratePerSecond: Double
     public let burst: Int
     private let sleeper: any Sleeper
+    private let observer: (any TokenBucketObserver)?
     private let state: Mutex<State>
 
     public convenience init(ratePerSecond: Double, burst: Int) {
@@ -20,16 +21,22 @@ public final class TokenBucket: Sendable {
     }
 
     /// `sleeper` provides both the waits and the clock (`uptime()`); tests pass a manual one.
-    public init(ratePerSecond: Double, burst: Int, sleeper: any Sleeper) {
+    /// `observer` hears of every wait for a token (metrics).
+    public init(ratePerSecond: Double, burst: Int, sleeper: any Sleeper, observer: (any TokenBucketObserver)? = nil) {
         precondition(ratePerSecond > 0 && burst >= 1, "TokenBucket needs rate > 0 and burst >= 1")
         self.ratePerSecond = ratePerSecond
         self.burst = burst
         self.sleeper = sleeper
+        self.observer = observer
         self.state = Mutex(State(tokens: Double(burst), last: sleeper.uptime()))
     }
 
     /// Waits for a token. Throws `CancellationError` if the task is cancelled while waiting.
     public func acquire() async throws {
+        var waitStarted: Duration?
+        defer {
+            if let waitStarted { observer?.bucketWaitEnded(waited: sleeper.uptime() - waitStarted) }
+        }
         while true {
             let wait: Duration? = state.withLock { s in
                 let now = sleeper.uptime()
@@ -43,6 +50,10 @@ public final class TokenBucket: Sendable {
                 return .nanoseconds(max(1, Int64((seconds * 1e9).rounded(.up))))
             }
             guard let wait else { return }
+            if waitStarted == nil {
+                waitStarted = sleeper.uptime()
+                observer?.bucketWaitStarted()
+            }
             try await sleeper.sleep(for: wait)
         }
     }

@@ -106,7 +106,7 @@ public struct LaunchHandler: WorkHandler {
                 "work.id": "\(workID)", "session.id": "\(sessionID)", "sandbox.id": "\(failure.sandboxID ?? "-")",
                 "error.message": "\(failure.reason)",
             ])
-            await drainer.forceStop(workID: workID, sessionID: sessionID, reason: reason)
+            await drainer.forceStop(workID: workID, sessionID: sessionID, .runnerDied, reason: reason)
         }
     }
 }

@@ -17,6 +17,10 @@ public final class OrchestratorMetrics: Sendable {
     let ready: CoreMetrics.Meter
     let launchDuration: CoreMetrics.Timer
     let drains: CoreMetrics.Counter
+    let bucketWaitSeconds: CoreMetrics.FloatingPointCounter
+    let bucketWaiters: CoreMetrics.Meter
+    /// What `cma_ready` is computed from, once the pipeline exists (`trackReadiness`).
+    let readiness = Mutex<(@Sendable () -> Bool)?>(nil)
     /// A counter and the same count as a plain number, for `/status`.
     final class Tallied: Sendable {
         let counter: CoreMetrics.Counter
@@ -45,6 +49,7 @@ public final class OrchestratorMetrics: Sendable {
         var timer: CoreMetrics.Timer
     }
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
+    private let upstreamTimers = Mutex<[UpstreamRoute: CoreMetrics.Timer]>([:])
 
     public init() {
         var prometheus = PrometheusMetricsFactory(registry: registry)
@@ -59,8 +64,24 @@ public final class OrchestratorMetrics: Sendable {
         ready = CoreMetrics.Meter(label: "cma_ready", factory: factory)
         launchDuration = CoreMetrics.Timer(label: "cma_launch_duration_seconds", factory: factory)
         drains = CoreMetrics.Counter(label: "cma_drains_total", factory: factory)
+        bucketWaitSeconds = CoreMetrics.FloatingPointCounter(label: "cma_superserve_bucket_wait_seconds_total", factory: factory)
+        bucketWaiters = CoreMetrics.Meter(label: "cma_superserve_bucket_waiters", factory: factory)
         webhookCounters = WebhookOutcome.allCases.map { outcome in
             Tallied(CoreMetrics.Counter(label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
+        }
+        createPipelineSeries()
+    }
+
+    /// The duration histogram of one upstream route, made once.
+    func upstreamTimer(_ route: UpstreamRoute) -> CoreMetrics.Timer {
+        upstreamTimers.withLock { cache in
+            if let timer = cache[route] { return timer }
+            let timer = CoreMetrics.Timer(label: "cma_upstream_request_duration_seconds",
+                                          dimensions: [("upstream", route.upstream.rawValue), ("method", route.method),
+                                                       ("endpoint", route.endpoint)],
+                                          factory: factory)
+            cache[route] = timer
+            return timer
         }
     }
 

@@ -25,14 +25,21 @@ struct WorkPipeline: Sendable {
         let api = AnthropicAPIConfiguration(baseURL: configuration.anthropicBaseURL,
                                             environmentID: configuration.environmentID,
                                             environmentKey: configuration.environmentKey)
-        workClient = WorkClient(configuration: api, transport: transport)
+        // Each client gets its own metered transport: the upstream label comes from
+        // which client called, since emulated mode puts both APIs on one address.
+        workClient = WorkClient(configuration: api, transport: MeteredTransport(
+            transport, upstream: .anthropic, baseURLs: [configuration.anthropicBaseURL], metrics: metrics))
         var superserveConfiguration = SuperserveConfiguration(controlPlaneURL: configuration.superserveControlURL,
                                                               dataPlaneURL: configuration.superserveDataURL,
                                                               apiKey: configuration.superserveAPIKey)
         superserveConfiguration.ratePerSecond = configuration.superserveRatePerSecond
         superserveConfiguration.burst = configuration.superserveBurst
         superserveConfiguration.maxInFlight = configuration.superserveMaxInFlight
-        let superserve = SuperserveClient(configuration: superserveConfiguration, transport: transport, logger: logger)
+        let superserveTransport = MeteredTransport(
+            transport, upstream: .superserve,
+            baseURLs: [configuration.superserveControlURL, configuration.superserveDataURL], metrics: metrics)
+        let superserve = SuperserveClient(configuration: superserveConfiguration, transport: superserveTransport,
+                                          logger: logger, bucketObserver: metrics)
         var launcherConfiguration = configuration.launcher
         launcherConfiguration.environmentKey = configuration.environmentKey
         launcherConfiguration.anthropicBaseURL = configuration.anthropicBaseURL
@@ -47,8 +54,9 @@ struct WorkPipeline: Sendable {
         janitorConfiguration.runnerDirectory = launcherConfiguration.runnerDirectory
         janitorConfiguration.maxIdle = .seconds(launcherConfiguration.maxIdleSeconds)
         janitor = Janitor(client: superserve, configuration: janitorConfiguration, locks: locks,
-                          activity: sandboxActivity, logger: logger)
-        let templateCheck = TemplateCheck(client: superserve, templateName: launcherConfiguration.template, logger: logger)
+                          activity: sandboxActivity, logger: logger, observer: metrics)
+        let templateCheck = TemplateCheck(client: superserve, templateName: launcherConfiguration.template, logger: logger,
+                                          observer: metrics)
         self.templateCheck = templateCheck
 
         var drainerConfiguration = DrainerConfiguration()
@@ -58,8 +66,9 @@ struct WorkPipeline: Sendable {
                                                    activity: activity, board: board, series: series, logger: logger)
         // Rule 47: nothing is claimed before the template check passes, nor while stopping.
         let drainer = Drainer(client: workClient, handler: handler, configuration: drainerConfiguration, logger: logger,
-                              mayClaim: { !stop.isSet && templateCheck.status.isReady })
+                              mayClaim: { !stop.isSet && templateCheck.status.isReady }, observer: metrics)
         self.drainer = drainer
+        metrics.trackReadiness { Self.notReadyReasons(templateCheck: templateCheck, drainer: drainer, stop: stop).isEmpty }
         scheduler = configuration.mode == .webhook
             ? DrainScheduler(interval: configuration.drainInterval, minimumGap: configuration.drainMinimumGap) {
                 metrics.drains.increment()
@@ -70,6 +79,10 @@ struct WorkPipeline: Sendable {
 
     /// Why the process is not ready to take work; empty when it is (`/readyz`).
     func notReadyReasons(stop: StopFlag) -> [String] {
+        Self.notReadyReasons(templateCheck: templateCheck, drainer: drainer, stop: stop)
+    }
+
+    static func notReadyReasons(templateCheck: TemplateCheck, drainer: Drainer, stop: StopFlag) -> [String] {
         var reasons: [String] = []
         if stop.isSet { reasons.append("shutting down") }
         if let reason = templateCheck.status.reason { reasons.append(reason) }

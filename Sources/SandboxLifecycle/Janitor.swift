@@ -39,10 +39,11 @@ public final class Janitor: Sendable {
     let logger: Logger
     let sleeper: any Sleeper
     let now: @Sendable () -> Date
+    let observer: (any LifecycleObserver)?
 
     public init(client: SuperserveClient, configuration: Configuration, locks: SessionLocks,
                 activity: SandboxActivity, logger: Logger, sleeper: any Sleeper = ContinuousSleeper(),
-                now: @escaping @Sendable () -> Date = { Date() }) {
+                now: @escaping @Sendable () -> Date = { Date() }, observer: (any LifecycleObserver)? = nil) {
         self.client = client
         self.configuration = configuration
         self.locks = locks
@@ -50,6 +51,7 @@ public final class Janitor: Sendable {
         self.logger = logger
         self.sleeper = sleeper
         self.now = now
+        self.observer = observer
     }
 
     /// Sweeps every `interval` until the task is cancelled.
@@ -72,12 +74,14 @@ public final class Janitor: Sendable {
         } catch {
             logger.warning("janitor.list_failed", metadata: ["error.message": "\(error)"])
             report.errors.append("list: \(error)")
+            observer?.janitorSwept(listed: false)
             return report
         }
         for sandbox in sandboxes where sandbox.status == .active {
             guard isIdle(sandbox) else { continue }
-            await consider(sandbox, report: &report)
+            await consider(sandbox, report: &report, trigger: .idle)
         }
+        observer?.janitorSwept(listed: true)
         if !report.paused.isEmpty {
             logger.info("janitor.sweep", metadata: ["sandbox.paused": "\(report.paused.joined(separator: ","))"])
         }
@@ -92,7 +96,7 @@ public final class Janitor: Sendable {
             let sandboxes = try await client.listSandboxes(metadata: ["cma.session_id": sessionID], status: ["active"])
             var report = SweepReport()
             for sandbox in sandboxes where sandbox.status == .active {
-                await consider(sandbox, report: &report, requireIdle: false)
+                await consider(sandbox, report: &report, trigger: .maxIdle)
             }
         } catch {
             logger.warning("janitor.idle_pause_failed", metadata: ["session.id": "\(sessionID)", "error.message": "\(error)"])
@@ -121,7 +125,10 @@ public final class Janitor: Sendable {
         case failed(String)
     }
 
-    private func consider(_ listed: Sandbox, report: inout SweepReport, requireIdle: Bool = true) async {
+    /// `.maxIdle` pauses without the idle test: the session's own idle webhook and
+    /// the runner's `max_idle` already say so (rule 43).
+    private func consider(_ listed: Sandbox, report: inout SweepReport, trigger: PauseTrigger) async {
+        let requireIdle = trigger == .idle
         let sessionID = listed.metadata["cma.session_id"] ?? "sandbox:" + listed.id
         var log = logger
         log[metadataKey: "sandbox.id"] = "\(listed.id)"
@@ -164,10 +171,14 @@ public final class Janitor: Sendable {
             }
         }
         switch outcome {
-        case .paused?: report.paused.append(listed.id)
+        case .paused?:
+            report.paused.append(listed.id)
+            observer?.janitorPause(trigger, paused: true)
         case .running?: report.stillRunning.append(listed.id)
         case .skipped?, nil: report.skipped.append(listed.id)
-        case .failed(let detail)?: report.errors.append("\(listed.id): \(detail)")
+        case .failed(let detail)?:
+            report.errors.append("\(listed.id): \(detail)")
+            observer?.janitorPause(trigger, paused: false)
         }
     }
 }

@@ -21,13 +21,16 @@ public final class SuperserveClient: Sendable {
     /// Rule 32: one refresh (activate) per sandbox at a time.
     let refreshes = Mutex<[String: Task<Sandbox, any Error>]>([:])
 
+    /// `bucketObserver` hears every wait for a token of the shared bucket (metrics).
     public init(configuration: SuperserveConfiguration, transport: any HTTPTransport,
-                logger: Logger, sleeper: any Sleeper = ContinuousSleeper()) {
+                logger: Logger, sleeper: any Sleeper = ContinuousSleeper(),
+                bucketObserver: (any TokenBucketObserver)? = nil) {
         self.configuration = configuration
         self.transport = transport
         self.logger = logger
         self.sleeper = sleeper
-        self.bucket = TokenBucket(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst, sleeper: sleeper)
+        self.bucket = TokenBucket(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst, sleeper: sleeper,
+                                  observer: bucketObserver)
         self.inFlight = AsyncSemaphore(value: configuration.maxInFlight)
     }
 

@@ -28,16 +28,20 @@ public final class TemplateCheck: Sendable {
     let logger: Logger
     let sleeper: any Sleeper
     let backoff: Backoff
+    let observer: (any LifecycleObserver)?
     private let state = Mutex(TemplateStatus.checking)
 
-    /// `retryCap`: rule 34's cap for this loop (60 s, like the poll loop).
+    /// `retryCap`: rule 34's cap for this loop (60 s, like the poll loop). `observer`
+    /// hears every status change (readiness metrics follow the check, not `/readyz`).
     public init(client: SuperserveClient, templateName: String, logger: Logger,
-                sleeper: any Sleeper = ContinuousSleeper(), retryCap: Duration = .seconds(60)) {
+                sleeper: any Sleeper = ContinuousSleeper(), retryCap: Duration = .seconds(60),
+                observer: (any LifecycleObserver)? = nil) {
         self.client = client
         self.templateName = templateName
         self.logger = logger
         self.sleeper = sleeper
         self.backoff = Backoff(cap: retryCap)
+        self.observer = observer
     }
 
     public var status: TemplateStatus {
@@ -83,7 +87,11 @@ public final class TemplateCheck: Sendable {
             status = .notReady(reason: "template check failed: \(error)")
             hint = error.retryAfter
         }
-        state.withLock { $0 = status }
+        let changed = state.withLock { current in
+            defer { current = status }
+            return current != status
+        }
+        if changed { observer?.templateStatusChanged(status) }
         if status.isReady { logger.info("template.ready", metadata: ["template.name": "\(templateName)"]) }
         return (status, hint)
     }

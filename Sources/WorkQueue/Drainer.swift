@@ -28,6 +28,7 @@ public final class Drainer: Sendable {
     let sleeper: any Sleeper
     private let random: @Sendable () -> Double
     private let mayClaim: @Sendable () -> Bool
+    private let observer: (any DrainerObserver)?
     let slots: AsyncSemaphore
     private let state = Mutex(State())
 
@@ -35,10 +36,11 @@ public final class Drainer: Sendable {
     ///   - random: values in [0, 1) for jitter and the empty-poll sleep (tests pin it).
     ///   - mayClaim: rule 47 gate; no poll happens while it returns false
     ///     (the lead passes "template check passed").
+    ///   - observer: hears failed calls, force-stops and health changes (metrics).
     public init(client: WorkClient, handler: any WorkHandler, configuration: DrainerConfiguration = DrainerConfiguration(),
                 logger: Logger, sleeper: any Sleeper = ContinuousSleeper(),
                 random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
-                mayClaim: (@Sendable () -> Bool)? = nil) {
+                mayClaim: (@Sendable () -> Bool)? = nil, observer: (any DrainerObserver)? = nil) {
         self.client = client
         self.handler = handler
         self.configuration = configuration
@@ -46,6 +48,7 @@ public final class Drainer: Sendable {
         self.sleeper = sleeper
         self.random = random
         self.mayClaim = mayClaim ?? { true }
+        self.observer = observer
         self.slots = AsyncSemaphore(value: max(1, configuration.launchSlots))
     }
 
@@ -162,8 +165,9 @@ public final class Drainer: Sendable {
         } catch {
             slots.signal()
             if error.isCancellation || Task.isCancelled { return .cancelled }
-            recordError(error)
-            return .pollFailed(error, ErrorClassifier.disposition(of: error, for: .poll))
+            let disposition = ErrorClassifier.disposition(of: error, for: .poll)
+            recordError(error, call: .poll, disposition)
+            return .pollFailed(error, disposition)
         }
         guard let item else {
             slots.signal()
@@ -176,31 +180,32 @@ public final class Drainer: Sendable {
             try await client.ack(workID: item.id)
         } catch {
             slots.signal()
-            recordError(error)
-            if ErrorClassifier.disposition(of: error, for: .ack) == .transient {
+            let disposition = ErrorClassifier.disposition(of: error, for: .ack)
+            recordError(error, call: .ack, disposition)
+            if disposition == .transient {
                 // Rule 7: do not launch; the item becomes reclaimable.
                 logger.warning("queue.ack.transient", metadata: meta.merging(["error.message": "\(error)"]) { $1 })
                 return .ackFailed(error)
             }
             logger.error("queue.ack.fatal", metadata: meta.merging(["error.message": "\(error)"]) { $1 })
-            await forceStop(item, reason: "ack failed: \(error)")
+            await forceStop(item, .ackFailed, reason: "ack failed: \(error)")
             return .ackFatalStopped
         }
         // Rule 8: nothing to run for non-session items (healthcheck, …).
         guard item.dataType == "session" else {
             slots.signal()
-            await forceStop(item, reason: "not a session item (data.type \(Self.printable(item.dataType)))")
+            await forceStop(item, .notSession, reason: "not a session item (data.type \(Self.printable(item.dataType)))")
             return .claimed
         }
         guard let sessionID = item.sessionID, !sessionID.isEmpty else {
             slots.signal()
-            await forceStop(item, reason: "session item without data.id")
+            await forceStop(item, .notSession, reason: "session item without data.id")
             return .claimed
         }
         // Rule 26 operator switch.
         if configuration.refuseSecretless, item.sessionsToken == nil {
             slots.signal()
-            await forceStop(item, reason: "secret has no sessions token and refuseSecretless is set")
+            await forceStop(item, .secretless, reason: "secret has no sessions token and refuseSecretless is set")
             return .claimed
         }
         launch(item)
@@ -220,7 +225,7 @@ public final class Drainer: Sendable {
             let outcome = await handler.handle(item, from: self)
             if case .failed(let reason) = outcome {
                 // Rule 37: nothing holds the item; stop it so it does not hang.
-                await forceStop(item, reason: reason)
+                await forceStop(item, .launchFailed, reason: reason)
             }
             // .handedOff: never stop, never heartbeat (rule 9).
         }
@@ -239,14 +244,15 @@ public final class Drainer: Sendable {
     }
 
     /// Force-stops an item this drainer claimed (rules 7, 8, 37).
-    func forceStop(_ item: WorkItem, reason: String) async {
-        await forceStop(workID: item.id, sessionID: item.sessionID, reason: reason)
+    func forceStop(_ item: WorkItem, _ cause: ForceStopReason, reason: String) async {
+        await forceStop(workID: item.id, sessionID: item.sessionID, cause, reason: reason)
     }
 
     /// The one force-stop of an acked item: `{"force":true}`; 409 = already stopped
     /// = done (rules 7, 8, 37). Public for a failure found after the hand-off (rules
     /// 30, 37), which the app reports through the drainer that claimed the item.
-    public func forceStop(workID: String, sessionID: String?, reason: String) async {
+    /// `cause` is the bounded class of `reason` for metrics; `reason` is logged.
+    public func forceStop(workID: String, sessionID: String?, _ cause: ForceStopReason = .other, reason: String) async {
         var meta: Logger.Metadata = ["work.id": "\(workID)", "stop.reason": "\(reason)"]
         if let sessionID { meta["session.id"] = "\(sessionID)" }
         logger.warning("queue.item.force_stop", metadata: meta)
@@ -254,14 +260,17 @@ public final class Drainer: Sendable {
             let outcome = try await client.stop(workID: workID, force: true)
             meta["stop.outcome"] = outcome == .stopped ? "stopped" : "already_stopped"
             logger.info("queue.item.stopped", metadata: meta)
+            observer?.itemForceStopped(cause, outcome: outcome)
         } catch {
-            recordError(error)
+            observer?.itemForceStopped(cause, outcome: nil)
+            recordError(error, call: .stop, ErrorClassifier.disposition(of: error, for: .stop))
             meta["error.message"] = "\(error)"
             logger.error("queue.item.stop_failed", metadata: meta)
         }
     }
 
-    private func recordError(_ error: WorkQueueError) {
+    private func recordError(_ error: WorkQueueError, call: AnthropicCall, _ disposition: ErrorDisposition) {
+        observer?.workQueueCallFailed(call, disposition)
         updateHealth { h in
             h.lastError = error.description
             h.lastErrorAt = Date()
@@ -270,6 +279,7 @@ public final class Drainer: Sendable {
 
     private func updateHealth(_ body: (inout DrainHealth) -> Void) {
         state.withLock { body(&$0.health) }
+        observer?.drainHealthChanged()
     }
 
     /// data.type comes from the server; keep log text bounded and printable.
