@@ -207,7 +207,7 @@ final class SuperserveDataPlaneTests: XCTestCase {
         // SIGSTOP takes effect when the process next leaves the kernel: one caught in an
         // uninterruptible wait (state D, e.g. writing its tick) stops right after it.
         let stopped = await superserveEventually { LocalSandboxProcesses.state(of: pid) == "T" }
-        XCTAssertTrue(stopped, "pause stops the process (state \(LocalSandboxProcesses.state(of: pid) ?? "gone"))")
+        XCTAssertTrue(stopped, "pause stops the process (state \(LocalSandboxProcesses.state(of: pid).map(String.init) ?? "gone"))")
         let awaited6 = await h.exec(s.id, s.token, #"{"command":"true"}"#).code
         XCTAssertEqual(awaited6, "sandbox_unavailable")
 
