@@ -201,6 +201,13 @@ extension Connection {
         let nanos = state.elapsed(at: now)
         context.observer?.requestCompleted(method: req.head.method, routePattern: routePattern, status: status,
                                            bytesSent: bytes, duration: .nanoseconds(Int64(clamping: nanos)))
+        guard context.logsAccess(routePattern: routePattern) else { return }
+        if let sink = context.accessLog {
+            sink.record(AccessRecord(method: req.head.method, path: req.head.path, status: status, bytes: bytes,
+                                     durationNanos: nanos, requestID: req.requestID,
+                                     clientAddress: clientAddress(req.head.headers)))
+            return
+        }
         context.logger.info("request", metadata: [
             "http.method": .stringConvertible(req.head.method),
             "http.path": .string(String(req.head.path)),

@@ -29,14 +29,16 @@ public final class HTTPServer: Sendable {
 
     /// A server to `bind()`, then `serve(router:)`: its owner can learn the port (when
     /// configured as 0) and build the parts the routes refer to in between.
-    public init(configuration: HTTPServerConfiguration, logger: Logger, observer: (any HTTPServerObserver)? = nil) {
-        context = ServerContext(configuration: configuration, logger: logger, observer: observer)
+    public init(configuration: HTTPServerConfiguration, logger: Logger, observer: (any HTTPServerObserver)? = nil,
+                accessLog: (any AccessLogSink)? = nil) {
+        context = ServerContext(configuration: configuration, logger: logger, observer: observer, accessLog: accessLog)
         startRouter = nil
     }
 
     /// A server that `start()` binds and serves with `router`.
-    public init(configuration: HTTPServerConfiguration, router: Router, logger: Logger, observer: (any HTTPServerObserver)? = nil) {
-        context = ServerContext(configuration: configuration, logger: logger, observer: observer)
+    public init(configuration: HTTPServerConfiguration, router: Router, logger: Logger,
+                observer: (any HTTPServerObserver)? = nil, accessLog: (any AccessLogSink)? = nil) {
+        context = ServerContext(configuration: configuration, logger: logger, observer: observer, accessLog: accessLog)
         startRouter = router
     }
 

@@ -34,6 +34,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var listenBacklog = 1024
     /// Serial queues connections are spread over; 0 means one per usable CPU.
     public var connectionQueues = 0
+    /// Route patterns whose answers get no access line (probes polled every few seconds).
+    public var accessLogExcludedRoutes: [String] = []
 
     public init() {}
 

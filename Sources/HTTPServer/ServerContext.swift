@@ -10,6 +10,8 @@ final class ServerContext: Sendable {
     let configuration: HTTPServerConfiguration
     let logger: Logger
     let observer: (any HTTPServerObserver)?
+    /// Access lines go here when set, else to `logger` at `info`.
+    let accessLog: (any AccessLogSink)?
     let trustedProxies: [CIDR]
     /// Entries of `trustedProxies` that did not parse (reported by `start()`).
     let invalidTrustedProxies: [String]
@@ -21,10 +23,12 @@ final class ServerContext: Sendable {
     /// 5 ms and 250 ms (one coarse timer per queue, not one per connection).
     let tickNanos: UInt64
 
-    init(configuration: HTTPServerConfiguration, logger: Logger, observer: (any HTTPServerObserver)?) {
+    init(configuration: HTTPServerConfiguration, logger: Logger, observer: (any HTTPServerObserver)?,
+         accessLog: (any AccessLogSink)?) {
         self.configuration = configuration
         self.logger = logger
         self.observer = observer
+        self.accessLog = accessLog
         var good: [CIDR] = [], bad: [String] = []
         for p in configuration.trustedProxies {
             if let c = CIDR(p.trimmingOWS().description) { good.append(c) } else { bad.append(p) }
@@ -35,6 +39,12 @@ final class ServerContext: Sendable {
         timeouts = t
         let shortest = [t.header, t.body, t.idle, t.write, t.linger].min() ?? 1_000_000_000
         tickNanos = min(250_000_000, max(5_000_000, shortest / 4))
+    }
+
+    /// False for routes left out of the access log.
+    func logsAccess(routePattern: String) -> Bool {
+        for r in configuration.accessLogExcludedRoutes where r == routePattern { return false }
+        return true
     }
 
     var isShuttingDown: Bool { shuttingDownFlag.load(ordering: .relaxed) }

@@ -26,6 +26,42 @@ public enum JSONEscape {
         out += "\""
     }
 
+    /// `appendQuoted(_:to:)` on UTF-8 bytes, for lines written without a `String`
+    /// (the access log): the same escapes, byte for byte.
+    public static func appendQuoted(_ s: some StringProtocol, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var utf8 = s.utf8.makeIterator()
+        var pending: UInt8? = nil
+        while let b = pending ?? utf8.next() {
+            pending = nil
+            switch b {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(b)
+            case UInt8(ascii: "\\"): out.append(b); out.append(b)
+            case UInt8(ascii: "\n"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            case UInt8(ascii: "\r"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+            case UInt8(ascii: "\t"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+            case 0..<0x20: appendUnicodeEscape(UInt32(b), to: &out)
+            case 0xE2:
+                // U+2028 / U+2029 are E2 80 A8 / E2 80 A9.
+                guard let b1 = utf8.next() else { out.append(b); break }
+                guard b1 == 0x80, let b2 = utf8.next() else { out.append(b); pending = b1; break }
+                if b2 == 0xA8 || b2 == 0xA9 {
+                    appendUnicodeEscape(0x2000 | UInt32(b2 - 0xA8 + 0x28), to: &out)
+                } else {
+                    out.append(b); out.append(b1); out.append(b2)
+                }
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendUnicodeEscape(_ v: UInt32, to out: inout [UInt8]) {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "u"))
+        for shift in [12, 8, 4, 0] as [UInt32] { out.append(hex[Int((v >> shift) & 0xF)]) }
+    }
+
     /// `s` as a JSON string, quotes included.
     public static func quoted(_ s: String) -> String {
         var out = ""

@@ -69,6 +69,8 @@ public struct Configuration: Sendable {
     // Logging
     public var logFormat: LogFormat = .automatic
     public var logLevel: Logger.Level = .info
+    /// Access lines for the probes (`/healthz`, `/readyz`, `/metrics`) too.
+    public var accessLogProbes = false
 
     public init() {}
 
@@ -134,6 +136,8 @@ extension Configuration {
         c.logFormat = try reader.choice("CMA_LOG_FORMAT", LogFormat.init(rawValue:), "auto, json or text") ?? .automatic
         c.logLevel = try reader.choice("CMA_LOG_LEVEL", Logger.Level.init(rawValue:),
                                        "trace, debug, info, notice, warning, error or critical") ?? .info
+        c.accessLogProbes = try reader.bool("CMA_ACCESS_LOG_PROBES") ?? false
+        c.server.accessLogExcludedRoutes = c.accessLogProbes ? [] : Probes.routePatterns
 
         c.publicDirectory = reader.string("CMA_PUBLIC_DIR").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
             ?? Self.locate("Public", from: workingDirectory)

@@ -25,12 +25,22 @@ public struct LineLogHandler: LogHandler {
 
     /// Installs the handler for the whole process (once, before any logger is made).
     public static func bootstrap(format: LogFormat, level: Logger.Level) {
-        let json = switch format {
+        let json = writesJSON(format)
+        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, json: json) }
+    }
+
+    static func writesJSON(_ format: LogFormat) -> Bool {
+        switch format {
         case .json: true
         case .text: false
         case .automatic: isatty(STDOUT_FILENO) == 0
         }
-        LoggingSystem.bootstrap { label in LineLogHandler(label: label, level: level, json: json) }
+    }
+
+    /// The access line as this handler would write the `info` record "request" of a
+    /// logger labelled `label`; nil when `level` logs no access lines.
+    public static func accessLineFormat(format: LogFormat, level: Logger.Level, label: String) -> AccessLine.Format? {
+        level <= .info ? AccessLine.Format(json: writesJSON(format), label: label) : nil
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

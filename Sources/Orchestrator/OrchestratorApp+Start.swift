@@ -17,11 +17,14 @@ extension OrchestratorApp {
     ///
     /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
     /// queue half, and embedders with their own launcher). `localUpstreams` are served
-    /// on the instance's own port; emulated mode (rule 46) needs them.
+    /// on the instance's own port; emulated mode (rule 46) needs them. `accessLog`
+    /// writes access lines to stdout in batches (`AccessLogWriter`) instead of
+    /// through `logger`; the executable passes the format `LineLogHandler` writes.
     public static func start(configuration original: Configuration, logger: Logger,
                              transport: any HTTPTransport = URLSessionTransport(),
                              workHandler: (any WorkHandler)? = nil,
-                             localUpstreams: (any LocalUpstreams)? = nil) async throws(StartError) -> OrchestratorApp {
+                             localUpstreams: (any LocalUpstreams)? = nil,
+                             accessLog: AccessLine.Format? = nil) async throws(StartError) -> OrchestratorApp {
         var configuration = original
         if configuration.emulated, localUpstreams == nil {
             throw .emulators("emulated mode needs the emulators passed in as local upstreams")
@@ -44,7 +47,12 @@ extension OrchestratorApp {
 
         // 1. Bind.
         let metrics = OrchestratorMetrics()
-        let server = HTTPServer(configuration: configuration.server, logger: logger, observer: metrics)
+        let accessWriter = accessLog.map { format in
+            AccessLogWriter(format: format, output: AccessLogWriter.fileOutput(STDOUT_FILENO),
+                            onDrop: { metrics.count("cma_access_log_dropped_total", []) })
+        }
+        let server = HTTPServer(configuration: configuration.server, logger: logger, observer: metrics,
+                                accessLog: accessWriter)
         do { configuration.server.port = try server.bind() } catch {
             throw Self.startError(error)
         }
@@ -90,7 +98,7 @@ extension OrchestratorApp {
         }
         return OrchestratorApp(configuration: configuration, metrics: metrics, activity: activity, pipeline: pipeline,
                                stop: stop, probes: probes, localUpstreams: localUpstreams, logger: logger,
-                               server: server)
+                               server: server, accessLog: accessWriter)
     }
 
     private static func startError(_ error: any Error) -> StartError {

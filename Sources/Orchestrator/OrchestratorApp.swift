@@ -21,12 +21,14 @@ public final class OrchestratorApp: Sendable {
     let localUpstreams: (any LocalUpstreams)?
     let logger: Logger
     let server: HTTPServer
+    let accessLog: AccessLogWriter?
     private let group = Mutex<(group: ServiceGroup?, stopRequested: Bool)>((nil, false))
 
     public static let version = "0.1.0"
 
     init(configuration: Configuration, metrics: OrchestratorMetrics, activity: ActivityLog, pipeline: WorkPipeline,
-         stop: StopFlag, probes: Probes, localUpstreams: (any LocalUpstreams)?, logger: Logger, server: HTTPServer) {
+         stop: StopFlag, probes: Probes, localUpstreams: (any LocalUpstreams)?, logger: Logger, server: HTTPServer,
+         accessLog: AccessLogWriter?) {
         self.configuration = configuration
         self.metrics = metrics
         self.activity = activity
@@ -36,6 +38,7 @@ public final class OrchestratorApp: Sendable {
         self.localUpstreams = localUpstreams
         self.logger = logger
         self.server = server
+        self.accessLog = accessLog
     }
 
     /// The bound port (useful with port 0).
@@ -69,9 +72,11 @@ public final class OrchestratorApp: Sendable {
             })
         }
         let server = self.server
+        let accessLog = self.accessLog
         services.append(ClosureService("http-server") {
             try? await gracefulShutdown()
             await server.shutdown()
+            accessLog?.close()   // after the last answer: every access line is out before exit
         })
         services.append(ClosureService("janitor") {
             await cancelWhenGracefulShutdown { await pipeline.janitor.run() }

@@ -16,6 +16,9 @@ struct Probes: Sendable {
     let series: StatusSeries
     let startedAt = ContinuousClock.now
 
+    /// The probes' routes: left out of the access log unless `CMA_ACCESS_LOG_PROBES`.
+    static let routePatterns = ["/healthz", "/readyz", "/metrics"]
+
     func add(to router: inout Router) {
         let probes = self
         let metrics = self.metrics

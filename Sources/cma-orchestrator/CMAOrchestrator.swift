@@ -58,7 +58,10 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
                 throw StartError.emulators("\(error)")
             }
         }
-        instance = try await OrchestratorApp.start(configuration: configuration, logger: logger, localUpstreams: emulators)
+        let accessLog = LineLogHandler.accessLineFormat(format: configuration.logFormat, level: configuration.logLevel,
+                                                        label: logger.label)
+        instance = try await OrchestratorApp.start(configuration: configuration, logger: logger, localUpstreams: emulators,
+                                                   accessLog: accessLog)
     } catch let error as StartError {
         FileHandle.standardError.write(Data("cma-orchestrator: \(error)\n".utf8))
         if case .configuration = error { throw ExitCode(2) }

@@ -80,4 +80,32 @@ final class AccessLogTests: XCTestCase {
         XCTAssertFalse(logs.all.contains { rec in rec.metadata.values.contains { $0.contains("ZQXJ") } })
         await s.shutdown()
     }
+
+    func testASinkGetsEachAnswerAsPlainFieldsAndExcludedRoutesGetNone() async throws {
+        let sink = RecordingSink()
+        let logs = CapturedLogs()
+        var config = HTTPServerConfiguration()
+        config.port = 0
+        config.accessLogExcludedRoutes = ["/healthz"]
+        let s = HTTPServer(configuration: config, router: .testing(), logger: logs.logger(level: .info), accessLog: sink)
+        try s.start()
+        let c = try RawClient(port: s.boundPort)
+        try c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /id?q=sk-ant HTTP/1.1\r\nHost: x\r\n\r\n")
+        _ = try c.readResponse()
+        let r = try c.readResponse()
+        await waitUntil(.seconds(2), "access record") { !sink.records.isEmpty }
+        let records = sink.records
+        XCTAssertEqual(records.map { String($0.path) }, ["/id"], "the excluded route is not logged; no query")
+        XCTAssertEqual(records.first?.status, 200)
+        XCTAssertEqual(records.first?.requestID, r.header("X-Request-Id"))
+        XCTAssertEqual(records.first?.clientAddress, "127.0.0.1")
+        XCTAssertFalse(logs.all.contains { $0.message == "request" }, "the logger gets no access lines when a sink is set")
+        await s.shutdown()
+    }
+}
+
+final class RecordingSink: AccessLogSink {
+    private let state = Mutex<[AccessRecord]>([])
+    var records: [AccessRecord] { state.withLock { $0 } }
+    func record(_ entry: AccessRecord) { state.withLock { $0.append(entry) } }
 }
