@@ -45,8 +45,8 @@ final class NginxProxyTests: XCTestCase {
         XCTAssertEqual(try stack.accessLine(requestID: "deploy-via-proxy")["client.address"] as? String, "127.0.0.2")
 
         // Straight to the orchestrator from a peer that is not a trusted proxy: its
-        // header is ignored.
-        let untrusted = try stack.curl.send("\(stack.direct)/healthz",
+        // header is ignored. (`/status`: probes stay out of the access log by default.)
+        let untrusted = try stack.curl.send("\(stack.direct)/status",
                                             headers: ["X-Forwarded-For: 203.0.113.9", "X-Request-Id: deploy-untrusted"],
                                             from: "127.0.0.2")
         XCTAssertEqual(untrusted.status, 200)
@@ -54,7 +54,7 @@ final class NginxProxyTests: XCTestCase {
 
         // The control: from the trusted address the header is believed, so the two
         // checks above would have seen a forged address had it got through.
-        let trusted = try stack.curl.send("\(stack.direct)/healthz",
+        let trusted = try stack.curl.send("\(stack.direct)/status",
                                           headers: ["X-Forwarded-For: 198.51.100.4", "X-Request-Id: deploy-trusted"],
                                           from: "127.0.0.1")
         XCTAssertEqual(trusted.status, 200)

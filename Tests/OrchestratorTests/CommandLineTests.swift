@@ -52,6 +52,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(serve.text.contains("shutdown.finished"))
     }
 
+    /// The access log is written in batches off the connections' path; SIGTERM flushes
+    /// what is waiting, so every answered request has its line when the process exits 0.
+    func testEveryAccessLineIsWrittenBeforeExitOnSIGTERM() async throws {
+        let sandboxes = FileManager.default.temporaryDirectory.appendingPathComponent("cma-cli-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: sandboxes) }
+        let serve = try await ServeProcess(pythonBin: "/usr/bin", sandboxes: sandboxes)
+        defer { serve.stop() }
+        let ids = (0..<200).map { "sigterm-\($0)" }
+        for id in ids {
+            let answer = try await RunningInstance.call("GET", URL(string: "\(serve.base)/status")!, headers: [("X-Request-Id", id)])
+            XCTAssertEqual(answer.status, 200)
+        }
+        XCTAssertTrue(serve.stop(), "still running 20 s after SIGTERM")
+        XCTAssertEqual(serve.process.terminationStatus, 0, serve.text)
+        let logged = Set(serve.logLines(message: "request").compactMap { $0["request.id"] as? String })
+        XCTAssertEqual(Set(ids).subtracting(logged), [], "access lines lost at shutdown")
+    }
+
     /// The README's "run it" command and its demo: `serve --emulated` as a process, then
     /// `demo`, which must print the bash tool's output that the real runner produced.
     func testTheDemoPrintsTheToolOutputFromTheRealRunner() async throws {

@@ -91,6 +91,11 @@ public final class ServeProcess: @unchecked Sendable {
         let exited = !process.isRunning
         if exited { process.waitUntilExit() } else { process.terminate() }
         pipe.fileHandleForReading.readabilityHandler = nil
+        // What the process wrote last may still sit in the pipe: read it to the end, so
+        // lines flushed during shutdown are part of `text`.
+        if exited, let rest = try? pipe.fileHandleForReading.readToEnd() {
+            output.withLock { $0 += String(decoding: rest, as: UTF8.self) }
+        }
         return exited
     }
 }
