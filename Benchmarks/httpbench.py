@@ -43,7 +43,7 @@ events {{
     worker_connections {connections};
 }}
 http {{
-    access_log off;
+    access_log {access_log};
     keepalive_requests 1000000;
     keepalive_timeout 75s;
     client_body_temp_path {tmp}/client_body;
@@ -72,7 +72,9 @@ def nginx_binary():
     return found
 
 
-def nginx_spawner(tmp, idle_connections):
+def nginx_spawner(tmp, idle_connections, access_log="off"):
+    """nginx as the baseline; `access_log` is `off` (the quiet runs) or a file path
+    (the defaults run: nginx's default combined format, written per request)."""
     binary = nginx_binary()
     log_path = b.results_path("http-nginx.log")
 
@@ -82,19 +84,22 @@ def nginx_spawner(tmp, idle_connections):
         connections = idle_connections + 2048 if idle else 1024
         conf = os.path.join(tmp, f"nginx-{port}.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(tmp=tmp, port=port, log=log_path, connections=connections))
+            f.write(NGINX_CONF.format(tmp=tmp, port=port, log=log_path, connections=connections,
+                                      access_log=access_log))
         # -e: the log of the start-up phase, before error_log is read.
         return b.Child("nginx", [binary, "-p", tmp + "/", "-e", log_path, "-c", conf],
                        cpu=b.SERVER_CPU, log_name="http-nginx.log", port=port)
     return spawn
 
 
-def ours_spawner(stack, idle_connections):
+def ours_spawner(stack, idle_connections, defaults=False):
     """`cma-orchestrator serve` as deployed: configured against the Anthropic and
     Superserve emulators, which run in their own processes on the load CPU (the
-    `--emulated` shortcut would put them in the measured process)."""
+    `--emulated` shortcut would put them in the measured process). The quiet runs turn
+    the access log off (`CMA_LOG_LEVEL=error`); `defaults` keeps every default (info:
+    one access line per request, probes left out)."""
     def spawn(port, idle=False):
-        env = {"CMA_LOG_LEVEL": "error"}  # no access log lines under load
+        env = {} if defaults else {"CMA_LOG_LEVEL": "error"}
         if idle:
             # The default cap (10,000) would turn away the fresh requests of the idle test.
             env["CMA_MAX_CONNECTIONS"] = str(idle_connections + 2048)
@@ -250,6 +255,53 @@ def bench_server(name, spawn, args):
     return result
 
 
+DEFAULT_PATHS = [  # label, path: a probe, and a route both servers log (404 on both)
+    ("healthz", "/healthz"),
+    ("logged-404", "/not-here"),
+]
+
+
+def bench_defaults(spawn_nginx, spawn_ours, args):
+    """c16 keep-alive with each server's logging as shipped: ours with every default,
+    nginx with its access log on (to a file). Rounds alternate between the servers."""
+    b.log("== defaults: ours as shipped vs nginx with its access log on")
+    out = {"nginx": {}, "cma-orchestrator": {}}
+    children = {"nginx": spawn_nginx(b.free_port()), "cma-orchestrator": spawn_ours(b.free_port())}
+    try:
+        for name, child in children.items():
+            wait_first_200(child.port, child)
+            b.run_wrk(f"http://127.0.0.1:{child.port}/healthz", 16, 2)
+        for label, path in DEFAULT_PATHS:
+            for name, child in children.items():
+                run = b.run_wrk(f"http://127.0.0.1:{child.port}{path}", 16, args.duration, server=child)
+                out[name][label] = run
+                b.log(f"  {name} {path}: {run['rps']:,.0f} req/s, {run['cpu_us_per_req']:.2f} CPU µs/req")
+    finally:
+        for child in children.values():
+            child.stop()
+    return out
+
+
+def report_defaults(defaults):
+    rows, targets = [], []
+    for label, path in DEFAULT_PATHS:
+        o = defaults["cma-orchestrator"][label]["rps"]
+        n = defaults["nginx"][label]["rps"]
+        r = b.ratio(o, n)
+        target = "≥ 0.7× nginx" if label == "healthz" else ""
+        met = (r is not None and r >= 0.7) if label == "healthz" else None
+        if label == "healthz":
+            targets.append({"metric": f"defaults c16 {path} req/s", "ours": o, "nginx": n, "ratio": r,
+                            "target": target, "met": met})
+        rows.append([f"c16 GET {path} req/s", b.fmt(o, 0), b.fmt(n, 0), b.fmt(r, 2), target,
+                     ("ok" if met else "MISS") if met is not None else ""])
+    print()
+    print("With the defaults: ours as shipped (access log at info, probes left out) vs nginx with its access log on")
+    print()
+    b.print_table(["metric", "ours", "nginx", "ours/nginx", "target", ""], rows)
+    return targets
+
+
 def report(results, args):
     ours = results.get("cma-orchestrator")
     base = results["nginx"]
@@ -342,6 +394,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="cma-httpbench-")
     results = {}
+    defaults = None
     spawners = {"nginx": nginx_spawner(tmp, args.idle_connections)}
     stack = None
     try:
@@ -351,6 +404,9 @@ def main():
             spawners["cma-orchestrator"] = ours_spawner(stack, args.idle_connections)
         for name, spawn in spawners.items():
             results[name] = bench_server(name, spawn, args)
+        if stack is not None:
+            defaults = bench_defaults(nginx_spawner(tmp, args.idle_connections, access_log=os.path.join(tmp, "access.log")),
+                                      ours_spawner(stack, args.idle_connections, defaults=True), args)
     except b.FAILURES as e:
         b.log(f"error: {e}")
         for name in spawners:
@@ -363,12 +419,15 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     targets = report(results, args)
+    if defaults is not None:
+        targets += report_defaults(defaults)
     b.write_results("http", {
         "benchmark": "http",
         "host": b.host_info(),
         "settings": {"duration_s": args.duration, "cold_starts": args.cold_starts,
                      "idle_connections": args.idle_connections, "fresh_requests": args.fresh_requests},
         "servers": results,
+        "defaults": defaults,
         "targets": targets,
     })
     missed = [t["metric"] for t in targets if t["met"] is False]
