@@ -73,8 +73,31 @@ public struct LineLogHandler: LogHandler {
     }
 
     static func textLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var out = "\(UTCTimestamp.now()) \(level.rawValue.uppercased()) \(message)"
-        for key in metadata.keys.sorted() { out += " \(key)=\(metadata[key]!.flatText)" }
+        var out = "\(UTCTimestamp.now()) \(level.rawValue.uppercased()) \(textEscaped(message))"
+        for key in metadata.keys.sorted() { out += " \(textEscaped(key))=\(textEscaped(metadata[key]!.flatText))" }
+        return out
+    }
+
+    /// The text format's escaping, as the JSON format escapes: control characters
+    /// (C0, DEL, C1), U+2028/U+2029 and the backslash itself become visible escapes,
+    /// so a value (a session id from a webhook, say) can never end the line or forge
+    /// another one.
+    static func textEscaped(_ text: String) -> String {
+        func needsEscape(_ s: Unicode.Scalar) -> Bool {
+            s.value < 0x20 || (0x7F...0x9F).contains(s.value) || s.value == 0x2028 || s.value == 0x2029 || s == "\\"
+        }
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\\": out += "\\\\"
+            case _ where needsEscape(scalar): out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
         return out
     }
 }
