@@ -78,27 +78,15 @@ public struct LineLogHandler: LogHandler {
         return out
     }
 
-    /// The text format's escaping, as the JSON format escapes: control characters
-    /// (C0, DEL, C1), U+2028/U+2029 and the backslash itself become visible escapes,
-    /// so a value (a session id from a webhook, say) can never end the line or forge
-    /// another one.
+    /// The text format's escaping is the JSON format's (`JSONEscape`, without the
+    /// quotes): control characters, U+2028/U+2029, the backslash and the quote become
+    /// visible escapes, so a value (a session id from a webhook, say) can never end
+    /// the line or forge another one. Plain values are written as they are.
     static func textEscaped(_ text: String) -> String {
-        func needsEscape(_ s: Unicode.Scalar) -> Bool {
-            s.value < 0x20 || (0x7F...0x9F).contains(s.value) || s.value == 0x2028 || s.value == 0x2029 || s == "\\"
+        let plain = !text.unicodeScalars.contains { scalar in
+            scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar == "\\" || scalar == "\""
         }
-        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\\": out += "\\\\"
-            case _ where needsEscape(scalar): out += "\\u{" + String(scalar.value, radix: 16) + "}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        return plain ? text : String(JSONEscape.quoted(text).dropFirst().dropLast())
     }
 }
 

@@ -45,10 +45,11 @@ final class LogOutputTests: XCTestCase {
             ("plain sesn_1 é😀", "plain sesn_1 é😀"),
             ("a\nb", #"a\nb"#),
             ("a\r\tb", #"a\r\tb"#),
-            ("esc\u{1B}[0m", #"esc\u{1b}[0m"#),
-            ("nul\u{00}del\u{7F}c1\u{85}", #"nul\u{0}del\u{7f}c1\u{85}"#),
-            ("ls\u{2028}ps\u{2029}", #"ls\u{2028}ps\u{2029}"#),
+            ("esc\u{1B}[0m", #"esc\u001b[0m"#),
+            ("nul\u{00}", #"nul\u0000"#),
+            ("ls\u{2028}ps\u{2029}", #"ls\u2028ps\u2029"#),
             (#"already\n"#, #"already\\n"#),
+            (#"say "hi""#, #"say \"hi\""#),
         ]
         for (input, expected) in cases {
             XCTAssertEqual(LineLogHandler.textEscaped(input), expected, input.debugDescription)
