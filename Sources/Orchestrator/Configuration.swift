@@ -218,9 +218,7 @@ extension Configuration {
         guard !c.superserveAPIKey.contains(where: \.isWhitespace) else {
             throw Error("SUPERSERVE_API_KEY", "must not contain whitespace")
         }
-        let (control, data) = Self.superserveHosts(apiKey: c.superserveAPIKey)
-        c.superserveControlURL = try reader.url("SUPERSERVE_BASE_URL") ?? control
-        c.superserveDataURL = try reader.url("SUPERSERVE_SANDBOX_URL") ?? data
+        (c.superserveControlURL, c.superserveDataURL) = try Self.superserveURLs(reader, apiKey: c.superserveAPIKey)
         c.launcher.environmentKey = c.environmentKey
         do { try c.launcher.validate() } catch { throw Error("CMA_*", "\(error)") }
         return c
@@ -242,14 +240,23 @@ extension Configuration {
         return inet_pton(AF_INET, host, &address) == 1 && UInt32(bigEndian: address.s_addr) >> 24 == 127
     }
 
-    /// superserve.md §1: the region inside `ss_live_<region>_<32 chars>` picks the cell;
-    /// an unknown region or a legacy key gets the default hosts.
-    static func superserveHosts(apiKey: String) -> (URL, URL) {
+    /// superserve.md §1: `SUPERSERVE_BASE_URL`, then the key's region, then the default;
+    /// the data plane `SUPERSERVE_SANDBOX_URL`, else following the control plane as the
+    /// SDK derives it (not the key's region on its own).
+    static func superserveURLs(_ reader: EnvironmentReader, apiKey: String) throws(Error) -> (control: URL, data: URL) {
+        let control = try reader.url("SUPERSERVE_BASE_URL") ?? superserveControlURL(apiKey: apiKey)
+        let data = try reader.url("SUPERSERVE_SANDBOX_URL") ?? SuperserveConfiguration.derivedDataPlaneURL(controlPlane: control)
+        return (control, data)
+    }
+
+    /// superserve.md §1: the region inside `ss_live_<region>_<32 chars>` picks the
+    /// control plane's cell; an unknown region or a legacy key gets the default.
+    static func superserveControlURL(apiKey: String) -> URL {
         let parts = apiKey.split(separator: "_", omittingEmptySubsequences: false)
         if parts.count >= 4, parts[0] == "ss", parts[1] == "live", parts[2] == "usw" {
-            return (URL(string: "https://api-usw.superserve.ai")!, URL(string: "https://usw-sandbox.superserve.ai")!)
+            return URL(string: "https://api-usw.superserve.ai")!
         }
-        return (SuperserveConfiguration.defaultControlPlaneURL, SuperserveConfiguration.defaultDataPlaneURL)
+        return SuperserveConfiguration.defaultControlPlaneURL
     }
 
     /// `name` in the working directory, else next to the executable's package

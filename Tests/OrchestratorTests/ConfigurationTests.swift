@@ -116,6 +116,33 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(overridden.superserveDataURL.absoluteString, "http://127.0.0.1:9998")
     }
 
+    /// superserve.md §1: the data-plane default follows the control-plane URL as the
+    /// SDK derives it (any other host → the default sandbox host), never the key's
+    /// region on its own; `SUPERSERVE_SANDBOX_URL` still wins.
+    func testTheDataPlaneDefaultFollowsTheControlPlaneAsTheSDKDerivesIt() throws {
+        // (API key, SUPERSERVE_BASE_URL, SUPERSERVE_SANDBOX_URL, expected control, expected data)
+        let cases: [(String, String?, String?, String, String)] = [
+            ("ss_live_use_k", nil, nil, "https://api.superserve.ai", "https://sandbox.superserve.ai"),
+            ("ss_live_usw_k", nil, nil, "https://api-usw.superserve.ai", "https://usw-sandbox.superserve.ai"),
+            ("ss_live_legacykey", nil, nil, "https://api.superserve.ai", "https://sandbox.superserve.ai"),
+            ("ss_live_usw_k", "https://api.superserve.ai", nil, "https://api.superserve.ai", "https://sandbox.superserve.ai"),
+            ("ss_live_use_k", "https://api-usw.superserve.ai", nil, "https://api-usw.superserve.ai", "https://usw-sandbox.superserve.ai"),
+            ("ss_live_use_k", "https://API-STAGING.superserve.ai/", nil, "https://API-STAGING.superserve.ai/", "https://staging-sandbox.superserve.ai"),
+            ("ss_live_usw_k", "http://127.0.0.1:9999", nil, "http://127.0.0.1:9999", "https://sandbox.superserve.ai"),
+            ("ss_live_usw_k", "https://api-usw.superserve.ai", "http://127.0.0.1:9998", "https://api-usw.superserve.ai", "http://127.0.0.1:9998"),
+        ]
+        for (key, base, sandbox, control, data) in cases {
+            var env = Self.valid
+            env["SUPERSERVE_API_KEY"] = key
+            env["SUPERSERVE_BASE_URL"] = base
+            env["SUPERSERVE_SANDBOX_URL"] = sandbox
+            let c = try load(env)
+            let name = "\(key) \(base ?? "-") \(sandbox ?? "-")"
+            XCTAssertEqual(c.superserveControlURL.absoluteString, control, name)
+            XCTAssertEqual(c.superserveDataURL.absoluteString, data, name)
+        }
+    }
+
     func testEmulatedModeNeedsNoCredentials() throws {
         let c = try load([:], overrides: CommandLineOverrides(emulated: true))
         XCTAssertTrue(c.emulated)
