@@ -172,7 +172,7 @@ final class SandboxEndToEndTests: XCTestCase {
         let r = try await start()
         try await r.scoped {
             let created = try await r.call("POST", "/sandboxes",
-                                           json: #"{"name":"prepared","from_template":"cma-runner","metadata":{"team":"demo"}}"#,
+                                           json: #"{"name":"prepared","from_template":"cma-runner","metadata":{"team":"demo","cma.prepared_for":"env_emulated"}}"#,
                                            headers: [("X-API-Key", Self.apiKey)])
             XCTAssertTrue((200..<300).contains(created.status), created.body)
             let sandbox = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])
