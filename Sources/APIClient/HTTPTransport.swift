@@ -62,7 +62,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
 }
 
 /// The outbound seam: `URLSessionTransport` in production, scripted fakes in tests.
-/// Implementations throw `TransportError` only; any HTTP status is a response.
+/// Implementations throw `TransportError` only; any HTTP status but a 3xx (never
+/// followed, since requests carry credentials) is a response.
 public protocol HTTPTransport: Sendable {
     func send(_ request: OutboundRequest) async throws -> InboundResponse
 }

@@ -3,6 +3,7 @@ import FoundationNetworking
 import Synchronization
 
 /// The production `HTTPTransport`, on URLSession (FoundationNetworking on Linux).
+/// Redirects are never followed: a 3xx is a `TransportError`.
 ///
 /// Each request gets a total deadline of `request.timeout` (style habit 8): the
 /// URLSession idle timeout is set to it, and a timer cancels the task when the
@@ -20,7 +21,7 @@ public final class URLSessionTransport: HTTPTransport {
         configuration.httpCookieAcceptPolicy = .never
         // Per-request deadlines are applied below; this only bounds a stuck resource.
         configuration.timeoutIntervalForResource = 3600
-        session = URLSession(configuration: configuration)
+        session = URLSession(configuration: configuration, delegate: RefuseRedirects(), delegateQueue: nil)
     }
 
     deinit {
@@ -78,6 +79,12 @@ public final class URLSessionTransport: HTTPTransport {
         guard let http = response as? HTTPURLResponse else {
             return .failure(.connectionFailed("no HTTP response from \(host)"))
         }
+        // Every request carries a credential header (X-API-Key, X-Access-Token,
+        // X-Api-Key, Authorization); a redirect is never followed, and no upstream
+        // should send one, so it is an error rather than a response.
+        if (300..<400).contains(http.statusCode) {
+            return .failure(.connectionFailed("redirect \(http.statusCode) refused from \(host)"))
+        }
         var headers: [String: String] = [:]
         for (key, value) in http.allHeaderFields {
             if let name = key as? String, let text = value as? String { headers[name.lowercased()] = text }
@@ -108,6 +115,15 @@ public final class URLSessionTransport: HTTPTransport {
         case .zeroByteResource: "empty response"
         default: "network error"
         }
+    }
+}
+
+/// Refuses every redirect before it is followed, so no credential header is ever
+/// replayed to another origin; the 3xx itself then completes the task.
+private final class RefuseRedirects: NSObject, URLSessionTaskDelegate, Sendable {
+    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
+        completionHandler(nil)
     }
 }
 

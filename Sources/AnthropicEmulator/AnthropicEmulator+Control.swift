@@ -6,7 +6,8 @@ import JSON
 /// The control surface under `/_emulator/` (no auth: loopback, tests and demos only).
 ///
 /// - `POST /_emulator/sessions` `{"environment_id"?, "metadata"?, "tool_calls"?: [{"name","input"?,"evaluated_permission"?}],
-///   "end"?: "terminate"|"idle", "work_metadata"?, "data_metadata"?}` → `{"session_id","work_id"}`
+///   "end"?: "terminate"|"idle", "work_metadata"?, "data_metadata"?, "work_secret"?: false}` → `{"session_id","work_id"}`
+///   (`"work_secret": false` enqueues the item with a null `secret`: no sessions token)
 /// - `GET /_emulator/sessions` → `{"data":[session…]}`; `GET /_emulator/sessions/{id}` → session with `events`
 /// - `POST /_emulator/sessions/{id}/webhooks` `{"type"?: "session.status_idled"}` → `{"webhook_id": id|null}`
 /// - `POST /_emulator/work` `{"environment_id"?, "type":"healthcheck", "metadata"?}` → `{"work_id"}`
@@ -109,7 +110,8 @@ extension AnthropicEmulator {
         guard let end = AnthropicSessionEnd(rawValue: endText) else { throw .invalidRequest("end must be terminate or idle") }
         let created = try createSession(environmentID: try Self.optionalString(body, "environment_id"), metadata: metadata,
                                         toolCalls: calls, end: end, workMetadata: try Self.stringMap(body, "work_metadata") ?? [:],
-                                        dataMetadata: try Self.stringMap(body, "data_metadata"))
+                                        dataMetadata: try Self.stringMap(body, "data_metadata"),
+                                        workSecret: try Self.optionalBool(body, "work_secret") ?? true)
         return .object([("session_id", .string(created.sessionID)), ("work_id", .string(created.workID))])
     }
 
@@ -136,6 +138,12 @@ extension AnthropicEmulator {
         guard let v = body[key], !v.isNull else { return nil }
         guard let s = v.stringValue else { throw .invalidRequest("\(key) must be a string") }
         return s
+    }
+
+    static func optionalBool(_ body: JSONValue, _ key: String) throws(AnthropicEmulatorError) -> Bool? {
+        guard let v = body[key], !v.isNull else { return nil }
+        guard let b = v.boolValue else { throw .invalidRequest("\(key) must be true or false") }
+        return b
     }
 
     static func stringMap(_ body: JSONValue, _ key: String) throws(AnthropicEmulatorError) -> [String: String]? {

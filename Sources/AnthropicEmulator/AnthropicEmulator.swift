@@ -71,11 +71,12 @@ public final class AnthropicEmulator: Sendable {
     public func createSession(environmentID: String? = nil, metadata: [String: String] = [:],
                               toolCalls: [AnthropicScriptedToolCall] = [], end: AnthropicSessionEnd = .terminate,
                               workMetadata: [String: String] = [:],
-                              dataMetadata: [String: String]? = nil) throws(AnthropicEmulatorError) -> CreatedSession {
+                              dataMetadata: [String: String]? = nil,
+                              workSecret: Bool = true) throws(AnthropicEmulatorError) -> CreatedSession {
         let at = now()
         let created = try state.withLock { s throws(AnthropicEmulatorError) in
             try s.createSession(environmentID: environmentID, metadata: metadata, toolCalls: toolCalls, end: end,
-                                workMetadata: workMetadata, dataMetadata: dataMetadata, now: at)
+                                workMetadata: workMetadata, dataMetadata: dataMetadata, workSecret: workSecret, now: at)
         }
         let env = environmentID ?? configuration.environmentID
         logger.info("anthropic.emulator.session.created",

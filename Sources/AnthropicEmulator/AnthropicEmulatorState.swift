@@ -48,10 +48,12 @@ public struct AnthropicEmulatorState: Sendable {
     // MARK: Creating work
 
     /// Creates a scripted session and enqueues its work item (§8.1). The first script
-    /// step (a tool call, or the end when there is none) is emitted at once.
+    /// step (a tool call, or the end when there is none) is emitted at once. Without
+    /// `workSecret` the item's `secret` is null, as for items that carry no sessions token.
     public mutating func createSession(environmentID: String?, metadata: [String: String],
                                        toolCalls: [AnthropicScriptedToolCall], end: AnthropicSessionEnd,
                                        workMetadata: [String: String] = [:], dataMetadata: [String: String]? = nil,
+                                       workSecret: Bool = true,
                                        now: Date) throws(AnthropicEmulatorError) -> (sessionID: String, workID: String) {
         let env = environmentID ?? defaultEnvironmentID
         guard environments[env] != nil else { throw .notFound("environment not found") }
@@ -60,7 +62,8 @@ public struct AnthropicEmulatorState: Sendable {
         repeat { token = "sk-ant-req-emu-" + RandomID.hex(bytes: 4) } while tokens[token] != nil
         let secretJSON = JSONValue.object([("sessions_token", .string(token))])
         let workID = enqueue(environmentID: env, dataType: "session", sessionID: sessionID, metadata: workMetadata,
-                             dataMetadata: dataMetadata, secret: RandomID.base64URL(secretJSON.bytes), now: now)
+                             dataMetadata: dataMetadata, secret: workSecret ? RandomID.base64URL(secretJSON.bytes) : nil,
+                             now: now)
         tokens[token] = sessionID
         sessions[sessionID] = AnthropicSessionRecord(id: sessionID, environmentID: env, workID: workID,
                                                      metadata: metadata, token: token, createdAt: Self.time(now),

@@ -63,6 +63,8 @@ public final class EmbeddedEmulators: LocalUpstreams {
     /// emulator delivers its webhooks to the instance's route (webhook mode only).
     public func bound(to url: URL, configuration: inout Configuration) {
         configuration.anthropicBaseURL = url
+        // Rule 27: the runner must reach the emulator, so its base URL is configured.
+        configuration.launcher.anthropicBaseURL = url
         configuration.superserveControlURL = url
         configuration.superserveDataURL = url
         anthropic.webhookURL = configuration.mode == .webhook

@@ -50,9 +50,12 @@ public enum AccessLine {
             if json { out.append(UInt8(ascii: "\"")); out.append(UInt8(ascii: ":")) } else { out.append(UInt8(ascii: "=")) }
         }
 
-        /// A string value: JSON-escaped and quoted, or raw in text.
+        /// A string value: JSON-escaped and quoted, or in text escaped as every text line
+        /// is (`LineLogHandler.textEscaped`), so a header value cannot forge a line.
         private func string(_ s: some StringProtocol, _ out: inout [UInt8]) {
-            if json { JSONEscape.appendQuoted(s, to: &out) } else { out.append(contentsOf: s.utf8) }
+            if json { JSONEscape.appendQuoted(s, to: &out) } else {
+                out.append(contentsOf: LineLogHandler.textEscaped(String(s)).utf8)
+            }
         }
 
         /// Every metadata value is a JSON string in `LineLogHandler`'s lines, numbers too.

@@ -2,6 +2,7 @@ import Foundation
 import HTTPServer
 import Logging
 import SandboxLifecycle
+import Webhooks
 
 /// Everything `serve` and `poll` need, read once from flags and the environment and
 /// validated before anything starts (style habit 13). Every variable has a line in the
@@ -96,10 +97,13 @@ public struct CommandLineOverrides: Sendable {
     public var host: String?
     public var port: Int?
     public var emulated = false
-    public init(host: String? = nil, port: Int? = nil, emulated: Bool = false) {
+    /// `--emulated-allow-remote`: emulated mode on a non-loopback address, deliberately.
+    public var emulatedAllowRemote = false
+    public init(host: String? = nil, port: Int? = nil, emulated: Bool = false, emulatedAllowRemote: Bool = false) {
         self.host = host
         self.port = port
         self.emulated = emulated
+        self.emulatedAllowRemote = emulatedAllowRemote
     }
 }
 
@@ -163,7 +167,7 @@ extension Configuration {
         c.launcher.sandboxTimeoutSeconds = try reader.int("CMA_SANDBOX_TIMEOUT_SECONDS", in: 60...604_800)
         c.launcher.autoDeleteSeconds = try reader.int("CMA_AUTO_DELETE_SECONDS", in: 60...2_592_000)
         c.launcher.launchBudget = try reader.seconds("CMA_LAUNCH_BUDGET_SECONDS") ?? c.launcher.launchBudget
-        c.launcher.requireWorkSecret = try reader.bool("CMA_REQUIRE_WORK_SECRET") ?? false
+        c.launcher.requireWorkSecret = try reader.bool("CMA_REQUIRE_WORK_SECRET") ?? true
         c.idlePause = try reader.seconds("CMA_IDLE_PAUSE_SECONDS") ?? c.idlePause
         c.janitorInterval = try reader.seconds("CMA_JANITOR_INTERVAL_SECONDS") ?? c.janitorInterval
         c.pauseOnIdleWebhook = try reader.bool("CMA_PAUSE_ON_IDLE") ?? false
@@ -172,6 +176,11 @@ extension Configuration {
         if let python = reader.string("CMA_RUNNER_PYTHON") { c.launcher.runnerExtraEnvironment["CMA_PYTHON"] = python }
 
         if c.emulated {
+            // The emulators' control routes (`/_emulator/…`) and their fixed credentials
+            // have no authentication: loopback only unless the operator says otherwise.
+            guard overrides.emulatedAllowRemote || Self.isLoopback(c.server.host) else {
+                throw Error("--host", "--emulated serves unauthenticated emulators; bind a loopback address (127.0.0.1, ::1) or add --emulated-allow-remote")
+            }
             let build = workingDirectory.appendingPathComponent(".build")
             c.emulatorSandboxesDirectory = reader.string("CMA_EMULATOR_SANDBOXES").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
                 ?? build.appendingPathComponent("emulated-sandboxes")
@@ -184,7 +193,11 @@ extension Configuration {
         }
 
         // Anthropic (rule 46: every endpoint configurable).
-        c.anthropicBaseURL = try reader.url("ANTHROPIC_BASE_URL") ?? c.anthropicBaseURL
+        if let configured = try reader.url("ANTHROPIC_BASE_URL") {
+            c.anthropicBaseURL = configured
+            // Rule 27: the runner hears of a base URL only when one is configured.
+            c.launcher.anthropicBaseURL = configured
+        }
         c.environmentID = try reader.required("ANTHROPIC_ENVIRONMENT_ID")
         guard c.environmentID.hasPrefix("env_"), c.environmentID.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
             throw Error("ANTHROPIC_ENVIRONMENT_ID", "must look like env_…")
@@ -199,7 +212,7 @@ extension Configuration {
             let keys = reader.list(name, separators: " ,")
             guard !keys.isEmpty else { throw Error("ANTHROPIC_WEBHOOK_SIGNING_KEY", "is required for serve (whsec_…)") }
             for key in keys where WebhookKeyCheck.isValid(key) == false {
-                throw Error(name, "each key must be whsec_ followed by base64")
+                throw Error(name, "each key must be base64, optionally prefixed with whsec_")
             }
             c.webhookSigningKeys = keys
         }
@@ -209,23 +222,45 @@ extension Configuration {
         guard !c.superserveAPIKey.contains(where: \.isWhitespace) else {
             throw Error("SUPERSERVE_API_KEY", "must not contain whitespace")
         }
-        let (control, data) = Self.superserveHosts(apiKey: c.superserveAPIKey)
-        c.superserveControlURL = try reader.url("SUPERSERVE_BASE_URL") ?? control
-        c.superserveDataURL = try reader.url("SUPERSERVE_SANDBOX_URL") ?? data
+        (c.superserveControlURL, c.superserveDataURL) = try Self.superserveURLs(reader, apiKey: c.superserveAPIKey)
         c.launcher.environmentKey = c.environmentKey
-        c.launcher.anthropicBaseURL = c.anthropicBaseURL
         do { try c.launcher.validate() } catch { throw Error("CMA_*", "\(error)") }
         return c
     }
 
-    /// superserve.md §1: the region inside `ss_live_<region>_<32 chars>` picks the cell;
-    /// an unknown region or a legacy key gets the default hosts.
-    static func superserveHosts(apiKey: String) -> (URL, URL) {
+    /// The launcher's settings as the pipeline builds the launcher from them: the
+    /// environment key for rule 26's fallback, and `ANTHROPIC_BASE_URL` only when it
+    /// was configured (rule 27), never the default.
+    public var launcherSettings: LauncherConfiguration {
+        var settings = launcher
+        settings.environmentKey = environmentKey
+        return settings
+    }
+
+    /// `localhost`, `::1` or an address in 127.0.0.0/8.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" { return true }
+        var address = in_addr()
+        return inet_pton(AF_INET, host, &address) == 1 && UInt32(bigEndian: address.s_addr) >> 24 == 127
+    }
+
+    /// superserve.md §1: `SUPERSERVE_BASE_URL`, then the key's region, then the default;
+    /// the data plane `SUPERSERVE_SANDBOX_URL`, else following the control plane as the
+    /// SDK derives it (not the key's region on its own).
+    static func superserveURLs(_ reader: EnvironmentReader, apiKey: String) throws(Error) -> (control: URL, data: URL) {
+        let control = try reader.url("SUPERSERVE_BASE_URL") ?? superserveControlURL(apiKey: apiKey)
+        let data = try reader.url("SUPERSERVE_SANDBOX_URL") ?? SuperserveConfiguration.derivedDataPlaneURL(controlPlane: control)
+        return (control, data)
+    }
+
+    /// superserve.md §1: the region inside `ss_live_<region>_<32 chars>` picks the
+    /// control plane's cell; an unknown region or a legacy key gets the default.
+    static func superserveControlURL(apiKey: String) -> URL {
         let parts = apiKey.split(separator: "_", omittingEmptySubsequences: false)
         if parts.count >= 4, parts[0] == "ss", parts[1] == "live", parts[2] == "usw" {
-            return (URL(string: "https://api-usw.superserve.ai")!, URL(string: "https://usw-sandbox.superserve.ai")!)
+            return URL(string: "https://api-usw.superserve.ai")!
         }
-        return (SuperserveConfiguration.defaultControlPlaneURL, SuperserveConfiguration.defaultDataPlaneURL)
+        return SuperserveConfiguration.defaultControlPlaneURL
     }
 
     /// `name` in the working directory, else next to the executable's package
@@ -242,11 +277,12 @@ extension Configuration {
     }
 }
 
-/// Whether a signing key decodes, without keeping or printing it.
+/// Whether a signing key decodes, without keeping or printing it. The verifier's own
+/// decoding decides (rule 38), so start-up accepts every form verification accepts:
+/// with or without `whsec_`, with or without base64 padding.
 enum WebhookKeyCheck {
     static func isValid(_ key: String) -> Bool {
-        guard key.hasPrefix("whsec_") else { return false }
-        return Data(base64Encoded: String(key.dropFirst(6))).map { !$0.isEmpty } ?? false
+        (try? WebhookVerifier(secrets: [key])) != nil
     }
 }
 

@@ -83,9 +83,20 @@ public struct LineLogHandler: LogHandler {
     }
 
     static func textLine(level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var out = "\(UTCTimestamp.now()) \(level.rawValue.uppercased()) \(message)"
-        for key in metadata.keys.sorted() { out += " \(key)=\(metadata[key]!.flatText)" }
+        var out = "\(UTCTimestamp.now()) \(level.rawValue.uppercased()) \(textEscaped(message))"
+        for key in metadata.keys.sorted() { out += " \(textEscaped(key))=\(textEscaped(metadata[key]!.flatText))" }
         return out
+    }
+
+    /// The text format's escaping is the JSON format's (`JSONEscape`, without the
+    /// quotes): control characters, U+2028/U+2029, the backslash and the quote become
+    /// visible escapes, so a value (a session id from a webhook, say) can never end
+    /// the line or forge another one. Plain values are written as they are.
+    static func textEscaped(_ text: String) -> String {
+        let plain = !text.unicodeScalars.contains { scalar in
+            scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar == "\\" || scalar == "\""
+        }
+        return plain ? text : String(JSONEscape.quoted(text).dropFirst().dropLast())
     }
 }
 

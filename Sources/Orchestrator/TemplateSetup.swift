@@ -31,9 +31,8 @@ public enum TemplateSetup {
     public static func plan(environment: [String: String]) throws(Configuration.Error) -> Plan {
         let reader = EnvironmentReader(environment)
         let key = try reader.required("SUPERSERVE_API_KEY")
-        let (control, data) = Configuration.superserveHosts(apiKey: key)
-        let superserve = SuperserveConfiguration(controlPlaneURL: try reader.url("SUPERSERVE_BASE_URL") ?? control,
-                                                 dataPlaneURL: try reader.url("SUPERSERVE_SANDBOX_URL") ?? data, apiKey: key)
+        let (control, data) = try Configuration.superserveURLs(reader, apiKey: key)
+        let superserve = SuperserveConfiguration(controlPlaneURL: control, dataPlaneURL: data, apiKey: key)
         var launcher = LauncherConfiguration()
         launcher.template = reader.string("CMA_TEMPLATE") ?? launcher.template
         launcher.runnerDirectory = reader.string("CMA_RUNNER_REMOTE_DIR") ?? launcher.runnerDirectory

@@ -64,7 +64,6 @@ public final class WebhookEndpoint: Sendable {
     enum Answer {
         static let rejected = Response.json(#"{"error":"invalid webhook signature"}"#, status: 401)
         static let unavailable = Response.json(#"{"error":"shutting down, retry later"}"#, status: 503)
-        static let malformed = Response.json(#"{"error":"verified body is not a webhook event"}"#, status: 400)
         static let queued = Response.json(#"{"status":"queued"}"#)
         static let ignored = Response.json(#"{"status":"ignored"}"#)
         static let duplicate = Response.json(#"{"status":"duplicate"}"#)
@@ -95,9 +94,12 @@ public final class WebhookEndpoint: Sendable {
             return Answer.unavailable
         }
         guard let event = WebhookEnvelope.decode(body) else {
+            // Rule 39 (amended): the sender signed it, so a non-2xx would only cause
+            // retries of the same bytes; a drain picks up whatever it meant to announce.
+            scheduler.trigger()
             count(.malformed)
             logger.warning("webhook.malformed", metadata: ["webhook.id": "\(verified.webhookID)"])
-            return Answer.malformed
+            return Answer.ignored
         }
         // Rule 41: after verification, keyed on the delivery's webhook-id.
         if dedupe.isRepeat(verified.webhookID, now: now) {

@@ -40,9 +40,7 @@ struct WorkPipeline: Sendable {
             baseURLs: [configuration.superserveControlURL, configuration.superserveDataURL], metrics: metrics)
         let superserve = SuperserveClient(configuration: superserveConfiguration, transport: superserveTransport,
                                           logger: logger, bucketObserver: metrics)
-        var launcherConfiguration = configuration.launcher
-        launcherConfiguration.environmentKey = configuration.environmentKey
-        launcherConfiguration.anthropicBaseURL = configuration.anthropicBaseURL
+        let launcherConfiguration = configuration.launcherSettings
         let locks = SessionLocks()
         // The board hears the launcher's and the janitor's probes and pauses through it.
         let sandboxActivity = SandboxActivity(observer: board)

@@ -33,6 +33,11 @@ public struct LaunchPlanner: Sendable {
 
     /// The Anthropic metadata key of a prepared sandbox id (rule 11).
     public static let preparedKey = "superserve.sandbox_id"
+    /// Rule 12 (amended): the Superserve metadata tag that marks a sandbox as prepared
+    /// for an environment; its value must be this environment's id.
+    public static let preparedForTag = "cma.prepared_for"
+    /// Rule 18's session tag: a prepared sandbox already bound to another session is refused.
+    public static let sessionTag = "cma.session_id"
 
     public let settings: Settings
     public private(set) var sandboxID: String?
@@ -47,12 +52,34 @@ public struct LaunchPlanner: Sendable {
     private var conflictSince: Duration?
     private var lastProblem = "none"
     private let initialPrepared: String?
+    /// Rule 12 (amended): whose prepared sandboxes may be adopted.
+    private let environmentID: String
+    private let sessionID: String
+    /// Set once a prepared sandbox's tags were read and match.
+    private var preparedVerified = false
 
     /// `preparedSandboxID`: the id from `work.metadata` or `work.data.metadata`, if any
     /// (rule 11, first two places; see `preparedSandboxID(workMetadata:dataMetadata:)`).
-    public init(settings: Settings, preparedSandboxID: String?) {
+    /// `environmentID` and `sessionID` are the launch's, against which a prepared
+    /// sandbox's tags are checked (rule 12).
+    public init(settings: Settings, preparedSandboxID: String?, environmentID: String, sessionID: String) {
         self.settings = settings
         self.initialPrepared = preparedSandboxID
+        self.environmentID = environmentID
+        self.sessionID = sessionID
+    }
+
+    /// Rule 12 (amended): why a prepared sandbox may not be adopted, naming the tag;
+    /// nil when it is marked for this environment and free or bound to this session.
+    public static func preparedRefusal(_ metadata: [String: String], environmentID: String, sessionID: String) -> String? {
+        guard let preparedFor = metadata[preparedForTag], !preparedFor.isEmpty else {
+            return "tag \(preparedForTag) is missing"
+        }
+        guard preparedFor == environmentID else { return "tag \(preparedForTag) names another environment" }
+        if let bound = metadata[sessionTag], !bound.isEmpty, bound != sessionID {
+            return "tag \(sessionTag) names another session"
+        }
+        return nil
     }
 
     /// Rule 11: `work.metadata`, then `work.data.metadata`; first non-empty hit.
@@ -180,7 +207,18 @@ public struct LaunchPlanner: Sendable {
 
         case .sandboxRead(.success(let sandbox)):
             succeeded()
-            let id = sandbox.id
+            let id = sandbox.id.isEmpty ? (sandboxID ?? sandbox.id) : sandbox.id
+            if origin == .prepared, !preparedVerified {
+                // Rule 12 (amended): read before anything wakes or uses it.
+                if let refusal = Self.preparedRefusal(sandbox.metadata, environmentID: environmentID, sessionID: sessionID) {
+                    return .fail(reason: "prepared sandbox \(id) refused: \(refusal)", sandboxID: nil)
+                }
+                preparedVerified = true
+                if sandbox.status == .failed || sandbox.status == .deleted {
+                    return gone(id, detail: "status \(sandbox.status.rawValue)")
+                }
+                return .activate(sandboxID: id)
+            }
             switch sandbox.status {
             case .failed, .deleted:
                 return gone(id, detail: "status \(sandbox.status.rawValue)")
@@ -257,6 +295,9 @@ public struct LaunchPlanner: Sendable {
         sandboxID = id
         self.origin = origin
         conflictSince = nil
+        // Rule 12 (amended): a prepared id comes from session metadata, which whoever
+        // holds an API key can set; its tags are read before it is activated.
+        if origin == .prepared, !preparedVerified { return .readSandbox(sandboxID: id) }
         return .activate(sandboxID: id)
     }
 

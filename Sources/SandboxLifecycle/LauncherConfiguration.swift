@@ -35,8 +35,10 @@ public struct LauncherConfiguration: Sendable {
     /// Timeout of the probe and log-tail execs (exec `timeout_s`; HTTP deadline is +5 s).
     public var probeExecTimeoutSeconds = 15
     /// `CMA_REQUIRE_WORK_SECRET`: refuse items whose secret has no sessions token
-    /// instead of handing the runner the environment key (rule 26's operator switch).
-    public var requireWorkSecret = false
+    /// instead of handing the runner the environment key. On by default (rule 26 as
+    /// amended): the environment key can claim any session's work, so handing it to a
+    /// sandbox is the operator's explicit opt-in.
+    public var requireWorkSecret = true
     /// Rule 34: cap of the per-item backoff.
     public var retryCap: Duration = .seconds(30)
     /// Bytes of runner.log kept for failure reports (rules 30, 37).

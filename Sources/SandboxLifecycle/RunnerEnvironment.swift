@@ -23,7 +23,7 @@ public enum RunnerEnvironment {
         if request.sessionsTokenPresent, let secret = request.workSecret, !secret.isEmpty {
             env["ANTHROPIC_WORK_SECRET"] = secret
         } else if configuration.requireWorkSecret {
-            return .failure(LaunchFailure(reason: "work item carries no sessions token and CMA_REQUIRE_WORK_SECRET is set"))
+            return .failure(LaunchFailure(reason: "work item carries no sessions token; CMA_REQUIRE_WORK_SECRET=false would hand the runner the environment key"))
         } else if let key = configuration.environmentKey, !key.isEmpty {
             env["ANTHROPIC_ENVIRONMENT_KEY"] = key
         } else {

@@ -6,23 +6,59 @@ import Synchronization
 /// already holds (so a probe needs no extra activate). Lost on restart by design:
 /// `cma.launched_at` in sandbox metadata is the durable fallback.
 public final class SandboxActivity: Sendable {
-    private struct State {
-        var lastSeen: [String: Date] = [:]
-        var access: [String: SandboxAccess] = [:]
+    private struct Entry {
+        var lastSeen: Date?
+        var access: SandboxAccess?
     }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        /// Ids in the order they were first recorded; `head` is the oldest still kept.
+        var order: [String] = []
+        var head = 0
+
+        /// The entry of `id`, made (and the oldest evicted past `capacity`) if new.
+        mutating func update(_ id: String, capacity: Int, _ change: (inout Entry) -> Void) {
+            if entries[id] == nil {
+                order.append(id)
+                while entries.count >= capacity, head < order.count {
+                    entries[order[head]] = nil
+                    head += 1
+                }
+                if head > capacity {
+                    order.removeFirst(head)
+                    head = 0
+                }
+            }
+            change(&entries[id, default: Entry()])
+        }
+    }
+
+    /// Ids come from upstream lists and session metadata, so the table is bounded:
+    /// past `capacity` the sandbox recorded first is forgotten (the janitor then
+    /// falls back to `cma.launched_at`, and the launcher activates again).
+    public static let defaultCapacity = 10_000
+    public let capacity: Int
 
     private let state = Mutex(State())
     /// Told of every probe and pause recorded here (the status page's session board).
     let observer: (any SandboxObserver)?
 
-    public init(observer: (any SandboxObserver)? = nil) {
+    public init(observer: (any SandboxObserver)? = nil, capacity: Int = SandboxActivity.defaultCapacity) {
         self.observer = observer
+        self.capacity = max(1, capacity)
     }
 
+    /// Sandboxes currently remembered.
+    var count: Int { state.withLock { $0.entries.count } }
+
     public func recordRunning(_ sandboxID: String, at date: Date) {
+        let capacity = capacity
         state.withLock { state in
-            if let previous = state.lastSeen[sandboxID], previous > date { return }
-            state.lastSeen[sandboxID] = date
+            state.update(sandboxID, capacity: capacity) { entry in
+                if let previous = entry.lastSeen, previous > date { return }
+                entry.lastSeen = date
+            }
         }
         observer?.runnerProbed(sandboxID: sandboxID, state: "running", at: date)
     }
@@ -34,14 +70,15 @@ public final class SandboxActivity: Sendable {
     }
 
     public func lastSeenRunning(_ sandboxID: String) -> Date? {
-        state.withLock { $0.lastSeen[sandboxID] }
+        state.withLock { $0.entries[sandboxID]?.lastSeen }
     }
 
     func remember(_ access: SandboxAccess) {
-        state.withLock { $0.access[access.sandboxID] = access }
+        let capacity = capacity
+        state.withLock { $0.update(access.sandboxID, capacity: capacity) { $0.access = access } }
     }
 
     func access(for sandboxID: String) -> SandboxAccess? {
-        state.withLock { $0.access[sandboxID] }
+        state.withLock { $0.entries[sandboxID]?.access }
     }
 }

@@ -80,7 +80,8 @@ public final class SandboxLauncher: Sendable {
                      logger log: Logger) async -> LaunchOutcome {
         var planner = LaunchPlanner(settings: plannerSettings,
                                     preparedSandboxID: LaunchPlanner.preparedSandboxID(
-                                        workMetadata: request.workMetadata, dataMetadata: request.dataMetadata))
+                                        workMetadata: request.workMetadata, dataMetadata: request.dataMetadata),
+                                    environmentID: request.environmentID, sessionID: request.sessionID)
         // The sleeper is also the clock, so a manual clock drives the budget in tests.
         let start = sleeper.uptime()
         var event = LaunchEvent.started

@@ -28,6 +28,18 @@ public struct SuperserveConfiguration: Sendable {
     public static let defaultControlPlaneURL = URL(string: "https://api.superserve.ai")!
     public static let defaultDataPlaneURL = URL(string: "https://sandbox.superserve.ai")!
 
+    /// superserve.md §1: the SDKs derive the data-plane host from the control-plane
+    /// host (`api` → `sandbox`, `api-usw` → `usw-sandbox`, `api-staging` →
+    /// `staging-sandbox`) and fall back to `sandbox.superserve.ai` for any other host.
+    /// The default follows the same rule, so tokens go where the control plane's cell is.
+    public static func derivedDataPlaneURL(controlPlane: URL) -> URL {
+        let cells = ["api.superserve.ai": "sandbox.superserve.ai",
+                     "api-usw.superserve.ai": "usw-sandbox.superserve.ai",
+                     "api-staging.superserve.ai": "staging-sandbox.superserve.ai"]
+        guard let host = controlPlane.host?.lowercased(), let sandbox = cells[host] else { return defaultDataPlaneURL }
+        return URL(string: "https://" + sandbox)!
+    }
+
     public init(controlPlaneURL: URL = SuperserveConfiguration.defaultControlPlaneURL,
                 dataPlaneURL: URL = SuperserveConfiguration.defaultDataPlaneURL,
                 apiKey: String) {

@@ -202,10 +202,10 @@ public final class Drainer: Sendable {
             await forceStop(item, .notSession, reason: "session item without data.id")
             return .claimed
         }
-        // Rule 26 operator switch.
+        // Rule 26 (amended): refused by default, before any hand-off.
         if configuration.refuseSecretless, item.sessionsToken == nil {
             slots.signal()
-            await forceStop(item, .secretless, reason: "secret has no sessions token and refuseSecretless is set")
+            await forceStop(item, .secretless, reason: Self.secretlessReason)
             return .claimed
         }
         launch(item)
@@ -244,6 +244,10 @@ public final class Drainer: Sendable {
     }
 
     /// Force-stops an item this drainer claimed (rules 7, 8, 37).
+    /// What a refused secret-less item is stopped with: why, and the operator's way out.
+    public static let secretlessReason =
+        "work item has no secret with a sessions token; set CMA_REQUIRE_WORK_SECRET=false to pass the runner the environment key"
+
     func forceStop(_ item: WorkItem, _ cause: ForceStopReason, reason: String) async {
         await forceStop(workID: item.id, sessionID: item.sessionID, cause, reason: reason)
     }

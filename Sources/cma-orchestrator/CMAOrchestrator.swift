@@ -34,6 +34,8 @@ struct ServerOptions: ParsableArguments {
     var host: String?
     @Option(help: "Port to bind (0 picks one). Env CMA_PORT, default 8080.")
     var port: Int?
+    @Flag(help: "With --emulated, allow a non-loopback --host (the emulators' routes have no authentication).")
+    var emulatedAllowRemote = false
 }
 
 /// Loads the configuration (exit 2 naming the variable), starts and runs an instance.
@@ -42,7 +44,8 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
     do {
         configuration = try Configuration.load(mode: mode, environment: ProcessInfo.processInfo.environment,
                                                overrides: CommandLineOverrides(host: options.host, port: options.port,
-                                                                               emulated: emulated))
+                                                                               emulated: emulated,
+                                                                               emulatedAllowRemote: options.emulatedAllowRemote))
     } catch {
         FileHandle.standardError.write(Data("cma-orchestrator: configuration: \(error)\n".utf8))
         throw ExitCode(2)

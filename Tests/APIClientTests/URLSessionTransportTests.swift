@@ -37,6 +37,36 @@ final class URLSessionTransportTests: XCTestCase {
         XCTAssertTrue(raw.contains("content-type: application/json\r\n"), raw)
     }
 
+    /// A 3xx is an error and is never followed: the second loopback server, where
+    /// every redirect points, must not see any request, let alone a credential header.
+    func testARedirectIsAnErrorAndNoCredentialReachesItsTarget() async throws {
+        let target = try LoopbackServer { _ in LoopbackServer.response(status: 200, body: "{}") }
+        defer { target.stop() }
+        let credentials = [("X-API-Key", "ss_live_use_TESTKEY"), ("X-Access-Token", "tok-TEST"),
+                           ("X-Api-Key", "sk-ant-api03-TEST"), ("Authorization", "Bearer sk-ant-oat01-TEST")]
+        for status in [301, 302, 303, 307, 308] {
+            let redirecting = try LoopbackServer { _ in
+                LoopbackServer.response(status: status, reason: "Redirect",
+                                        headers: [("Location", "http://127.0.0.1:\(target.port)/stolen")], body: "")
+            }
+            defer { redirecting.stop() }
+            do {
+                let response = try await URLSessionTransport().send(OutboundRequest(
+                    method: "POST", url: URL(string: "http://127.0.0.1:\(redirecting.port)/v1/things")!,
+                    headers: credentials, body: Data("{}".utf8), timeout: .seconds(5)))
+                XCTFail("\(status) answered as a response: \(response.status)")
+            } catch let error as TransportError {
+                guard case .connectionFailed(let why) = error else { return XCTFail("\(status): \(error)") }
+                XCTAssertTrue(why.contains("redirect \(status)"), why)
+                for (_, value) in credentials { XCTAssertFalse(error.description.contains(value)) }
+            }
+            XCTAssertEqual(redirecting.recordedRequests.count, 1, "\(status)")
+        }
+        let reached = target.recordedRequests.joined(separator: "\n").lowercased()
+        XCTAssertTrue(target.recordedRequests.isEmpty, reached)
+        for name in ["x-api-key", "x-access-token", "authorization"] { XCTAssertFalse(reached.contains(name)) }
+    }
+
     func testErrorStatusesAreResponsesNotErrors() async throws {
         let server = try LoopbackServer { _ in
             LoopbackServer.response(status: 429, reason: "Too Many Requests", headers: [("retry-after", "3")], body: "{}")

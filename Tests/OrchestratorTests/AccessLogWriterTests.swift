@@ -87,6 +87,20 @@ final class AccessLogWriterTests: XCTestCase {
         XCTAssertEqual(line.drop { $0 != " " }, expected.drop { $0 != " " })
     }
 
+    /// A request id is a client's header value: in text, as in JSON, it is escaped, so a
+    /// control character in it can never end the line or forge another one.
+    func testATextLineEscapesAClientsRequestIDAsEveryTextLineDoes() throws {
+        let out = Captured()
+        let w = out.writer(json: false)
+        let forged = "a\tb\u{1B}[31m \"quoted\" back\\slash"
+        w.record(AccessRecord(method: .GET, path: "/status", status: 200, bytes: 1, durationNanos: 1_000_000,
+                              requestID: forged, clientAddress: "203.0.113.7"))
+        w.close()
+        let line = try XCTUnwrap(out.lines.first)
+        XCTAssertFalse(line.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, line)
+        XCTAssertTrue(line.contains("request.id=\(LineLogHandler.textEscaped(forged))"), line)
+    }
+
     func testAFullBufferDropsAndCountsLinesAndNeverHoldsMoreThanItsCapacity() throws {
         let out = Captured()
         let oneLine = { () -> Int in

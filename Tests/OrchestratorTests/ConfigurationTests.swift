@@ -1,5 +1,6 @@
 import Foundation
 import Orchestrator
+import SandboxLifecycle
 import XCTest
 
 /// Style habit 13: configuration is read once, validated at start, and errors name
@@ -66,7 +67,7 @@ final class ConfigurationTests: XCTestCase {
         let cases: [(String, String)] = [
             ("ANTHROPIC_ENVIRONMENT_ID", "prod-environment"),
             ("ANTHROPIC_ENVIRONMENT_KEY", "not-a-key-SECRET"),
-            ("ANTHROPIC_WEBHOOK_SIGNING_KEY", "SECRETnotwhsec"),
+            ("ANTHROPIC_WEBHOOK_SIGNING_KEY", "whsec_SECRET!notbase64"),
             ("ANTHROPIC_WEBHOOK_SIGNING_KEY", "whsec_!!!SECRET!!!"),
             ("ANTHROPIC_BASE_URL", "ftp://SECRET.example"),
             ("SUPERSERVE_BASE_URL", "not a url SECRET"),
@@ -115,10 +116,61 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(overridden.superserveDataURL.absoluteString, "http://127.0.0.1:9998")
     }
 
+    /// superserve.md §1: the data-plane default follows the control-plane URL as the
+    /// SDK derives it (any other host → the default sandbox host), never the key's
+    /// region on its own; `SUPERSERVE_SANDBOX_URL` still wins.
+    func testTheDataPlaneDefaultFollowsTheControlPlaneAsTheSDKDerivesIt() throws {
+        // (API key, SUPERSERVE_BASE_URL, SUPERSERVE_SANDBOX_URL, expected control, expected data)
+        let cases: [(String, String?, String?, String, String)] = [
+            ("ss_live_use_k", nil, nil, "https://api.superserve.ai", "https://sandbox.superserve.ai"),
+            ("ss_live_usw_k", nil, nil, "https://api-usw.superserve.ai", "https://usw-sandbox.superserve.ai"),
+            ("ss_live_legacykey", nil, nil, "https://api.superserve.ai", "https://sandbox.superserve.ai"),
+            ("ss_live_usw_k", "https://api.superserve.ai", nil, "https://api.superserve.ai", "https://sandbox.superserve.ai"),
+            ("ss_live_use_k", "https://api-usw.superserve.ai", nil, "https://api-usw.superserve.ai", "https://usw-sandbox.superserve.ai"),
+            ("ss_live_use_k", "https://API-STAGING.superserve.ai/", nil, "https://API-STAGING.superserve.ai/", "https://staging-sandbox.superserve.ai"),
+            ("ss_live_usw_k", "http://127.0.0.1:9999", nil, "http://127.0.0.1:9999", "https://sandbox.superserve.ai"),
+            ("ss_live_usw_k", "https://api-usw.superserve.ai", "http://127.0.0.1:9998", "https://api-usw.superserve.ai", "http://127.0.0.1:9998"),
+        ]
+        for (key, base, sandbox, control, data) in cases {
+            var env = Self.valid
+            env["SUPERSERVE_API_KEY"] = key
+            env["SUPERSERVE_BASE_URL"] = base
+            env["SUPERSERVE_SANDBOX_URL"] = sandbox
+            let c = try load(env)
+            let name = "\(key) \(base ?? "-") \(sandbox ?? "-")"
+            XCTAssertEqual(c.superserveControlURL.absoluteString, control, name)
+            XCTAssertEqual(c.superserveDataURL.absoluteString, data, name)
+        }
+    }
+
     func testEmulatedModeNeedsNoCredentials() throws {
         let c = try load([:], overrides: CommandLineOverrides(emulated: true))
         XCTAssertTrue(c.emulated)
         XCTAssertEqual(c.environmentID, "env_emulated")
+    }
+
+    /// Rule 27, along the real path: environment variables → `Configuration.load` →
+    /// the launcher settings the pipeline uses → the runner's exec environment.
+    /// The default base URL is the work client's only; a configured one reaches the
+    /// runner (and its host becomes the sandbox's Anthropic egress, rule 22).
+    func testTheAnthropicBaseURLReachesTheRunnerOnlyWhenConfigured() throws {
+        let request = LaunchRequest(workID: "work_1", sessionID: "sesn_1", environmentID: "env_0123abc",
+                                    workSecret: "secret", sessionsTokenPresent: true)
+        let cases: [(String, String?, String?, String)] = [
+            ("unset", nil, nil, "api.anthropic.com"),
+            ("blank", "  ", nil, "api.anthropic.com"),
+            ("configured", "http://127.0.0.1:4010", "http://127.0.0.1:4010", "127.0.0.1"),
+            ("configured to the default", "https://api.anthropic.com", "https://api.anthropic.com", "api.anthropic.com"),
+        ]
+        for (name, value, expected, egress) in cases {
+            var env = Self.valid
+            env["ANTHROPIC_BASE_URL"] = value
+            let c = try load(env)
+            let runner = try RunnerEnvironment.make(for: request, configuration: c.launcherSettings).get()
+            XCTAssertEqual(runner["ANTHROPIC_BASE_URL"], expected, name)
+            XCTAssertEqual(c.launcherSettings.networkPolicy.allowOut.first, egress, name)
+            XCTAssertEqual(c.anthropicBaseURL.absoluteString, expected ?? "https://api.anthropic.com", "\(name): the work client's URL")
+        }
     }
 
     func testTheRunnerHooksReachTheRunnersEnvironmentOnly() throws {

@@ -101,6 +101,45 @@ final class SandboxEndToEndTests: XCTestCase {
         }
     }
 
+    /// Rule 26 (amended), both settings, on an item the emulator issues without a
+    /// secret: by default it is force-stopped before any sandbox exists, with the
+    /// reason logged; with `CMA_REQUIRE_WORK_SECRET=false` the runner gets the
+    /// environment key instead of a work secret.
+    func testASecretlessItemIsRefusedByDefaultAndGetsTheEnvironmentKeyOnlyWhenOptedIn() async throws {
+        let body = #"{"work_secret":false,"tool_calls":[{"name":"bash","input":{"command":"# + JSONEscape.quoted(Self.envNamesCommand) + "}}]}"
+        let capture = LogRecorder()
+        let refusing = try await Harness.start(pythonBin: try Harness.sdkPythonBin(), logger: capture.logger())
+        try await refusing.scoped {
+            let created = try await refusing.object("POST", "/_emulator/sessions", json: body)
+            let session = try XCTUnwrap(created["session_id"] as? String)
+            let work = try XCTUnwrap(created["work_id"] as? String)
+            try await refusing.eventually("the item is stopped") {
+                try await refusing.object("GET", "/_emulator/work/\(work)")["state"] as? String == "stopped"
+            }
+            let boxes = try await sandboxes(refusing, session: session)
+            XCTAssertTrue(boxes.isEmpty, "refused before any sandbox")
+            let upstreamCalls = try await calls(refusing)
+            XCTAssertNil(upstreamCalls["sandboxes.create"])
+            XCTAssertTrue(capture.text.contains("queue.item.force_stop"), capture.text)
+            XCTAssertTrue(capture.text.contains("CMA_REQUIRE_WORK_SECRET=false"), "the reason names the opt-in")
+            let metrics = try await refusing.call("GET", "/metrics")
+            let stops = metrics.body.split(separator: "\n").filter {
+                $0.hasPrefix("cma_work_force_stops_total{") && $0.contains(#"reason="secretless""#) && $0.hasSuffix(" 1")
+            }
+            XCTAssertEqual(stops.count, 1, metrics.body)
+        }
+
+        let optedIn = try await start(["CMA_REQUIRE_WORK_SECRET": "false"])
+        try await optedIn.scoped {
+            let created = try await optedIn.object("POST", "/_emulator/sessions", json: body)
+            let session = try XCTUnwrap(created["session_id"] as? String)
+            let results = try await waitForResults(optedIn, session)
+            let names = Set(results[0].split(separator: "\n").map(String.init))
+            XCTAssertTrue(names.contains("ANTHROPIC_ENVIRONMENT_KEY"), results[0])
+            XCTAssertFalse(names.contains("ANTHROPIC_WORK_SECRET"), "rule 26: never both credentials")
+        }
+    }
+
     /// Rules 19, 44: the janitor pauses the idle sandbox; the session's next run wakes
     /// it with activate (never resume) and reuses it: one sandbox for the session.
     func testAPausedSandboxIsWokenAndReusedForTheSessionsNextRun() async throws {
@@ -133,7 +172,7 @@ final class SandboxEndToEndTests: XCTestCase {
         let r = try await start()
         try await r.scoped {
             let created = try await r.call("POST", "/sandboxes",
-                                           json: #"{"name":"prepared","from_template":"cma-runner","metadata":{"team":"demo"}}"#,
+                                           json: #"{"name":"prepared","from_template":"cma-runner","metadata":{"team":"demo","cma.prepared_for":"env_emulated"}}"#,
                                            headers: [("X-API-Key", Self.apiKey)])
             XCTAssertTrue((200..<300).contains(created.status), created.body)
             let sandbox = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])

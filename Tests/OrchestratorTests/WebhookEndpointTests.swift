@@ -2,7 +2,7 @@ import APIClient
 import Foundation
 import HTTPServer
 import Logging
-import Orchestrator
+@testable import Orchestrator
 import TestSupport
 import Webhooks
 import WorkQueue
@@ -126,11 +126,6 @@ final class WebhookEndpointTests: XCTestCase {
             XCTAssertEqual(status, 401, name)
             XCTAssertEqual(text, #"{"error":"invalid webhook signature"}"#, name)
         }
-        // Non-UTF-8 body signed correctly over its bytes still verifies as bytes, but
-        // is not an event: a fixed 400, no drain.
-        let binary: [UInt8] = [0xFF, 0xFE, 0x00, 0x7B]
-        let (status, _) = try await post(f, body: binary, headers: try signed(binary, id: "msg_bin", timestamp: f.now))
-        XCTAssertEqual(status, 400)
         XCTAssertEqual(f.scheduler.triggersReceived, 0, "no failure may trigger work")
 
         // Nothing secret in the logs: not the keys, not their base64 body, not the expected MAC.
@@ -140,6 +135,35 @@ final class WebhookEndpointTests: XCTestCase {
                        String(signature.dropFirst(3))] {
             XCTAssertFalse(logs.contains(secret), "a secret or MAC reached the logs")
         }
+    }
+
+    /// Rule 39 (amended): a verified body that is not a readable envelope is ignored
+    /// with a 200 (a non-2xx would only cause retries), counted as malformed, and
+    /// still schedules a drain; the same bytes unsigned or badly signed stay 401.
+    func testAVerifiedUnreadableBodyIsIgnoredCountedAsMalformedAndDrains() async throws {
+        let f = try makeFixture()
+        defer { Task { await f.server.stop() } }
+        let wrongKey = "whsec_" + Data(repeating: 1, count: 32).base64EncodedString()
+        let bodies: [(String, [UInt8])] = [
+            ("non-UTF-8 bytes", [0xFF, 0xFE, 0x00, 0x7B]),
+            ("JSON without data", Array(#"{"type":"event","id":"wevt_1"}"#.utf8)),
+            ("truncated JSON", Array(Self.body().dropLast(5))),
+        ]
+        for (k, (name, body)) in bodies.enumerated() {
+            let unsigned = try await post(f, body: body, headers: [])
+            XCTAssertEqual(unsigned.0, 401, "\(name), unsigned")
+            let forged = try await post(f, body: body, headers: try signed(body, id: "msg_f\(k)", timestamp: f.now, secret: wrongKey))
+            XCTAssertEqual(forged.0, 401, "\(name), wrong key")
+            XCTAssertEqual(f.scheduler.triggersReceived, k, "\(name): a rejected body drains nothing")
+
+            let (status, text) = try await post(f, body: body, headers: try signed(body, id: "msg_m\(k)", timestamp: f.now))
+            XCTAssertEqual(status, 200, name)
+            XCTAssertEqual(text, #"{"status":"ignored"}"#, name)
+            XCTAssertEqual(f.scheduler.triggersReceived, k + 1, "\(name): schedules a drain")
+            XCTAssertEqual(f.metrics.webhooks(.malformed), k + 1, name)
+        }
+        XCTAssertEqual(f.metrics.webhooks(.ignored), 0, "counted as malformed, not as an ignored event")
+        XCTAssertEqual(f.metrics.webhooks(.rejected), 2 * bodies.count)
     }
 
     func testWhileStoppingAVerifiedDeliveryGets503AndAForgedOneStill401() async throws {

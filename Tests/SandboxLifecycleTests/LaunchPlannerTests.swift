@@ -19,6 +19,25 @@ final class LaunchPlannerTests: XCTestCase {
                 network: network, accessToken: "token-TEST")
     }
 
+    static let environmentID = "env_1"
+    static let sessionID = "sesn_1"
+
+    /// A sandbox tagged as prepared for this environment (rule 12 as amended).
+    static func tagged(_ id: String, _ status: SandboxStatus, _ extra: [String: String] = [:]) -> Sandbox {
+        var box = sandbox(id, status)
+        box.metadata = ["cma.prepared_for": environmentID].merging(extra) { _, new in new }
+        return box
+    }
+
+    /// Rows with a prepared id in the item start with its tag check (rule 12): the
+    /// read of a correctly tagged sandbox goes before the row's own first activate.
+    static func throughTagCheck(_ row: Row) -> [(LaunchEvent, Duration, LaunchStep)] {
+        guard let id = row.prepared, let first = row.steps.first, case .started = first.0,
+              first.2 == .activate(sandboxID: id) else { return row.steps }
+        return [(.started, .zero, .readSandbox(sandboxID: id)),
+                (.sandboxRead(.success(tagged(id, .active))), .zero, .activate(sandboxID: id))] + row.steps.dropFirst()
+    }
+
     static func http(_ status: Int, _ code: String? = nil, retryAfter: Duration? = nil) -> SandboxLifecycleError {
         .http(status: status, code: code, message: "test", retryAfter: retryAfter)
     }
@@ -48,9 +67,10 @@ final class LaunchPlannerTests: XCTestCase {
                 (.started, .zero, .activate(sandboxID: "prep")),
                 (.activated(.success(s.sandbox("prep", .active))), .seconds(1), .writeBundle(sandboxID: "prep")),
             ]),
-            Row(name: "rule 11: prepared id in session metadata → activate it", steps: [
+            Row(name: "rule 11/12: prepared id in session metadata → read its tags, then activate it", steps: [
                 (.started, .zero, .readSessionMetadata),
-                (.sessionMetadata(.success(["superserve.sandbox_id": "prep2"])), .seconds(1), .activate(sandboxID: "prep2")),
+                (.sessionMetadata(.success(["superserve.sandbox_id": "prep2"])), .seconds(1), .readSandbox(sandboxID: "prep2")),
+                (.sandboxRead(.success(s.tagged("prep2", .paused))), .seconds(2), .activate(sandboxID: "prep2")),
             ]),
             Row(name: "rule 11: an empty prepared id in session metadata is no id", steps: [
                 (.started, .zero, .readSessionMetadata),
@@ -248,12 +268,40 @@ final class LaunchPlannerTests: XCTestCase {
             ]),
         ]
         for row in rows {
-            var planner = LaunchPlanner(settings: Self.settings(), preparedSandboxID: row.prepared)
-            for (index, (event, elapsed, expected)) in row.steps.enumerated() {
+            var planner = LaunchPlanner(settings: Self.settings(), preparedSandboxID: row.prepared,
+                                        environmentID: Self.environmentID, sessionID: Self.sessionID)
+            for (index, (event, elapsed, expected)) in Self.throughTagCheck(row).enumerated() {
                 let step = planner.next(after: event, elapsed: elapsed)
                 XCTAssertEqual(step, expected, "\(row.name), step \(index)", line: row.line)
                 if step != expected { break }
             }
+        }
+    }
+
+    /// Rule 12 (amended): a prepared sandbox is adopted only when tagged as prepared
+    /// for this environment and not bound to another session; otherwise the launch
+    /// fails before any activate, naming the tag, and names no sandbox to touch.
+    func testAPreparedSandboxIsAdoptedOnlyWhenTaggedForThisEnvironmentAndFree() {
+        let cases: [([String: String], String?)] = [
+            (["cma.prepared_for": "env_1"], nil),
+            (["cma.prepared_for": "env_1", "cma.session_id": "sesn_1"], nil),
+            (["cma.prepared_for": "env_1", "cma.session_id": ""], nil),
+            ([:], "tag cma.prepared_for is missing"),
+            (["team": "demo", "cma.session_id": "sesn_1"], "tag cma.prepared_for is missing"),
+            (["cma.prepared_for": ""], "tag cma.prepared_for is missing"),
+            (["cma.prepared_for": "env_other"], "tag cma.prepared_for names another environment"),
+            (["cma.prepared_for": "env_1", "cma.session_id": "sesn_other"], "tag cma.session_id names another session"),
+            (["cma.environment_id": "env_1"], "tag cma.prepared_for is missing"),
+        ]
+        for (metadata, refusal) in cases {
+            var planner = LaunchPlanner(settings: Self.settings(), preparedSandboxID: "prep",
+                                        environmentID: Self.environmentID, sessionID: Self.sessionID)
+            XCTAssertEqual(planner.next(after: .started, elapsed: .zero), .readSandbox(sandboxID: "prep"))
+            var box = Self.sandbox("prep", .paused)
+            box.metadata = metadata
+            let expected: LaunchStep = refusal.map { .fail(reason: "prepared sandbox prep refused: \($0)", sandboxID: nil) }
+                ?? .activate(sandboxID: "prep")
+            XCTAssertEqual(planner.next(after: .sandboxRead(.success(box)), elapsed: .seconds(1)), expected, "\(metadata)")
         }
     }
 
@@ -284,7 +332,8 @@ final class LaunchPlannerTests: XCTestCase {
     }
 
     func testLookupExtrasAreExposedForLoggingAndNeverDropped() {
-        var planner = LaunchPlanner(settings: Self.settings(), preparedSandboxID: nil)
+        var planner = LaunchPlanner(settings: Self.settings(), preparedSandboxID: nil,
+                                    environmentID: Self.environmentID, sessionID: Self.sessionID)
         _ = planner.next(after: .started, elapsed: .zero)
         _ = planner.next(after: .sessionMetadata(.success([:])), elapsed: .zero)
         let step = planner.next(after: .lookedUp(.success([Self.sandbox("a", .active, created: 2), Self.sandbox("b", .paused, created: 1)])),
@@ -295,7 +344,8 @@ final class LaunchPlannerTests: XCTestCase {
     }
 
     func testTransientBackoffGrowsAndResetsAfterASuccess() {
-        var planner = LaunchPlanner(settings: Self.settings(), preparedSandboxID: nil)
+        var planner = LaunchPlanner(settings: Self.settings(), preparedSandboxID: nil,
+                                    environmentID: Self.environmentID, sessionID: Self.sessionID)
         _ = planner.next(after: .started, elapsed: .zero)
         _ = planner.next(after: .sessionMetadata(.success([:])), elapsed: .zero)
         XCTAssertEqual(planner.next(after: .lookedUp(.failure(Self.http(503))), elapsed: .zero), .wait(.seconds(1)))

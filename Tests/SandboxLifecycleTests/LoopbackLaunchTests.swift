@@ -82,11 +82,40 @@ final class LoopbackLaunchTests: XCTestCase {
         await h.close()
     }
 
+    /// Rule 12 (amended): a sandbox named in session metadata but not tagged as
+    /// prepared for this environment, or bound to another session, is refused with
+    /// the tag named: it is read, never activated, patched or written to.
+    func testAPreparedSandboxWithoutTheRightTagsIsRefusedAndNeverTouched() async throws {
+        let h = try H()
+        let cases: [([String: String], String)] = [
+            (["owner": "someone"], "tag cma.prepared_for is missing"),
+            (["cma.prepared_for": "env_other"], "tag cma.prepared_for names another environment"),
+            (["cma.prepared_for": "env_1", "cma.session_id": "sesn_other"], "tag cma.session_id names another session"),
+        ]
+        let launcher = h.launcher()
+        for (metadata, refusal) in cases {
+            let foreign = try await h.client.createSandbox(CreateSandboxRequest(
+                name: "foreign", fromTemplate: "cma-runner", metadata: metadata, network: nil))
+            try await h.resetCalls()
+            let context = RecordingLaunchContext(sessionMetadata: ["superserve.sandbox_id": foreign.id])
+            let outcome = await launcher.launch(H.request(), context: context)
+            guard case .failed(let failure) = outcome else { return XCTFail("\(metadata): expected a refusal, got \(outcome)") }
+            XCTAssertTrue(failure.reason.contains(refusal), failure.reason)
+            let calls = try await h.calls()
+            XCTAssertEqual(calls, ["sandboxes.get": 1], "\(metadata): read only")
+            let after = try await h.client.getSandbox(id: foreign.id)
+            XCTAssertEqual(after.metadata, metadata, "untouched")
+        }
+        await h.close()
+    }
+
     func testPreparedSandboxFromSessionMetadataIsUsedPatchedAndTagged() async throws {
         let h = try H()
-        // Prepared by the session's author: no cma.* tags, no network rules.
+        // Prepared by the session's author: tagged for this environment (rule 12),
+        // no other cma.* tags, no network rules.
         let prepared = try await h.client.createSandbox(CreateSandboxRequest(
-            name: "prepared", fromTemplate: "cma-runner", metadata: ["owner": "author"], network: nil))
+            name: "prepared", fromTemplate: "cma-runner", metadata: ["owner": "author", "cma.prepared_for": "env_1"],
+            network: nil))
         let launcher = h.launcher()
         try await h.resetCalls()
         let context = RecordingLaunchContext(sessionMetadata: ["superserve.sandbox_id": prepared.id])
@@ -102,7 +131,7 @@ final class LoopbackLaunchTests: XCTestCase {
         // and one metadata read-modify-write after the hand-off (rule 18).
         let after = try await h.calls()
         XCTAssertEqual(after["sandboxes.update"], 2)
-        XCTAssertEqual(after["sandboxes.get"], 1)
+        XCTAssertEqual(after["sandboxes.get"], 2, "the tag check before, the metadata merge after")
         let sandbox = try await h.client.getSandbox(id: prepared.id)
         XCTAssertTrue(LauncherConfiguration().networkPolicy.matches(sandbox.network))
         XCTAssertEqual(sandbox.metadata["owner"], "author")

@@ -124,13 +124,13 @@ final class SandboxLauncherTests: XCTestCase {
     func testMissingPreparedSandboxFailsWithAReasonAndNeverCreates() async throws {
         let context = RecordingLaunchContext()
         let h = try harness { request in
-            request.url.path.hasSuffix("/activate") ? errorResponse(404, "not_found") : errorResponse(418, "unexpected")
+            request.url.path == "/sandboxes/sb-gone" ? errorResponse(404, "not_found") : errorResponse(418, "unexpected")
         }
         let outcome = await h.launcher.launch(request(workMetadata: ["superserve.sandbox_id": "sb-gone"]), context: context)
         guard case .failed(let failure) = outcome else { return XCTFail("expected failure, got \(outcome)") }
         XCTAssertEqual(failure.sandboxID, "sb-gone")
         XCTAssertTrue(failure.reason.contains("prepared sandbox sb-gone"), failure.reason)
-        XCTAssertEqual(h.transport.calls, ["POST /sandboxes/sb-gone/activate"])
+        XCTAssertEqual(h.transport.calls, ["GET /sandboxes/sb-gone"], "rule 12: the tag check's read finds nothing")
         XCTAssertEqual(context.reads.withLock { $0 }, 0, "rule 11: the work metadata had the id")
     }
 
@@ -215,7 +215,7 @@ final class SandboxLauncherTests: XCTestCase {
         XCTAssertTrue(failure.reason.hasPrefix("launch budget of 150 s exhausted"), failure.reason)
         XCTAssertLessThan(sleeper.now, .seconds(150))
         XCTAssertGreaterThan(h.transport.calls.count, 3)
-        XCTAssertTrue(h.transport.calls.allSatisfy { $0 == "POST /sandboxes/sb-slow/activate" })
+        XCTAssertTrue(h.transport.calls.allSatisfy { $0 == "GET /sandboxes/sb-slow" }, "the tag check's read, retried")
     }
 
     func testSecretLessItemGetsTheEnvironmentKeyOrIsRefused() async throws {
@@ -225,7 +225,7 @@ final class SandboxLauncherTests: XCTestCase {
                 case ("POST", "/sandboxes/sb-p/activate"): return json(200, sandboxJSON("sb-p", network: Self.policy))
                 case ("POST", "/files"): return json(200, ["path": "/x", "size": 1])
                 case ("POST", "/exec"): return Self.execAnswer(request)
-                case ("GET", "/sandboxes/sb-p"): return json(200, sandboxJSON("sb-p", token: nil))
+                case ("GET", "/sandboxes/sb-p"): return json(200, sandboxJSON("sb-p", token: nil, metadata: ["cma.prepared_for": "env_1"]))
                 case ("PATCH", "/sandboxes/sb-p"): return InboundResponse(status: 204, headers: [:], body: Data())
                 default: return errorResponse(418, "unexpected")
                 }

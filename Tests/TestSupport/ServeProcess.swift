@@ -39,14 +39,23 @@ public final class ServeProcess: @unchecked Sendable {
 
     /// Starts `serve --port 0 --emulated` with JSON logs and `extra` variables, and waits
     /// up to 60 s for its address.
-    public init(pythonBin: String, sandboxes: URL, environment extra: [String: String] = [:]) async throws {
-        var env = Self.baseEnvironment()
-        env["CMA_LOG_FORMAT"] = "json"
+    public convenience init(pythonBin: String, sandboxes: URL, environment extra: [String: String] = [:]) async throws {
+        var env: [String: String] = [:]
         env["CMA_EMULATOR_PYTHON_BIN"] = pythonBin
         env["CMA_EMULATOR_SANDBOXES"] = sandboxes.path
         env.merge(extra) { _, new in new }
+        try await self.init(arguments: ["serve", "--port", "0", "--emulated"], environment: env)
+    }
+
+    /// Starts the binary with `arguments` (which must make it listen, e.g. `serve --port 0`),
+    /// JSON logs and `extra` variables on top of `baseEnvironment()`, and waits up to 60 s
+    /// for its address.
+    public init(arguments: [String], environment extra: [String: String]) async throws {
+        var env = Self.baseEnvironment()
+        env["CMA_LOG_FORMAT"] = "json"
+        env.merge(extra) { _, new in new }
         process.executableURL = URL(fileURLWithPath: try Self.binary())
-        process.arguments = ["serve", "--port", "0", "--emulated"]
+        process.arguments = arguments
         process.currentDirectoryURL = SDKPython.packageRoot
         process.environment = env
         process.standardOutput = pipe
@@ -64,7 +73,7 @@ public final class ServeProcess: @unchecked Sendable {
         }
         if base.isEmpty {
             stop()
-            throw Failure("serve --emulated did not log its address: \(text)")
+            throw Failure("\(arguments.joined(separator: " ")) did not log its address: \(text)")
         }
     }
 
