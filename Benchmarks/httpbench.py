@@ -9,7 +9,10 @@ Per server: cold start (spawn → first 200, best of N), RSS idle, wrk runs (kee
 at 1, 16, 256 connections, `Connection: close` at 16) with p50/p99 and the server's CPU
 time per request, peak RSS after the 256-connection run, then on a fresh instance
 10,000 idle keep-alive connections (RSS growth per connection, p99 of fresh requests
-meanwhile). Standard library only.
+meanwhile). Ours also runs the idle test at the default connection cap (10,000, not
+raised): the share of fresh /healthz probes answered 200 while the idle connections
+fill the cap (at the cap the server closes the longest-idle one to admit a newcomer).
+Standard library only.
 """
 
 import argparse
@@ -98,9 +101,9 @@ def ours_spawner(stack, idle_connections, defaults=False):
     `--emulated` shortcut would put them in the measured process). The quiet runs turn
     the access log off (`CMA_LOG_LEVEL=error`); `defaults` keeps every default (info:
     one access line per request, probes left out)."""
-    def spawn(port, idle=False):
+    def spawn(port, idle=False, default_cap=False):
         env = {} if defaults else {"CMA_LOG_LEVEL": "error"}
-        if idle:
+        if idle and not default_cap:
             # The default cap (10,000) would turn away the fresh requests of the idle test.
             env["CMA_MAX_CONNECTIONS"] = str(idle_connections + 2048)
         return stack.serve_child(port, env)
@@ -169,6 +172,40 @@ def count_closed_by_peer(socks):
     return closed
 
 
+def hold_idle(port, count, socks):
+    """Opens `count` keep-alive connections into `socks`, each after one 200."""
+    for i in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        socks.append(s)
+        s.sendall(HEALTHZ)
+        status = b.read_response(s)
+        if status != 200:
+            raise b.BenchError(f"idle connection {i}: HTTP {status}")
+
+
+def probes_at_default_cap(spawn, count, probes):
+    """With `count` idle keep-alive connections held and the default cap (not raised),
+    the share of `probes` fresh-connection /healthz probes answered 200 (a liveness
+    probe must not fail because idle clients fill the cap)."""
+    child = spawn(b.free_port(), idle=True, default_cap=True)
+    socks = []
+    try:
+        wait_first_200(child.port, child)
+        hold_idle(child.port, count, socks)
+        answered = 0
+        for _ in range(probes):
+            try:
+                answered += get_once(child.port, timeout=5) == 200
+            except (b.BenchError, OSError, ValueError, IndexError):
+                pass
+        return {"held": count, "probes": probes, "answered_200": answered,
+                "share_pct": 100.0 * answered / probes, "evicted": count_closed_by_peer(socks)}
+    finally:
+        for s in socks:
+            close_with_reset(s)
+        child.stop()
+
+
 def idle_connections(child, count, fresh):
     """Server RSS growth per idle keep-alive connection, and fresh-request latency
     while they are held."""
@@ -179,13 +216,7 @@ def idle_connections(child, count, fresh):
     socks = []
     try:
         started = time.monotonic()
-        for i in range(count):
-            s = socket.create_connection(("127.0.0.1", child.port), timeout=10)
-            socks.append(s)
-            s.sendall(HEALTHZ)
-            status = b.read_response(s)
-            if status != 200:
-                raise b.BenchError(f"idle connection {i}: HTTP {status}")
+        hold_idle(child.port, count, socks)
         opened = time.monotonic() - started
         time.sleep(1.0)  # let the server release per-request buffers
         rss_held = b.memory_kib(pid, "VmRSS")
@@ -345,6 +376,8 @@ def report(results, args):
     row(f"{args.idle_connections} idle: RSS KiB/conn", ("idle", "kib_per_connection"), digits=2)
     row(f"{args.idle_connections} idle: fresh p99 ms", ("idle", "fresh_p99_ms"), digits=2,
         target="< 5 ms", check=lambda o, r: o < 5)
+    row(f"{args.idle_connections} idle, default cap: probes 200 %", ("at_default_cap", "share_pct"),
+        target="≥ 95%", check=lambda o, r: o is not None and o >= 95)
 
     print()
     print("GET /healthz, cma-orchestrator (ours) vs nginx in the same run")
@@ -404,6 +437,11 @@ def main():
             spawners["cma-orchestrator"] = ours_spawner(stack, args.idle_connections)
         for name, spawn in spawners.items():
             results[name] = bench_server(name, spawn, args)
+        if stack is not None:
+            cap = probes_at_default_cap(spawners["cma-orchestrator"], args.idle_connections, args.fresh_requests)
+            results["cma-orchestrator"]["at_default_cap"] = cap
+            b.log(f"  {args.idle_connections} idle at the default cap: {cap['answered_200']}/{cap['probes']} "
+                  f"probes 200, {cap['evicted']} idle connections closed by the server")
         if stack is not None:
             defaults = bench_defaults(nginx_spawner(tmp, args.idle_connections, access_log=os.path.join(tmp, "access.log")),
                                       ours_spawner(stack, args.idle_connections, defaults=True), args)

@@ -59,6 +59,44 @@ final class Acceptor: @unchecked Sendable {
         }
     }
 
+    /// Counts a newcomer in. At the cap, a connection doing nothing makes room, as nginx
+    /// reuses idle keep-alive connections: the longest-idle keep-alive one of any loop,
+    /// else the oldest still awaiting its first head (`ConnectionState.evictable`); a
+    /// connection handling a request or writing an answer is never chosen.
+    ///
+    /// The victim's loop closes it on its own queue, so the newcomer is admitted before
+    /// that close: the open count may exceed the cap by the evictions in flight, at most
+    /// `evictionSlack` (a victim that got busy meanwhile is skipped; its loop evicts the
+    /// next one, or the overshoot lasts until connections close on their own).
+    private func admit() -> Bool {
+        let limit = context.configuration.maxConnections
+        if context.tracker.tryOpen(limit: limit) { return true }
+        guard let victim = evictionLoop() else { return false }
+        if victim === loops[0] {
+            victim.evictOldest()   // already on its queue: no overshoot
+            return context.tracker.tryOpen(limit: limit)
+        }
+        guard context.tracker.tryOpen(limit: limit + Self.evictionSlack) else { return false }
+        victim.queue.async { _ = victim.evictOldest() }
+        return true
+    }
+
+    /// Open connections allowed over the cap while their victims' closes are in flight.
+    static let evictionSlack = 64
+
+    /// The loop holding the oldest idle keep-alive connection or, if no loop has one,
+    /// the oldest connection awaiting its first head (from the ages each loop publishes).
+    private func evictionLoop() -> ConnectionLoop? {
+        for kind in [ConnectionState.Evictable.idle, .awaitingFirstHead] {
+            var best: (loop: ConnectionLoop, since: UInt64)?
+            for l in loops {
+                if let t = l.oldestSince(kind), best.map({ t < $0.since }) ?? true { best = (l, t) }
+            }
+            if let best { return best.loop }
+        }
+        return nil
+    }
+
     private func acceptBatch() {
         for _ in 0..<256 {
             switch PosixSocket.accept(fd) {
@@ -67,8 +105,8 @@ final class Acceptor: @unchecked Sendable {
                     close(cfd)
                     continue
                 }
-                guard context.tracker.tryOpen(limit: context.configuration.maxConnections) else {
-                    // Over the cap: a fixed 503 (best effort, nonblocking) and close.
+                guard admit() else {
+                    // Over the cap with nothing evictable: a fixed 503 (best effort, nonblocking) and close.
                     _ = Self.capAnswer.withUnsafeBytes { send(cfd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                     close(cfd)
                     context.rejected(reason: "connection_cap", peer: peer?.text ?? "unknown")

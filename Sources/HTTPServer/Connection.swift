@@ -29,6 +29,9 @@ final class Connection: @unchecked Sendable {
     var writeArmed = false
     private var registered = false
 
+    /// Place in the loop's eviction lists (changed only by `ConnectionLoop.updateEvictable`).
+    var evictionLinks = EvictionLinks()
+
     /// Unparsed input (empty, and without storage, between requests).
     var inbuf: [UInt8] = []
     /// Bytes of the head seen so far when it was last incomplete (to skip reparsing
@@ -58,6 +61,7 @@ final class Connection: @unchecked Sendable {
     func start() {
         reading = true
         updateInterest()
+        loop.updateEvictable(self)
     }
 
     func updateInterest() {
@@ -184,6 +188,7 @@ final class Connection: @unchecked Sendable {
         // Nothing was left to write (a close-delimited stream, say): the close can begin.
         if state.phase == .closing && !outputPending { drained() }
         setReading(state.readsInput && !writeBlocked)
+        loop.updateEvictable(self)
     }
 
     private func setReading(_ on: Bool) {

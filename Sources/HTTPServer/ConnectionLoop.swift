@@ -1,6 +1,7 @@
 import CEpoll
 import Dispatch
 import Glibc
+import Synchronization
 
 /// One serial queue and the connections it drives. The server has a few of these
 /// (about one per core); each owns a read scratch buffer (so an idle connection holds
@@ -30,6 +31,12 @@ final class ConnectionLoop: @unchecked Sendable {
     private var timer: (any DispatchSourceTimer)?
     /// Output storage lent to the connection answering right now (see `borrowOutputBuffer`).
     var spareOutput: [UInt8] = []
+    /// Evictable connections, oldest first (`ConnectionLoop+Eviction.swift`).
+    private var idleList = EvictionList()
+    private var awaitingList = EvictionList()
+    /// `since` of each list's oldest entry, 0 when empty: published for the acceptor.
+    let idleOldestSince = Atomic<UInt64>(0)
+    let awaitingOldestSince = Atomic<UInt64>(0)
     private var dateSecond: time_t = 0
     private var dateBytes: [UInt8] = []
 
@@ -132,10 +139,27 @@ final class ConnectionLoop: @unchecked Sendable {
     /// closed, so a reused descriptor number never reaches the old connection).
     func remove(_ c: Connection, registered: Bool) {
         if registered { _ = epoll_ctl(epfd, EPOLL_CTL_DEL, c.fd, nil) }
+        unlist(c)
         connections.removeValue(forKey: c.fd)
     }
 
     var connectionCount: Int { connections.count }
+
+    /// Mutates the eviction list of `kind`, then publishes the age of its oldest entry.
+    func withList(_ kind: ConnectionState.Evictable, _ body: (inout EvictionList) -> Void) {
+        switch kind {
+        case .idle:
+            body(&idleList)
+            idleOldestSince.store(idleList.oldest?.evictionLinks.since ?? 0, ordering: .relaxed)
+        case .awaitingFirstHead:
+            body(&awaitingList)
+            awaitingOldestSince.store(awaitingList.oldest?.evictionLinks.since ?? 0, ordering: .relaxed)
+        }
+    }
+
+    func oldestListed(_ kind: ConnectionState.Evictable) -> Connection? {
+        kind == .idle ? idleList.oldest : awaitingList.oldest
+    }
 
     private func checkDeadlines() {
         let now = monotonicNanos()

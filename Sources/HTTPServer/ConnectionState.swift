@@ -120,6 +120,35 @@ struct ConnectionState {
     /// The last answer is decided: bytes after it are never parsed.
     var isFinishing: Bool { phase == .closing || phase == .lingering || phase == .closed }
 
+    /// Which connections may be closed to admit a newcomer at the connection cap.
+    enum Evictable: Equatable {
+        /// Keep-alive between requests: nothing buffered, nothing to write (nginx reuses
+        /// these first; RFC 9112 §9.3.2 lets a server close an idle connection at any time).
+        case idle
+        /// Still waiting for its first request head (silent or slow since accept): no
+        /// request has been handled, so nothing is lost but a partial head.
+        case awaitingFirstHead
+
+        /// The observer's reason label (bounded).
+        var metricLabel: String {
+            switch self {
+            case .idle: "evicted_idle"
+            case .awaitingFirstHead: "evicted_awaiting_head"
+            }
+        }
+    }
+
+    /// Whether this connection may be evicted now, and as which kind. Never while a
+    /// request is read past its head, handled, streamed or answered.
+    func evictable(inputBuffered: Bool, outputPending: Bool) -> Evictable? {
+        guard !outputPending else { return nil }
+        switch phase {
+        case .idle where served > 0: return inputBuffered ? nil : .idle
+        case .idle, .readingHead: return served == 0 ? .awaitingFirstHead : nil
+        case .readingBody, .handling, .streaming, .closing, .lingering, .closed: return nil
+        }
+    }
+
     func hasExpired(at now: UInt64) -> Bool { expiresAt != 0 && expiresAt <= now }
 
     /// The current request's age at `now` (0 between requests).

@@ -17,7 +17,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(60)
     /// A response (or one streamed chunk) the peer does not read. Over it: close.
     public var writeTimeout: Duration = .seconds(30)
-    /// Open connections; over it, new connections get a fixed 503 and are closed.
+    /// Open connections. At it, a newcomer is admitted by closing the longest-idle
+    /// keep-alive connection (else the oldest still awaiting its first head); only when
+    /// every connection is busy does it get a fixed 503 and close.
     public var maxConnections = 10_000
     /// How long `shutdown()` lets in-flight requests finish before closing them.
     public var shutdownGracePeriod: Duration = .seconds(10)

@@ -157,6 +157,26 @@ final class ConnectionStateTests: XCTestCase {
         XCTAssertTrue(lingering.shutdownRequested(inputBuffered: false, outputPending: false), "lingering")
     }
 
+    func testOnlyConnectionsDoingNothingAreEvictableAtTheCap() {
+        let cases: [(String, [Event], inputBuffered: Bool, outputPending: Bool, ConnectionState.Evictable?)] = [
+            ("fresh, silent", [], false, false, .awaitingFirstHead),
+            ("fresh, part of its first head", [.requestStarted(at: 101)], true, false, .awaitingFirstHead),
+            ("keep-alive between requests", Self.oneAnswered, false, false, .idle),
+            ("keep-alive, next request buffered", Self.oneAnswered, true, false, nil),
+            ("keep-alive, answer still being written", Self.oneAnswered, false, true, nil),
+            ("keep-alive, part of its next head", Self.oneAnswered + [.requestStarted(at: 106)], true, false, nil),
+            ("reading a body", [.requestStarted(at: 101), .bodyStarted(at: 102)], false, false, nil),
+            ("handling", [.requestStarted(at: 101), .handlerStarted], false, false, nil),
+            ("streaming", [.requestStarted(at: 101), .streamStarted], false, false, nil),
+            ("closing", [.requestStarted(at: 101), .refused], false, true, nil),
+            ("lingering", [.requestStarted(at: 101), .refused, .drained(at: 102)], false, false, nil),
+        ]
+        for (name, events, inputBuffered, outputPending, want) in cases {
+            let s = Self.run(events)
+            XCTAssertEqual(s.evictable(inputBuffered: inputBuffered, outputPending: outputPending), want, name)
+        }
+    }
+
     func testClosingTwiceIsAnOutcomeNotAnError() {
         var s = Self.run(Self.oneAnswered)
         XCTAssertTrue(s.close())

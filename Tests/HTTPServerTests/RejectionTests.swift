@@ -66,14 +66,20 @@ final class RejectionTests: XCTestCase {
         await h.stop()
     }
 
-    func testConnectionsOverTheCapAreRefused() async throws {
+    /// At the cap with every connection handling a request, nothing is evictable: the
+    /// newcomer gets a 503 and close, and no busy connection is closed.
+    func testConnectionsOverTheCapAreRefusedWhenEveryConnectionIsBusy() async throws {
         let observer = RecordingObserver()
-        let h = try ServerHarness(router: .testing(), configure: { $0.maxConnections = 2 }, observer: observer)
-        let a = try h.client(), b = try h.client()
-        for c in [a, b] {
-            try c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            XCTAssertEqual(try c.readResponse().status, 200)
+        let gate = Gate(), entered = Counter()
+        let h = try ServerHarness(router: .testing(slow: gate, slowEntered: entered),
+                                  configure: { $0.maxConnections = 50 }, observer: observer)
+        var busy: [RawClient] = []
+        for _ in 0..<50 {
+            let c = try h.client()
+            try c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            busy.append(c)
         }
+        await waitUntil(.seconds(5), "every handler is running") { entered.value == 50 }
         let over = try h.client()
         let got = try over.readToEnd(timeout: .seconds(3))
         XCTAssertTrue(over.peerClosed)
@@ -81,9 +87,15 @@ final class RejectionTests: XCTestCase {
         // The acceptor closes the socket, then tells the observer: the close can arrive first.
         await waitUntil(.seconds(5), "the rejection reaches the observer") { !observer.rejected.isEmpty }
         XCTAssertEqual(observer.rejected, ["connection_cap"])
+        gate.open()
+        for (i, c) in busy.enumerated() {
+            let r = try c.readResponse()
+            XCTAssertEqual(r.status, 200, "busy connection \(i)")
+            XCTAssertEqual(r.bodyText, "slow")
+        }
         // The held connections still work.
-        try a.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        XCTAssertEqual(try a.readResponse().status, 200)
+        try busy[0].send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try busy[0].readResponse().status, 200)
         await h.stop()
     }
 }
