@@ -29,14 +29,7 @@ public final class DrainScheduler: Sendable {
     private let drainBody: @Sendable () async -> Void
     private let state = Mutex(State())
 
-    public convenience init(drainer: Drainer, interval: Duration = .seconds(30), minimumGap: Duration = .zero,
-                            drainAtStart: Bool = true, sleeper: any Sleeper = ContinuousSleeper()) {
-        self.init(interval: interval, minimumGap: minimumGap, drainAtStart: drainAtStart, sleeper: sleeper) {
-            await drainer.drain()
-        }
-    }
-
-    /// `drain` is the work to coalesce (tests pass a closure they control).
+    /// `drain` is the work to coalesce: the pipeline's `drainer.drain()`, or a closure a test controls.
     public init(interval: Duration = .seconds(30), minimumGap: Duration = .zero, drainAtStart: Bool = true,
                 sleeper: any Sleeper = ContinuousSleeper(), drain: @escaping @Sendable () async -> Void) {
         self.interval = interval
