@@ -72,6 +72,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True, help="the cma-orchestrator executable (release build)")
     parser.add_argument("--duration", type=int, default=4, help="seconds of wrk per path (default 4)")
+    parser.add_argument("--quiet-logs", action="store_true",
+                        help="CMA_LOG_LEVEL=error (no access lines) instead of the default level, info")
     args = parser.parse_args()
     if not os.access(args.binary, os.X_OK):
         parser.error(f"--binary {args.binary} is not an executable file")
@@ -84,7 +86,9 @@ def main():
     subprocess.run(["strip", "--strip-debug", "-o", stripped, os.path.abspath(args.binary)], check=True)
     out_prefix = os.path.join(tmp, "callgrind.out")
     stack = b.Stack(os.path.abspath(args.binary), "instructions", os.path.join(tmp, "sandboxes"),
-                    serve_env={"CMA_WEBHOOK_DEDUPE_SECONDS": "0"})
+                    serve_env={"CMA_WEBHOOK_DEDUPE_SECONDS": "0",
+                               # The default configuration unless asked otherwise: access lines on.
+                               "CMA_LOG_LEVEL": "error" if args.quiet_logs else "info"})
     results = {}
     try:
         stack.start_emulators()
