@@ -15,7 +15,7 @@ extension ConnectionLoop {
         guard let want else { return }
         c.evictionLinks.kind = want
         c.evictionLinks.served = c.state.served
-        c.evictionLinks.since = monotonicNanos()
+        c.evictionLinks.since = c.state.expiresAt
         withList(want) { $0.append(c) }
     }
 

@@ -34,6 +34,8 @@ struct EvictionLinks {
     var kind: ConnectionState.Evictable?
     /// `state.served` when listed: a request served since moves it to the newest end.
     var served = 0
-    /// When it was listed (monotonic nanoseconds): "idle since".
+    /// When it was listed, as its phase's deadline (`state.expiresAt`, monotonic
+    /// nanoseconds). Every connection of a kind has the same timeout, so deadlines sort
+    /// as "idle since" would, without another clock read per request.
     var since: UInt64 = 0
 }
