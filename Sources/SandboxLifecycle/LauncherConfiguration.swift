@@ -19,6 +19,9 @@ public struct LauncherConfiguration: Sendable {
     public var maxIdleSeconds = 60
     /// `CMA_ALLOW_OUT` (comma-separated): operator extras for `allow_out` (rule 22).
     public var extraAllowOut: [String] = []
+    /// A profile's `egress: open` (configuration file): create and patch with empty
+    /// rule lists, i.e. every public destination. Never the default (rule 22).
+    public var egressOpen = false
     /// `CMA_SANDBOX_TIMEOUT_SECONDS`: `timeout_seconds` on create (omitted when nil).
     public var sandboxTimeoutSeconds: Int?
     /// `CMA_SANDBOX_AUTO_DELETE_SECONDS`: `auto_delete_seconds` on create (omitted when nil, rule 45).
@@ -43,8 +46,9 @@ public struct LauncherConfiguration: Sendable {
     public var retryCap: Duration = .seconds(30)
     /// Bytes of runner.log kept for failure reports (rules 30, 37).
     public var logTailBytes = 4000
-    /// Extra variables for the runner's exec env. Test and `--emulated` hook only
-    /// (e.g. `CMA_RUNNER_ENTRY`, `CMA_PYTHON`); `ANTHROPIC_*` names are refused (rule 27).
+    /// Extra variables for the runner's exec env (rule 28): a profile's `runner_env`
+    /// (configuration file), and the test hooks `CMA_RUNNER_ENTRY`, `CMA_PYTHON`;
+    /// `ANTHROPIC_*` names are refused (rule 27). Values are never logged.
     public var runnerExtraEnvironment: [String: String] = [:]
 
     public init() {}
@@ -54,8 +58,10 @@ public struct LauncherConfiguration: Sendable {
         anthropicBaseURL?.host ?? "api.anthropic.com"
     }
 
-    /// Rule 22: `allow_out` = [Anthropic host] + extras, `deny_out` = ["0.0.0.0/0"].
+    /// Rule 22: `allow_out` = [Anthropic host] + extras, `deny_out` = ["0.0.0.0/0"];
+    /// with `egressOpen`, both lists empty (superserve.md §5: no rules, no restriction).
     public var networkPolicy: NetworkPolicy {
+        if egressOpen { return NetworkPolicy(allowOut: [], denyOut: []) }
         var allow = [anthropicHost]
         for extra in extraAllowOut where !extra.isEmpty && !allow.contains(extra) { allow.append(extra) }
         return NetworkPolicy(allowOut: allow, denyOut: ["0.0.0.0/0"])

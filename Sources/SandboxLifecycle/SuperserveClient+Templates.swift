@@ -42,6 +42,18 @@ extension SuperserveClient {
         return (try Self.template(object), buildID)
     }
 
+    /// `POST /templates/{id}/builds`: a new build of the template's stored spec (the
+    /// SDK's `rebuild()`), e.g. after a failed one; returns the build.
+    public func rebuildTemplate(id: String, timeout: Duration? = nil) async throws(SandboxLifecycleError) -> BuildInfo {
+        let response = try await control("POST", "/templates/\(Self.segment(id))/builds", timeout: timeout ?? configuration.lifecycleTimeout)
+        let object = try Self.object(response)
+        guard let buildID = object["id"] as? String, let status = object["status"] as? String else {
+            throw .invalidResponse("build without id or status")
+        }
+        return BuildInfo(id: buildID, templateID: object["template_id"] as? String ?? id, status: status,
+                         errorMessage: object["error_message"] as? String)
+    }
+
     /// The setup command's flow (rule 47): create, then poll the build every
     /// `buildPollInterval` until `ready`; `failed` and `cancelled` are errors.
     public func buildTemplate(body: Data) async throws(SandboxLifecycleError) -> TemplateInfo {

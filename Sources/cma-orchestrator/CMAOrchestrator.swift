@@ -11,7 +11,7 @@ struct CMAOrchestrator: AsyncParsableCommand {
         commandName: "cma-orchestrator",
         abstract: "Takes Claude Managed Agents work and runs each session's runner in a Superserve sandbox.",
         version: OrchestratorApp.version,
-        subcommands: [Serve.self, Poll.self, Emulate.self, Trigger.self, Demo.self, SetupTemplate.self])
+        subcommands: [Serve.self, Poll.self, Emulate.self, Trigger.self, Demo.self, Setup.self, Prepare.self, SetupTemplate.self])
 
     static func main() async {
         // Peers that vanish must never kill the process (the server also sends with MSG_NOSIGNAL).
@@ -36,19 +36,60 @@ struct ServerOptions: ParsableArguments {
     var port: Int?
     @Flag(help: "With --emulated, allow a non-loopback --host (the emulators' routes have no authentication).")
     var emulatedAllowRemote = false
+    @OptionGroup var files: ConfigOptions
+}
+
+/// `--config FILE` (env `CMA_CONFIG`), `--env-file FILE`, `--environment ID`.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: "Configuration file (YAML) listing the environments and their sandbox profiles. Env CMA_CONFIG.")
+    var config: String?
+    @Option(help: "A .env file of variables; the process environment wins over it.")
+    var envFile: String?
+    @Option(help: "The environment (env_…) of the configuration file to use.")
+    var environment: String?
+
+    /// The process environment over `--env-file`, and the configuration file if any.
+    /// Exit 2 with the file, line and field (never a value) on an error.
+    func load() throws -> (environment: [String: String], file: ConfigFile?) {
+        var environment = ProcessInfo.processInfo.environment
+        do {
+            if let envFile {
+                environment = DotEnvFile.merged(process: environment, file: try DotEnvFile.load(path: envFile))
+            }
+            let path = config ?? environment["CMA_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+            var file: ConfigFile?
+            if let path { file = try ConfigFile.load(path: path, environment: environment) }
+            return (environment, file)
+        } catch {
+            throw configurationFailure(error)
+        }
+    }
+}
+
+/// A configuration error: the message (names, never values) and exit 2.
+func configurationFailure(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("cma-orchestrator: configuration: \(error)\n".utf8))
+    return ExitCode(2)
 }
 
 /// Loads the configuration (exit 2 naming the variable), starts and runs an instance.
 func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Bool) async throws {
     let configuration: Configuration
+    let (environment, file) = try options.files.load()
+    let overrides = CommandLineOverrides(host: options.host, port: options.port, emulated: emulated,
+                                         emulatedAllowRemote: options.emulatedAllowRemote)
     do {
-        configuration = try Configuration.load(mode: mode, environment: ProcessInfo.processInfo.environment,
-                                               overrides: CommandLineOverrides(host: options.host, port: options.port,
-                                                                               emulated: emulated,
-                                                                               emulatedAllowRemote: options.emulatedAllowRemote))
+        if let file {
+            configuration = try Configuration.load(mode: mode, file: file, environmentID: options.files.environment,
+                                                   environment: environment, overrides: overrides).0
+        } else {
+            guard options.files.environment == nil else {
+                throw Configuration.Error("--environment", "selects an environment of a configuration file; give --config too")
+            }
+            configuration = try Configuration.load(mode: mode, environment: environment, overrides: overrides)
+        }
     } catch {
-        FileHandle.standardError.write(Data("cma-orchestrator: configuration: \(error)\n".utf8))
-        throw ExitCode(2)
+        throw configurationFailure(error)
     }
     LineLogHandler.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
     let logger = Logger(label: "cma-orchestrator")
@@ -206,21 +247,134 @@ struct Demo: AsyncParsableCommand {
     }
 }
 
+struct Setup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create the self-hosted environment, an agent, or the runner template (the upstream guide's setup steps).",
+        subcommands: [Environment.self, Agent.self, Template.self])
+
+    struct Environment: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a self-hosted environment (config.type self_hosted) with ANTHROPIC_API_KEY; prints its id.")
+        @Option(help: "Name of the environment.") var name: String
+        @Option(help: "Optional description.") var description: String?
+        @OptionGroup var files: ConfigOptions
+
+        func run() async throws {
+            let (environment, file) = try files.load()
+            let plan: AnthropicSetup.Plan
+            do { plan = try AnthropicSetup.plan(environment: environment, file: file) } catch { throw configurationFailure(error) }
+            do {
+                let id = try await AnthropicSetup.createEnvironment(name: name, description: description, plan: plan)
+                print(id)
+                FileHandle.standardError.write(Data("""
+                    created self-hosted environment \(id). Next: create its environment key in the Console, then
+                      ANTHROPIC_ENVIRONMENT_ID=\(id) cma-orchestrator setup template
+
+                    """.utf8))
+            } catch {
+                FileHandle.standardError.write(Data("cma-orchestrator setup environment: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Agent: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an agent with the agent toolset (ANTHROPIC_API_KEY); prints its id.")
+        @Option(help: "Name of the agent.") var name: String
+        @Option(help: "Model id (default \(AnthropicSetup.defaultModel)).") var model: String = AnthropicSetup.defaultModel
+        @Option(help: "System prompt.") var system: String?
+        @OptionGroup var files: ConfigOptions
+
+        func run() async throws {
+            let (environment, file) = try files.load()
+            let plan: AnthropicSetup.Plan
+            do { plan = try AnthropicSetup.plan(environment: environment, file: file) } catch { throw configurationFailure(error) }
+            do {
+                print(try await AnthropicSetup.createAgent(name: name, model: model, system: system, plan: plan))
+            } catch {
+                FileHandle.standardError.write(Data("cma-orchestrator setup agent: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Template: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build the environment's runner template on Superserve, streaming the build log; rebuilds a failed one.")
+        @OptionGroup var files: ConfigOptions
+
+        func run() async throws { try await buildTemplate(files) }
+    }
+}
+
+/// `setup template` and its alias `setup-template`.
+func buildTemplate(_ files: ConfigOptions) async throws {
+    LineLogHandler.bootstrap(format: .automatic, level: .notice)
+    let (environment, file) = try files.load()
+    let plan: TemplateSetup.Plan
+    do {
+        plan = try TemplateSetup.plan(environment: environment, file: file, environmentID: files.environment)
+    } catch {
+        throw configurationFailure(error)
+    }
+    do {
+        let template = try await TemplateSetup.run(plan, logger: Logger(label: "cma-orchestrator")) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        print("template \(template.name) (\(template.id)) is \(template.status)")
+    } catch {
+        FileHandle.standardError.write(Data("cma-orchestrator setup template: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Prepare: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a sandbox prepared for an environment (files, commands, optional pause); prints its id and the session metadata.")
+    @OptionGroup var files: ConfigOptions
+    @Option(name: .customLong("file"), help: "LOCAL:REMOTE file to upload (repeatable).") var uploads: [String] = []
+    @Option(name: .customLong("run"), help: "Command to run in the agent workdir (repeatable, in order).") var commands: [String] = []
+    @Flag(help: "Pause the sandbox when prepared.") var pause = false
+    @Option(help: "Timeout of each --run command in seconds.") var runTimeout = 600
+
+    func run() async throws {
+        LineLogHandler.bootstrap(format: .automatic, level: .notice)
+        guard let environmentID = files.environment else {
+            throw configurationFailure(Configuration.Error("--environment", "is required (the env_… the sandbox is prepared for)"))
+        }
+        let (environment, file) = try files.load()
+        var request = PrepareSandbox.Request(environmentID: environmentID)
+        let settings: PrepareSandbox.Settings
+        do {
+            settings = try PrepareSandbox.settings(environment: environment, file: file, environmentID: environmentID)
+            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            request.files = try uploads.map { argument throws(PrepareSandbox.Failure) in try PrepareSandbox.parseFile(argument, workingDirectory: cwd) }
+            guard (1...3600).contains(runTimeout) else { throw PrepareSandbox.Failure("--run-timeout must be 1–3600 seconds") }
+        } catch {
+            throw configurationFailure(error)
+        }
+        request.commands = commands
+        request.pause = pause
+        request.commandTimeoutSeconds = runTimeout
+        do {
+            let outcome = try await PrepareSandbox.run(request, settings: settings, logger: Logger(label: "cma-orchestrator")) { line in
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+            print(outcome.sandboxID)
+            print(outcome.sessionMetadata)
+        } catch {
+            FileHandle.standardError.write(Data("cma-orchestrator prepare: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
 struct SetupTemplate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "setup-template",
-        abstract: "Build the runner template on Superserve and wait until it is ready.")
+        abstract: "Alias of `setup template`.")
+    @OptionGroup var files: ConfigOptions
 
-    func run() async throws {
-        LineLogHandler.bootstrap(format: .automatic, level: .info)
-        let plan: TemplateSetup.Plan
-        do {
-            plan = try TemplateSetup.plan(environment: ProcessInfo.processInfo.environment)
-        } catch {
-            FileHandle.standardError.write(Data("cma-orchestrator: configuration: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
-        let template = try await TemplateSetup.run(plan, logger: Logger(label: "cma-orchestrator"))
-        print("template \(template.name) (\(template.id)) is \(template.status)")
-    }
+    func run() async throws { try await buildTemplate(files) }
 }
