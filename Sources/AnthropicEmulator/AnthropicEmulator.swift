@@ -45,6 +45,11 @@ public final class AnthropicEmulator: Sendable {
         let api = Handler.async { [self] request in await self.handleAPI(request) }
         r.add(nil, "/v1/environments", match: .prefix, api)
         r.add(nil, "/v1/sessions", match: .prefix, api)
+        // Setup calls (environments and agents create); exact routes win over the prefix above.
+        let setup = Handler.async { [self] request in await self.handleSetup(request) }
+        r.add(nil, "/v1/environments", match: .exact, setup)
+        r.add(nil, "/v1/agents", match: .exact, setup)
+        r.add(.GET, "/_emulator/environments", match: .exact, Handler.async { [self] _ in self.setupControl() })
         let control = Handler.async { [self] request in await self.handleControl(request) }
         for path in ["/_emulator/sessions", "/_emulator/work", "/_emulator/faults", "/_emulator/webhooks"] {
             r.add(nil, path, match: .prefix, control)

@@ -24,6 +24,8 @@ public struct AnthropicEmulatorState: Sendable {
     public internal(set) var sessions: [String: AnthropicSessionRecord] = [:]
     /// Sessions token → session id.
     var tokens: [String: String] = [:]
+    /// Environments and agents created through the API (`AnthropicEmulator+Setup`).
+    var setup = AnthropicSetupRecords()
     let defaultEnvironmentID: String
     let apiKey: String
     let heartbeatTTLSeconds: Int

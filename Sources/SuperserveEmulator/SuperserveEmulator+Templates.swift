@@ -4,7 +4,12 @@ import HTTPWire
 import JSON
 
 /// Template endpoints (superserve.md §6). Builds run nothing: a build moves
-/// `pending` → `building` → `snapshotting` → `ready` over `templateBuildDelay`.
+/// `pending` → `building` → `snapshotting` → `ready` over `templateBuildDelay`, and
+/// writes a log line per step, which `GET …/builds/{id}/logs` streams as SSE
+/// (`{timestamp, stream, text, finished?, status?}`). `POST /templates/{id}/builds`
+/// rebuilds the stored spec (the SDK's `rebuild()`). The switch
+/// `POST /_emulator/superserve/builds/fail` `{"count":N,"error":"step_failed: …"}`
+/// makes the next N builds fail with that `error_message`.
 extension SuperserveEmulator {
     func addTemplateRoutes(to router: inout Router) {
         router.add(.POST, "/templates", endpoint("templates.create", plane: .control) { [self] in createTemplate($0) })
@@ -18,12 +23,17 @@ extension SuperserveEmulator {
                 return await handle(label: "templates.delete", plane: .control, request: request) { [self] _ in deleteTemplate(s[1]) }
             case (3, .GET) where s[2] == "builds":
                 return await handle(label: "templates.builds.list", plane: .control, request: request) { [self] _ in listBuilds(s[1]) }
+            case (3, .POST) where s[2] == "builds":
+                return await handle(label: "templates.builds.create", plane: .control, request: request) { [self] _ in rebuild(s[1]) }
             case (4, .GET) where s[2] == "builds":
                 return await handle(label: "templates.builds.get", plane: .control, request: request) { [self] _ in getBuild(s[1], s[3]) }
+            case (5, .GET) where s[2] == "builds" && s[4] == "logs":
+                return await handle(label: "templates.builds.logs", plane: .control, request: request) { [self] _ in buildLogs(s[1], s[3]) }
             default:
                 return Self.envelope(404, "not_found", "route not found")
             }
         })
+        router.add(.POST, Self.switchPrefix + "/builds/fail", .async { [self] request in failNextBuilds(request) })
     }
 
     func createTemplate(_ request: Request) -> Response {
@@ -54,6 +64,7 @@ extension SuperserveEmulator {
             return Self.badRequest("alpine and distroless base images are not supported")
         }
         var workdir: String?
+        var stepTexts: [String] = []
         if let steps = spec["steps"], !steps.isNull {
             guard case .array(let items) = steps else { return Self.badRequest("build_spec.steps must be a list") }
             for step in items {
@@ -61,6 +72,7 @@ extension SuperserveEmulator {
                       ["run", "env", "workdir", "user"].contains(fields[0].0) else {
                     return Self.badRequest("each step must have exactly one of run, env, workdir, user")
                 }
+                stepTexts.append(fields[0].0.uppercased() + " " + (fields[0].1.stringValue ?? fields[0].1.serialized))
                 if fields[0].0 == "workdir" {
                     guard let dir = fields[0].1.stringValue, dir.hasPrefix("/") else { return Self.badRequest("workdir must be an absolute path") }
                     workdir = dir
@@ -90,6 +102,7 @@ extension SuperserveEmulator {
             store.templates[templateID] = template
             store.builds[buildID] = SuperserveBuildRecord(id: buildID, templateID: templateID, status: "pending",
                                                           specHash: SuperserveClock.random64Hex(), createdAt: now)
+            store.buildExtras.steps[templateID] = ["FROM \(from)"] + stepTexts
             var json = template.json
             if case .object(var fields) = json { fields.append(("build_id", .string(buildID))); json = .object(fields) }
             return Self.json(json, status: 202)
@@ -98,23 +111,54 @@ extension SuperserveEmulator {
         return result
     }
 
-    /// Advances a build through its statuses, one third of the delay each.
+    /// Advances a build through its statuses, one third of the delay each, logging a
+    /// line per step; a build marked to fail stops at `building` with its error.
     private func runBuild(templateID: String, buildID: String) {
         let step = configuration.templateBuildDelay / 3
+        let failure: String? = state.withLock { store in
+            guard store.buildExtras.failuresLeft > 0 else { return nil }
+            store.buildExtras.failuresLeft -= 1
+            return store.buildExtras.failureMessage
+        }
         Task.detached { [self] in
             for status in ["building", "snapshotting", "ready"] {
                 try? await Task.sleep(for: step)
                 state.withLock { store in
                     guard var build = store.builds[buildID], !build.isFinished else { return }
+                    let steps = store.buildExtras.steps[templateID] ?? []
+                    if status == "building" {
+                        build.startedAt = Date()
+                        store.buildExtras.log(buildID, "system", "build \(buildID) started")
+                        for (index, text) in steps.enumerated() {
+                            store.buildExtras.log(buildID, "stdout", "Step \(index + 1)/\(steps.count): \(text)")
+                        }
+                    }
+                    if status == "snapshotting", let failure {
+                        build.status = "failed"
+                        build.finalizedAt = Date()
+                        store.buildExtras.buildErrors[buildID] = failure
+                        if var template = store.templates[templateID], template.builtAt == nil {
+                            template.status = "failed"
+                            store.templates[templateID] = template
+                            store.buildExtras.templateErrors[templateID] = failure
+                        }
+                        store.buildExtras.log(buildID, "stderr", failure)
+                        store.buildExtras.finish(buildID, status: "failed")
+                        store.builds[buildID] = build
+                        return
+                    }
                     build.status = status
-                    if status == "building" { build.startedAt = Date() }
                     if status == "ready" {
                         build.finalizedAt = Date()
                         if var template = store.templates[templateID] {
                             template.status = "ready"
                             template.builtAt = Date()
+                            template.latestBuildID = buildID
                             store.templates[templateID] = template
+                            store.buildExtras.templateErrors[templateID] = nil
                         }
+                        store.buildExtras.log(buildID, "system", "snapshot stored")
+                        store.buildExtras.finish(buildID, status: "ready")
                     }
                     store.builds[buildID] = build
                 }
@@ -122,17 +166,86 @@ extension SuperserveEmulator {
         }
     }
 
+    /// `POST /templates/{id}/builds`: a new build of the stored spec → 202 build object;
+    /// 409 while a build of the template is still running.
+    func rebuild(_ idOrName: String) -> Response {
+        let now = Date()
+        let buildID = "bld-" + UUID().uuidString.lowercased()
+        let answer: (Response, String?) = state.withLock { store in
+            guard var template = store.template(named: idOrName), !template.system else {
+                return (Self.notFound("template not found"), nil)
+            }
+            if store.builds.values.contains(where: { $0.templateID == template.id && !$0.isFinished }) {
+                return (Self.conflict("a build of this template is in progress"), nil)
+            }
+            let build = SuperserveBuildRecord(id: buildID, templateID: template.id, status: "pending",
+                                              specHash: SuperserveClock.random64Hex(), createdAt: now)
+            store.builds[buildID] = build
+            if template.status != "ready" { template.status = "building" }
+            template.latestBuildID = buildID
+            store.templates[template.id] = template
+            store.buildExtras.templateErrors[template.id] = nil
+            return (Self.json(build.json, status: 202), template.id)
+        }
+        if let templateID = answer.1 { runBuild(templateID: templateID, buildID: buildID) }
+        return answer.0
+    }
+
+    /// `GET /templates/{id}/builds/{build_id}/logs`: the lines so far, then new ones as
+    /// the build writes them, until the final event (`finished: true`, `status`).
+    func buildLogs(_ templateIDOrName: String, _ buildID: String) -> Response {
+        let (events, continuation) = AsyncStream.makeStream(of: JSONValue.self)
+        let found: Bool = state.withLock { store in
+            guard let template = store.template(named: templateIDOrName),
+                  let build = store.builds[buildID], build.templateID == template.id else { return false }
+            for line in store.buildExtras.lines[buildID] ?? [] { continuation.yield(line) }
+            if build.isFinished, store.buildExtras.lines[buildID]?.last?["finished"]?.boolValue == true {
+                continuation.finish()
+            } else if build.isFinished {
+                continuation.yield(SuperserveBuildExtras.event("system", "", finished: build.status))
+                continuation.finish()
+            } else {
+                store.buildExtras.followers[buildID, default: []].append(continuation)
+            }
+            return true
+        }
+        guard found else { return Self.notFound("build not found") }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/event-stream")
+        headers.add(name: "Cache-Control", value: "no-cache")
+        return Response(status: 200, headers: headers, body: .stream { writer in
+            for await event in events { try await writer.write(Self.sseEvent(event)) }
+        })
+    }
+
+    /// Switch: the next `count` builds fail with `error` (default `step_failed: …`).
+    func failNextBuilds(_ request: Request) -> Response {
+        guard let body = try? JSONValue.parse(request.body), body.objectValue != nil,
+              let count = body["count"]?.intValue, count >= 0 else {
+            return Self.badRequest("body must be {\"count\":N,\"error\"?:\"code: detail\"}")
+        }
+        let message = body["error"]?.stringValue ?? "step_failed: step 2 exited with status 100"
+        state.withLock { store in
+            store.buildExtras.failuresLeft = count
+            store.buildExtras.failureMessage = message
+        }
+        return Self.json(.object([("count", .int(count)), ("error", .string(message))]))
+    }
+
     func listTemplates(_ request: Request) -> Response {
         let prefix = request.query("name_prefix") ?? ""
         let templates = state.withLock { Array($0.templates.values) }
             .filter { $0.name.hasPrefix(prefix) }
             .sorted { $0.createdAt != $1.createdAt ? $0.createdAt > $1.createdAt : $0.name < $1.name }
-        return Self.json(.array(templates.map(\.json)))
+        let errors = state.withLock { $0.buildExtras.templateErrors }
+        return Self.json(.array(templates.map { SuperserveBuildExtras.withError($0.json, errors[$0.id]) }))
     }
 
     func getTemplate(_ idOrName: String) -> Response {
-        guard let template = state.withLock({ $0.template(named: idOrName) }) else { return Self.notFound("template not found") }
-        return Self.json(template.json)
+        guard let (template, error) = state.withLock({ store in
+            store.template(named: idOrName).map { ($0, store.buildExtras.templateErrors[$0.id]) }
+        }) else { return Self.notFound("template not found") }
+        return Self.json(SuperserveBuildExtras.withError(template.json, error))
     }
 
     func deleteTemplate(_ idOrName: String) -> Response {
@@ -151,7 +264,7 @@ extension SuperserveEmulator {
         state.withLock { store -> Response in
             guard let template = store.template(named: templateIDOrName) else { return Self.notFound("template not found") }
             let builds = store.builds.values.filter { $0.templateID == template.id }.sorted { $0.createdAt > $1.createdAt }
-            return Self.json(.array(builds.map(\.json)))
+            return Self.json(.array(builds.map { SuperserveBuildExtras.withError($0.json, store.buildExtras.buildErrors[$0.id]) }))
         }
     }
 
@@ -161,7 +274,7 @@ extension SuperserveEmulator {
                   let build = store.builds[buildID], build.templateID == template.id else {
                 return Self.notFound("build not found")
             }
-            return Self.json(build.json)
+            return Self.json(SuperserveBuildExtras.withError(build.json, store.buildExtras.buildErrors[build.id]))
         }
     }
 }

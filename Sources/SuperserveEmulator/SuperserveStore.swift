@@ -6,6 +6,8 @@ struct SuperserveStore: Sendable {
     var sandboxes: [String: SuperserveSandboxRecord] = [:]
     var templates: [String: SuperserveTemplateRecord] = [:]
     var builds: [String: SuperserveBuildRecord] = [:]
+    /// Build logs, specs, failures and log followers (`SuperserveEmulator+Templates`).
+    var buildExtras = SuperserveBuildExtras()
     var sequence = 0
     /// Hold durations for `starting`, `pausing`, `resuming` (switch `hold`).
     var holds: [SuperserveSandboxStatus: Duration] = [:]
