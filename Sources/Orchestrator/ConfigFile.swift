@@ -123,6 +123,10 @@ public struct ConfigFile: Sendable, Equatable {
         switch error {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return Error(file: path, line: mark.line, field: "", problem: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let keys, let context):
+            // Keys are names, never values; the line is the first of the repeated key.
+            return Error(file: path, line: context.mark.line, field: keys.joined(separator: ", "),
+                         problem: "is given twice in the same mapping")
         case .reader(let problem, _, _, _):
             return Error(file: path, line: nil, field: "", problem: "invalid YAML: \(problem)")
         default:
