@@ -102,7 +102,7 @@ final class ConfigFileCommandTests: XCTestCase {
              ":12: environments[0].egress.allow[1]:", "leak.example.org"),
             (Self.fileText.replacingOccurrences(of: "    max_idle_seconds: 30", with: "    max_idle: 30"),
              ":17: environments[0].max_idle: unknown key", "30"),
-            (Self.fileText + "\n  - id: env_configfile\n    key: {env: SS_KEY}\n",
+            (Self.fileText + "\n  - id: env_configfile\n    key: {file: environment.key}\n",
              ":20: environments[1]: duplicate environment id", UpstreamEmulators.superserveKey),
         ]
         for (text, expected, value) in cases {

@@ -75,7 +75,7 @@ final class ExampleProfileTests: XCTestCase {
             let session = try await served.upstreams.createSession(
                 environmentID: "env_01DEVENVIRONMENT", command: #"echo "$GIT_AUTHOR_NAME <$GIT_AUTHOR_EMAIL> token=${#GITHUB_TOKEN}""#)
             let result = try await served.upstreams.toolResult(session)
-            XCTAssertEqual(result, "Claude (dev environment) <dev-agent@example.com> token=16")
+            XCTAssertEqual(result, "Claude (dev environment) <dev-agent@example.com> token=17")
             let boxes = try await served.upstreams.sandboxes(session: session)
             let sandbox = try XCTUnwrap(boxes.first)
             let network = try XCTUnwrap(sandbox["network"] as? [String: Any])
@@ -98,8 +98,9 @@ final class ExampleProfileTests: XCTestCase {
                                      secrets: ["RESEARCH_ENVIRONMENT_KEY": "sk-ant-oat01-EXAMPLEKEY"])
         do {
             let session = try await served.upstreams.createSession(environmentID: "env_01RESEARCHAGENT",
-                                                                   command: #"echo "notes in $RESEARCH_NOTES_DIR""#)
+                                                                   command: #"echo "notes in /mnt/${RESEARCH_NOTES_DIR##*/mnt/}""#)
             let result = try await served.upstreams.toolResult(session)
+            // (The emulator maps absolute paths in env values into the sandbox's folder.)
             XCTAssertEqual(result, "notes in /mnt/session/outputs/notes")
             let boxes = try await served.upstreams.sandboxes(session: session)
             let sandbox = try XCTUnwrap(boxes.first)
