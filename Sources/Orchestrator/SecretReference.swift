@@ -44,13 +44,3 @@ enum SecretReference: Equatable {
         }
     }
 }
-
-extension RunnerVariableCheck {
-    /// Letters, digits and `_`, not starting with a digit.
-    static func isName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else {
-            return false
-        }
-        return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
-    }
-}

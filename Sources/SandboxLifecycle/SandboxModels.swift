@@ -47,7 +47,8 @@ public struct NetworkPolicy: Sendable, Equatable {
 
     /// Same rules regardless of order (the server puts CIDRs first, rule 23).
     public func matches(_ other: NetworkPolicy?) -> Bool {
-        guard let other else { return false }
+        // No rules at all (an `egress: open` profile) and an answer without `network` are the same.
+        guard let other else { return allowOut.isEmpty && denyOut.isEmpty }
         return Set(allowOut) == Set(other.allowOut) && Set(denyOut) == Set(other.denyOut)
     }
 

@@ -81,8 +81,12 @@ final class SetupCommandTests: XCTestCase {
                    "SUPERSERVE_BASE_URL": upstreams.superserveURL]
         _ = try await upstreams.object("POST", upstreams.superserveURL + "/_emulator/superserve/builds/fail",
                                        json: #"{"count":1,"error":"step_failed: apt-get exited 100"}"#)
+        // Two transient answers first: retried with backoff, then the create goes through.
+        _ = try await upstreams.object("POST", upstreams.superserveURL + "/_emulator/superserve/faults",
+                                       json: #"{"error_rate":1,"statuses":[429],"routes":["templates.list"],"remaining":2,"retry_after_seconds":0}"#)
         let failed = try await run(["setup", "template", "--config", file.path, "--environment", "env_bench"], env)
         XCTAssertEqual(failed.status, 1, failed.output)
+        XCTAssertEqual(failed.output.components(separatedBy: "setup.retry").count - 1, 2, failed.output)
         XCTAssertTrue(failed.output.contains("template bench-tpl created"), failed.output)
         XCTAssertTrue(failed.output.contains("[stdout] Step 2/5: RUN apt-get update && apt-get install -y --no-install-recommends curl git jq procps"),
                       failed.output)
