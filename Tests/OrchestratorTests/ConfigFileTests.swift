@@ -271,6 +271,23 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(noSize?.field, "environments[0].warm_pool")
     }
 
+    /// The README's complete example is a valid file (its secret file path swapped
+    /// for a temporary one).
+    func testTheReadmeExampleLoads() throws {
+        let readme = try String(contentsOf: SDKRoot.url.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "## Configuration file\n").dropFirst().first)
+        let block = try XCTUnwrap(section.components(separatedBy: "```yaml\n").dropFirst().first?.components(separatedBy: "```").first)
+        let secret = directory.appendingPathComponent("cma-readme-\(UUID().uuidString.prefix(6))")
+        try "ss_live_README\n".write(to: secret, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: secret) }
+        let text = block.replacingOccurrences(of: "/var/run/secrets/cma/superserve-api-key", with: secret.path)
+        let file = try parse(text, environment: ["ANTHROPIC_WEBHOOK_SIGNING_KEY": Self.secrets["SIGNING"]!,
+                                                 "BENCH_ENVIRONMENT_KEY": "sk-ant-oat01-README", "BENCH_SUPERSERVE_API_KEY": "ss_x"])
+        XCTAssertEqual(file.superserveAPIKey, "ss_live_README")
+        XCTAssertEqual(file.environments.map(\.id), ["env_01BENCHMARKAGENT"])
+        XCTAssertEqual(file.environments[0].warmPool?.size, 4)
+    }
+
     // MARK: .env
 
     func testDotEnvLinesQuotesAndCommentsAndTheProcessWins() throws {
