@@ -56,6 +56,7 @@ struct ConfigOptions: ParsableArguments {
             if let envFile {
                 environment = DotEnvFile.merged(process: environment, file: try DotEnvFile.load(path: envFile))
             }
+            environment = try SecretFileVariables.resolve(environment)
             let path = config ?? environment["CMA_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
             var file: ConfigFile?
             if let path { file = try ConfigFile.load(path: path, environment: environment) }

@@ -117,6 +117,14 @@ final class ConfigFileCommandTests: XCTestCase {
             XCTAssertTrue(result.output.contains(file.path + expected), "expected …\(expected) in: \(result.output)")
             XCTAssertFalse(result.output.contains(value), "the value reached the message: \(result.output)")
         }
+        // Without a file, NAME_FILE stands for a secret variable (and is checked like it).
+        let keyFile = try temporaryFile("live-NOTANENVIRONMENTKEY\n", name: "env.key")
+        let fromFile = try await Self.runBinary(["poll", "--port", "0"], environment: [
+            "ANTHROPIC_ENVIRONMENT_ID": "env_x", "ANTHROPIC_ENVIRONMENT_KEY_FILE": keyFile.path,
+        ], timeout: 30)
+        XCTAssertEqual(fromFile.status, 2, fromFile.output)
+        XCTAssertTrue(fromFile.output.contains("ANTHROPIC_ENVIRONMENT_KEY: must be an environment key"), fromFile.output)
+        XCTAssertFalse(fromFile.output.contains("NOTANENVIRONMENTKEY"), fromFile.output)
         // CMA_CONFIG names the file as --config does.
         let file = try temporaryFile("environments: []\n")
         let viaVariable = try await Self.runBinary(["poll", "--port", "0"], environment: ["CMA_CONFIG": file.path], timeout: 30)

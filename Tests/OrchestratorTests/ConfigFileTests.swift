@@ -288,6 +288,22 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(file.environments[0].warmPool?.size, 4)
     }
 
+    /// `NAME_FILE` stands for `NAME` with the file's contents; both at once is an error.
+    func testSecretVariablesTakeAFileForm() throws {
+        let secret = directory.appendingPathComponent("cma-secret-\(UUID().uuidString.prefix(6))")
+        try "sk-ant-oat01-FROMFILE\n".write(to: secret, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: secret) }
+        let resolved = try SecretFileVariables.resolve(["ANTHROPIC_ENVIRONMENT_KEY_FILE": secret.path, "OTHER": "x"])
+        XCTAssertEqual(resolved["ANTHROPIC_ENVIRONMENT_KEY"], "sk-ant-oat01-FROMFILE")
+        XCTAssertEqual(resolved["OTHER"], "x")
+        XCTAssertThrowsError(try SecretFileVariables.resolve(["SUPERSERVE_API_KEY_FILE": secret.path, "SUPERSERVE_API_KEY": "ss_DIRECT"])) {
+            XCTAssertEqual("\($0)", "SUPERSERVE_API_KEY_FILE: set only one of SUPERSERVE_API_KEY and SUPERSERVE_API_KEY_FILE")
+        }
+        XCTAssertThrowsError(try SecretFileVariables.resolve(["SUPERSERVE_API_KEY_FILE": "/nonexistent/key"])) {
+            XCTAssertTrue("\($0)".hasPrefix("SUPERSERVE_API_KEY_FILE: names a file that cannot be read"))
+        }
+    }
+
     // MARK: .env
 
     func testDotEnvLinesQuotesAndCommentsAndTheProcessWins() throws {
