@@ -108,7 +108,7 @@ final class AnthropicSetupContractTests: XCTestCase {
     }
 
     /// The fault plan reaches the setup calls (group `setup`): the SDK's own retries
-    /// get through a 529-free burst of 503s.
+    /// get through two injected 503s.
     func testInjectedSetupFaultsAreRetriedByTheSDK() async throws {
         let plan = try await RawHTTP.post(base + "/_emulator/faults",
                                           body: #"{"error_rate":1,"statuses":[503],"routes":["setup"],"remaining":2}"#)

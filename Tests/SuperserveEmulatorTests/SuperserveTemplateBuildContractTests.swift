@@ -82,10 +82,10 @@ final class SuperserveTemplateBuildContractTests: XCTestCase {
     }
 
     func testARebuildWhileABuildRunsIsAConflict() async throws {
-        // A build that stays running for the whole script.
+        // A build that stays running for the whole script (a second or so).
         await server.stop()
         await harness.close()
-        harness = SuperserveHarness { $0.templateBuildDelay = .seconds(60) }
+        harness = SuperserveHarness { $0.templateBuildDelay = .seconds(5) }
         server = try ServerHarness(router: harness.router)
         let steps = try await runSDK("""
             t = Template.create(name="busy-tpl", from_="python:3.12-slim")
