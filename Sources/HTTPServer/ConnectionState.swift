@@ -278,6 +278,12 @@ struct ConnectionState {
         return (phase == .idle && !inputBuffered && !outputPending) || phase == .lingering
     }
 
+    /// The answer in progress ends the connection (`Connection: close`): input that
+    /// could not be kept while a handler ran (over the buffer budget) was dropped.
+    mutating func closeAfterAnswer() {
+        closeAfterResponse = true
+    }
+
     /// Closing now; false when already closed.
     mutating func close() -> Bool {
         guard phase != .closed else { return false }
