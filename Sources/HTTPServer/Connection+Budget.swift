@@ -103,6 +103,7 @@ extension Connection {
             reject(status: 503, reason: "budget",
                    fixed: ResponseEncoder.fixedUnavailable(retryAfterSeconds: context.configuration.budgetRetryAfterSeconds))
         case .handling, .streaming:
+            context.rejected(reason: "budget", peer: peerText)
             state.closeAfterAnswer()
         case .closing, .lingering, .closed:
             break

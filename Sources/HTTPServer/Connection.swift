@@ -264,6 +264,8 @@ final class Connection: @unchecked Sendable {
         task = nil
         releaseBody()
         current = nil
+        // A cancelled `.async` handler may hold its body a moment longer; the budget
+        // counts the connection's buffers, and this one is no longer the connection's.
         context.budget.release(handlerBodyCharge)
         handlerBodyCharge = 0
         if let w = streamWaiter {

@@ -214,7 +214,9 @@ struct ConnectionState {
     mutating func answered(close: Bool, inputBuffered: Bool, now: UInt64) {
         requestStart = 0
         served += 1
-        if close {
+        // `closeAfterResponse` also covers a streamed answer whose head went out before
+        // it was set: the connection ends once the stream is complete.
+        if close || closeAfterResponse {
             phase = .closing
             disarm()
         } else {

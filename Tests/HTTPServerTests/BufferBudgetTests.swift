@@ -82,6 +82,37 @@ final class BufferBudgetTests: XCTestCase {
         await h.stop()
     }
 
+    /// Bytes pipelined behind a request whose `.async` handler is running cannot be
+    /// answered 503 ahead of it: over the budget they are dropped, and that handler's
+    /// answer closes the connection (the client retries what was not answered).
+    func testPipelinedBytesOverTheBudgetDuringAHandlerEndTheConnectionAfterItsAnswer() async throws {
+        let gate = Gate()
+        let entered = Counter()
+        let hits = Counter()
+        let observer = RecordingObserver()
+        let h = try ServerHarness(router: .testing(slow: gate, hits: hits, slowEntered: entered),
+                                  configure: { $0.bufferBudgetBytes = 64 * 1024 }, observer: observer)
+        let holder = try h.client()
+        try holder.send(post("/echo", length: 65536, sent: 1))
+        await waitUntil(.seconds(10), "the budget spent") { h.server.bufferedBytes == 65536 }
+
+        let c = try h.client()
+        try c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /fast HTTP/1.1\r\nHost: x\r\nX-Pad: " + String(repeating: "a", count: 4096))
+        await waitUntil(.seconds(10), "the handler running") { entered.value == 1 }
+        await waitUntil(.seconds(10), "the pipelined bytes refused") { observer.rejected.contains("budget") }
+        gate.open()
+        let r = try c.readResponse()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyText, "slow")
+        XCTAssertEqual(r.header("Connection"), "close")
+        XCTAssertTrue(try c.waitForClose())
+        XCTAssertEqual(hits.value, 0, "the dropped request never ran")
+        XCTAssertEqual(h.server.bufferedBytes, 65536, "only the holder's body is held")
+        holder.close()
+        await waitUntil(.seconds(10), "released") { h.server.bufferedBytes == 0 }
+        await h.stop()
+    }
+
     /// Large bodies are charged as they arrive (never more than declared), so many
     /// clients each sending part of a large body are cut off at the budget.
     func testBodiesGrowingPastTheBudgetAreRefusedAndTheTotalStaysWithinIt() async throws {
