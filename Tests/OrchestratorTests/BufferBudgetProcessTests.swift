@@ -71,9 +71,11 @@ final class BufferBudgetProcessTests: XCTestCase {
         XCTAssertEqual(try oversized.readResponse().status, 413)
 
         // 40 clients each hold a webhook body one byte short of 1 MiB: the budget takes
-        // about 32 of them; the rest get 503.
+        // at most 32 of them; the others get 503 (at their head, or while their body
+        // grows: which ones depends on how the reads interleave).
         let head = Array("POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(1 << 20)\r\n\r\n".utf8)
         let body = [UInt8](repeating: 0x61, count: (1 << 20) - 1)
+        let budgetRejections = "cma_http_rejected_requests_total{reason=\"budget\"}"
         var held: [RawClient] = []
         for _ in 0..<40 {
             let c = try RawClient(port: serve.port)
@@ -81,16 +83,37 @@ final class BufferBudgetProcessTests: XCTestCase {
             try c.send(head)
             try? c.send(body, timeout: .seconds(10))   // a refused client may be closed while sending
         }
-        try await eventually("budget refusals counted") {
-            (try metric(serve, "cma_http_rejected_requests_total{reason=\"budget\"}") ?? 0) >= 8
+        // Settled: each admitted body holds exactly its 1 MiB, each refused one nothing.
+        try await eventually("every body held or refused") {
+            let refusedCount = try metric(serve, budgetRejections) ?? 0
+            let bytes = try metric(serve, "cma_http_buffered_bytes") ?? 0
+            return refusedCount >= 8 && bytes + refusedCount * Double(1 << 20) == Double(40 << 20)
         }
-        let last = try held[39].readResponse()
-        XCTAssertEqual(last.status, 503)
-        XCTAssertEqual(last.header("Retry-After"), "1")
-        XCTAssertEqual(last.header("Connection"), "close")
+
+        // Then one client at a time, each once the last is held or refused, until one
+        // is refused: its answer is the budget's 503.
+        var refused: RawResponse?
+        for _ in 0..<33 where refused == nil {
+            let before = try metric(serve, budgetRejections) ?? 0
+            let heldBefore = try metric(serve, "cma_http_buffered_bytes") ?? 0
+            let c = try RawClient(port: serve.port)
+            held.append(c)
+            try c.send(head)
+            try? c.send(body, timeout: .seconds(10))
+            var wasRefused = false
+            try await eventually("the last client held or refused") {
+                wasRefused = (try metric(serve, budgetRejections) ?? 0) > before
+                let bytes = try metric(serve, "cma_http_buffered_bytes") ?? 0
+                return wasRefused || bytes >= heldBefore + Double(1 << 20)
+            }
+            if wasRefused { refused = try c.readResponse() }
+        }
+        XCTAssertEqual(refused?.status, 503)
+        XCTAssertEqual(refused?.header("Retry-After"), "1")
+        XCTAssertEqual(refused?.header("Connection"), "close")
         try await eventually("the buffered bytes near the budget") {
             let b = try metric(serve, "cma_http_buffered_bytes") ?? 0
-            return b > Double(Self.defaultBudget - (2 << 20)) && b <= Double(Self.defaultBudget)
+            return b > Double(Self.defaultBudget - (1 << 20)) && b <= Double(Self.defaultBudget)
         }
         for _ in 0..<5 { XCTAssertEqual(try healthz(serve), 200, "probe while the budget is spent") }
 
