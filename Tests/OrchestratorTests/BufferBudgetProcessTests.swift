@@ -49,6 +49,20 @@ final class BufferBudgetProcessTests: XCTestCase {
         return try c.readResponse().status
     }
 
+    /// The setting is validated at start like every other: exit 2 naming it.
+    func testABudgetTooSmallToReadARequestStopsStartUpWithExit2() throws {
+        var env = ServeProcess.baseEnvironment()
+        env["ANTHROPIC_ENVIRONMENT_ID"] = "env_budget"
+        env["ANTHROPIC_ENVIRONMENT_KEY"] = "sk-ant-oat01-budget"
+        env["ANTHROPIC_WEBHOOK_SIGNING_KEY"] = "whsec_" + Data(repeating: 3, count: 32).base64EncodedString()
+        env["SUPERSERVE_API_KEY"] = "ss_live_budget"
+        env["CMA_HTTP_BUFFER_BUDGET_BYTES"] = "1000"
+        let result = try LifecycleProcess.run(try ServeProcess.binary(), ["serve", "--port", "0"],
+                                              directory: SDKPython.packageRoot, environment: env, timeout: 30)
+        XCTAssertEqual(result.status, 2, result.output)
+        XCTAssertTrue(result.output.contains("CMA_HTTP_BUFFER_BUDGET_BYTES"), result.output)
+    }
+
     func testTheDefaultBudgetBoundsHeldWebhookBodiesWhileProbesAnswer() async throws {
         let serve = try await startServe()
         defer { serve.stop() }
