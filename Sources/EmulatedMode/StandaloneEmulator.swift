@@ -64,6 +64,8 @@ public enum StandaloneEmulator {
         configuration.host = host
         configuration.port = port
         configuration.limits.maxBodyBytes = 64 << 20
+        // A test double: room for a few uploads of that size at once.
+        configuration.bufferBudgetBytes = 4 * configuration.limits.maxBodyBytes
         configuration.idleTimeout = .seconds(120)
         let server = HTTPServer(configuration: configuration, router: router, logger: logger)
         try server.start()

@@ -10,9 +10,17 @@ struct RequestState: Sendable {
     var body: [UInt8] = []
     var requestID: String
     var keepAlive: Bool
+    /// The body's cap (the route's, else the server's).
+    var maxBody: Int
+    /// Bytes of `body`'s capacity reserved from the buffer budget.
+    var bodyCharge = 0
+    /// No route takes this request: its body is read and dropped, never buffered.
+    var discardsBody = false
 
     mutating func decodeBody(_ bytes: UnsafeRawBufferPointer) -> BodyDecodeResult {
-        decoder.decode(bytes, into: &body)
+        guard discardsBody else { return decoder.decode(bytes, into: &body) }
+        var dropped: [UInt8] = []
+        return decoder.decode(bytes, into: &dropped)
     }
 }
 
@@ -22,13 +30,20 @@ extension Connection {
     func beginRequest(_ parsed: HTTPRequestHead) {
         var head = parsed
         let resolution = loop.router.route(&head)
+        // A route's own cap, else the server's; GET and HEAD routes take none unless
+        // they say so (`Route.maxBodyBytes`).
         var maxBody = context.configuration.limits.maxBodyBytes
-        if case .found(let route) = resolution, let m = route.maxBodyBytes { maxBody = m }
-        let req = RequestState(
+        var routed = false
+        if case .found(let route) = resolution {
+            routed = true
+            if let m = route.maxBodyBytes { maxBody = m }
+        }
+        var req = RequestState(
             head: head, resolution: resolution,
             decoder: BodyDecoder(framing: head.framing, maxBodyBytes: maxBody, limits: context.configuration.limits),
             requestID: RequestID.accept(head.headers[first: "X-Request-Id"]),
-            keepAlive: head.keepAlive)
+            keepAlive: head.keepAlive, maxBody: maxBody)
+        req.discardsBody = !routed
         current = req
         if head.framing == .none {
             dispatch()
@@ -38,6 +53,12 @@ extension Connection {
             // RFC 9110 §15.5.14; with Expect this is also the "final status instead of
             // 100" of §10.1.1. The body is not read: answer and close.
             reject(status: 413, reason: HTTPParseError.contentTooLarge.metricLabel)
+            return
+        }
+        // A new body starts only with room for its first part (all of it when small):
+        // over the budget it gets 503 now, before any 100 Continue.
+        guard reserveInitialBody() else {
+            refuseOverBudget()
             return
         }
         if head.expectsContinue {
@@ -69,12 +90,18 @@ extension Connection {
                                                            peerTrusted: peerTrusted)
             var body: [UInt8] = []
             swap(&body, &current!.body)   // the handler owns the body now
+            // Its budget goes when the handler is done with it.
+            let bodyCharge = current!.bodyCharge
+            current!.bodyCharge = 0
             let request = Request(head: head, body: body, remoteAddress: client, scheme: scheme,
                                   requestID: current!.requestID, routePattern: route.pattern)
             switch route.handler {
             case .sync(let handler):
-                respond(handler(request), routePattern: route.pattern)
+                let response = handler(request)
+                context.budget.release(bodyCharge)
+                respond(response, routePattern: route.pattern)
             case .async(let handler):
+                handlerBodyCharge = bodyCharge
                 state.handlerStarted()
                 let pattern = route.pattern
                 task = Task { [self] in
@@ -88,6 +115,8 @@ extension Connection {
     private func asyncFinished(_ response: Response, routePattern: String) {
         guard state.phase == .handling else { return }   // closed meanwhile: the answer has nowhere to go
         task = nil
+        context.budget.release(handlerBodyCharge)
+        handlerBodyCharge = 0
         respond(response, routePattern: routePattern)
         continueAfterAnswer()
     }
@@ -101,19 +130,24 @@ extension Connection {
     /// A fixed answer for a refused request (parse error, timeout, oversized body):
     /// `Connection: close`, never echoing input; reading stops and the socket closes
     /// once the answer is out (RFC 9112 §9.6).
-    func reject(status: Int, reason: String) {
+    func reject(status: Int, reason: String, fixed: [UInt8]? = nil) {
         let id = RequestID.next()   // fresh: nothing of the refused input is echoed
         context.rejected(reason: reason, peer: peerText, requestID: id)
+        releaseBody()
         current = nil
         borrowOutputBuffer()
-        Self.appendFixed(status: status, date: loop.dateHeader(), requestID: id, into: &outbuf)
+        Self.appendFixed(fixed ?? ResponseEncoder.fixedResponse(status: status), date: loop.dateHeader(),
+                         requestID: id, into: &outbuf)
         state.refused()
     }
 
     /// The wire's fixed answer with `Date` and `X-Request-Id` added before the blank
     /// line (every answer carries both).
     static func appendFixed(status: Int, date: [UInt8], requestID: String, into out: inout [UInt8]) {
-        let fixed = ResponseEncoder.fixedResponse(status: status)
+        appendFixed(ResponseEncoder.fixedResponse(status: status), date: date, requestID: requestID, into: &out)
+    }
+
+    static func appendFixed(_ fixed: [UInt8], date: [UInt8], requestID: String, into out: inout [UInt8]) {
         var end = -1
         var i = 0
         while i + 3 < fixed.count {
@@ -136,6 +170,7 @@ extension Connection {
     /// call), logs it, and moves to the next request, a stream, or closing.
     func respond(_ response: Response, routePattern: String) {
         guard let req = current.take() else { return }
+        context.budget.release(req.bodyCharge)   // 0 unless an unread body is dropped here
         let head = req.head
         let isHEAD = head.method == .HEAD
         let close = state.answerCloses(keepAlive: req.keepAlive, serverStopping: context.isShuttingDown)

@@ -32,8 +32,13 @@ final class Connection: @unchecked Sendable {
     /// Place in the loop's eviction lists (changed only by `ConnectionLoop.updateEvictable`).
     var evictionLinks = EvictionLinks()
 
-    /// Unparsed input (empty, and without storage, between requests).
+    /// Unparsed input (empty, and without storage, between requests). Grown only by
+    /// `bufferInput`, which charges its capacity to the buffer budget.
     var inbuf: [UInt8] = []
+    /// Bytes of `inbuf`'s capacity charged to the budget (beyond the head allowance).
+    var inbufCharge = 0
+    /// Budget held by a body handed to an `.async` handler, released when it answers.
+    var handlerBodyCharge = 0
     /// Bytes of the head seen so far when it was last incomplete (to skip reparsing
     /// until a line feed arrives).
     private var headBytesSeen = 0
@@ -95,12 +100,18 @@ final class Connection: @unchecked Sendable {
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
         if inbuf.isEmpty {
+            // The common case: a whole request in one read is parsed from the loop's
+            // scratch buffer and never buffered (nor charged to the budget).
             let used = process(bytes)
-            if used < bytes.count, !state.isFinishing {
-                inbuf.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
+            if used < bytes.count, !state.isFinishing,
+               !bufferInput(UnsafeRawBufferPointer(rebasing: bytes[used...])) {
+                refuseOverBudget()
             }
         } else {
-            inbuf.append(contentsOf: bytes)
+            guard bufferInput(bytes) else {
+                refuseOverBudget()
+                return
+            }
             processBuffered()
         }
     }
@@ -112,11 +123,20 @@ final class Connection: @unchecked Sendable {
         var local: [UInt8] = []
         swap(&local, &inbuf)
         let used = local.withUnsafeBytes { process($0) }
-        guard !state.isFinishing else { return }
-        if used < local.count {
-            if used > 0 { local.removeSubrange(0..<used) }
-            inbuf = local
+        guard !state.isFinishing, used < local.count else {
+            releaseInput()   // all consumed (or never to be read): the storage goes with `local`
+            return
         }
+        if used > 0 {
+            // A small remainder does not keep a large buffer (and its charge) alive.
+            if local.count - used <= local.capacity / 4 {
+                local = Array(local[used...])
+            } else {
+                local.removeSubrange(0..<used)
+            }
+        }
+        inbuf = local
+        _ = chargeInput(capacity: inbuf.capacity)   // the same or smaller: never refused
     }
 
     /// Consumes as many requests from `bytes` as possible; returns how many bytes were
@@ -153,8 +173,13 @@ final class Connection: @unchecked Sendable {
                 }
             case .readingBody:
                 guard current != nil else { return off }
+                let input = UnsafeRawBufferPointer(rebasing: bytes[off...])
+                guard reserveBody(forInput: input.count) else {
+                    refuseOverBudget()
+                    return bytes.count
+                }
                 // In place: the body stays uniquely referenced while it grows.
-                let result = current!.decodeBody(UnsafeRawBufferPointer(rebasing: bytes[off...]))
+                let result = current!.decodeBody(input)
                 switch result {
                 case .needMore(let consumed):
                     off += consumed
@@ -227,6 +252,7 @@ final class Connection: @unchecked Sendable {
     func linger() {
         shutdown(fd, Int32(SHUT_WR))
         inbuf = []
+        releaseInput()
         setReading(true)
     }
 
@@ -236,12 +262,18 @@ final class Connection: @unchecked Sendable {
         guard state.close() else { return }
         task?.cancel()
         task = nil
+        releaseBody()
         current = nil
+        // A cancelled `.async` handler may hold its body a moment longer; the budget
+        // counts the connection's buffers, and this one is no longer the connection's.
+        context.budget.release(handlerBodyCharge)
+        handlerBodyCharge = 0
         if let w = streamWaiter {
             streamWaiter = nil
             w.resume(throwing: BodyWriterError.closed)
         }
         inbuf = []
+        releaseInput()
         outbuf = []
         outOffset = 0
         loop.remove(self, registered: registered)

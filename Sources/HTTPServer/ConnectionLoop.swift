@@ -163,6 +163,7 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func checkDeadlines() {
         let now = monotonicNanos()
+        context.budget.tick(observer: context.observer, openConnections: context.tracker.openCount, now: now)
         var expired: [Connection] = []
         for c in connections.values where c.state.hasExpired(at: now) {
             expired.append(c)

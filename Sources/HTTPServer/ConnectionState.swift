@@ -214,7 +214,9 @@ struct ConnectionState {
     mutating func answered(close: Bool, inputBuffered: Bool, now: UInt64) {
         requestStart = 0
         served += 1
-        if close {
+        // `closeAfterResponse` also covers a streamed answer whose head went out before
+        // it was set: the connection ends once the stream is complete.
+        if close || closeAfterResponse {
             phase = .closing
             disarm()
         } else {
@@ -276,6 +278,12 @@ struct ConnectionState {
     mutating func shutdownRequested(inputBuffered: Bool, outputPending: Bool) -> Bool {
         closeAfterResponse = true
         return (phase == .idle && !inputBuffered && !outputPending) || phase == .lingering
+    }
+
+    /// The answer in progress ends the connection (`Connection: close`): input that
+    /// could not be kept while a handler ran (over the buffer budget) was dropped.
+    mutating func closeAfterAnswer() {
+        closeAfterResponse = true
     }
 
     /// Closing now; false when already closed.

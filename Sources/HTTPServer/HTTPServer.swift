@@ -52,6 +52,7 @@ public final class HTTPServer: Sendable {
         try stage.withLock { s throws(HTTPServerError) in
             guard case .new = s, !context.isShuttingDown else { throw .alreadyStarted }
             PosixSocket.raiseFileLimit()
+            if context.configuration.returnsMemoryAfterBursts { BufferBudget.configureAllocator() }
             let cfg = context.configuration
             let (fd, bound) = try PosixSocket.listen(host: cfg.host, port: cfg.port, backlog: cfg.listenBacklog)
             s = .bound(listener: fd)
@@ -97,6 +98,10 @@ public final class HTTPServer: Sendable {
 
     /// Open connections right now (for status pages and tests).
     public var openConnections: Int { context.tracker.openCount }
+
+    /// Request bytes buffered across all connections right now, as reserved from
+    /// `bufferBudgetBytes` (for status pages and tests).
+    public var bufferedBytes: Int { context.budget.bytes }
 
     /// Graceful stop (Go `Server.Shutdown` order): stop accepting (the listener is
     /// closed, so new connects are refused), close idle keep-alive connections at

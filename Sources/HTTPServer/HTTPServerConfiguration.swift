@@ -21,6 +21,22 @@ public struct HTTPServerConfiguration: Sendable {
     /// keep-alive connection (else the oldest still awaiting its first head); only when
     /// every connection is busy does it get a fixed 503 and close.
     public var maxConnections = 10_000
+    /// Request bytes buffered at once across all connections: partial heads and bodies
+    /// being read (`BufferBudget`). A request that would go over it gets 503 with
+    /// `Retry-After` and `Connection: close`. The default keeps 200 clients each holding a
+    /// 1 MiB body, or 5,000 holding a 16 KiB head, under 96 MiB of RSS (the Deployment's
+    /// limit is 128 Mi).
+    public var bufferBudgetBytes = 32 << 20
+    /// Per connection, the first bytes of a buffered (incomplete) head that are not
+    /// charged to the budget, so that a probe's head split over reads is admitted when
+    /// the budget is spent. At most `maxConnections ×` this is held beside the budget.
+    public var headAllowanceBytes = 1024
+    /// `Retry-After` of the 503 sent over the budget.
+    public var budgetRetryAfterSeconds = 1
+    /// Give memory back to the kernel after a burst of buffered bytes or connections:
+    /// a fixed glibc mmap threshold (process-wide, set by `bind()`) and a rate-limited
+    /// `malloc_trim(0)` once the burst has passed.
+    public var returnsMemoryAfterBursts = true
     /// How long `shutdown()` lets in-flight requests finish before closing them.
     public var shutdownGracePeriod: Duration = .seconds(10)
     /// Peers whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed: addresses or
@@ -54,6 +70,9 @@ public struct HTTPServerConfiguration: Sendable {
         if gzipMinimumBytes < 0 { return "gzipMinimumBytes must not be negative" }
         if listenBacklog < 1 { return "listenBacklog must be at least 1" }
         if connectionQueues < 0 { return "connectionQueues must not be negative" }
+        if bufferBudgetBytes < 64 * 1024 { return "bufferBudgetBytes must be at least 65536 (is \(bufferBudgetBytes))" }
+        if headAllowanceBytes < 0 { return "headAllowanceBytes must not be negative" }
+        if budgetRetryAfterSeconds < 0 { return "budgetRetryAfterSeconds must not be negative" }
         if limits.maxBodyBytes < 0 || limits.maxRequestLineBytes < 16 || limits.maxHeaderBytes < 64 {
             return "limits are too small to parse a request"
         }

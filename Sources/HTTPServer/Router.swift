@@ -21,7 +21,10 @@ public struct Route: Sendable {
     public let pattern: String
     public let match: Match
     public let handler: Handler
-    /// Body limit for this route; nil means the server's `HTTPLimits.maxBodyBytes`.
+    /// Body limit for this route (over it: 413 and close); nil means the server's
+    /// `HTTPLimits.maxBodyBytes`. GET and HEAD routes default to 0: they take no body
+    /// (content in a GET has no defined meaning, RFC 9110 §9.3.1), so a probe, the
+    /// status page or a static file never buffers one.
     public let maxBodyBytes: Int?
 
     public init(method: HTTPMethod?, pattern: String, match: Match, maxBodyBytes: Int? = nil, handler: Handler) {
@@ -29,7 +32,7 @@ public struct Route: Sendable {
         self.pattern = pattern
         self.match = match
         self.handler = handler
-        self.maxBodyBytes = maxBodyBytes
+        self.maxBodyBytes = maxBodyBytes ?? (method == .GET || method == .HEAD ? 0 : nil)
     }
 
     func matches(path: Substring) -> Bool {

@@ -16,6 +16,8 @@ final class ServerContext: Sendable {
     /// Entries of `trustedProxies` that did not parse (reported by `start()`).
     let invalidTrustedProxies: [String]
     let tracker = ConnectionTracker()
+    /// Request bytes buffered across every connection (`bufferBudgetBytes`).
+    let budget: BufferBudget
     private let shuttingDownFlag = Atomic<Bool>(false)
 
     let timeouts: ConnectionState.Timeouts
@@ -35,6 +37,8 @@ final class ServerContext: Sendable {
         }
         trustedProxies = good
         invalidTrustedProxies = bad
+        budget = BufferBudget(limit: configuration.bufferBudgetBytes, headAllowance: configuration.headAllowanceBytes,
+                              trimsAfterBursts: configuration.returnsMemoryAfterBursts)
         let t = ConnectionState.Timeouts(configuration)
         timeouts = t
         let shortest = [t.header, t.body, t.idle, t.write, t.linger].min() ?? 1_000_000_000

@@ -54,6 +54,30 @@ public struct BodyDecoder: Sendable {
     /// True once the body and trailers are complete.
     public var isComplete: Bool { state == .done }
 
+    /// Payload bytes still to come of a Content-Length body; nil for chunked framing
+    /// (whose total is unknown until its last chunk) and once the body is complete.
+    public var remainingContentLength: Int? {
+        if case .contentLength(let remaining) = state { return remaining }
+        return nil
+    }
+
+    /// At most how many payload bytes the next `decode` of `inputCount` bytes appends:
+    /// lets the caller reserve room (and charge a memory budget) before it grows the
+    /// body. Framing never counts as payload, so for chunked bodies this is an upper bound.
+    public func payloadBound(forInput inputCount: Int) -> Int {
+        switch state {
+        case .contentLength(let remaining): min(remaining, inputCount)
+        case .chunkSize, .chunkData, .chunkDataEnd: min(inputCount, max(0, maxBodyBytes &- decodedBytes) &+ chunkDataPending)
+        case .trailers, .done, .failed: 0
+        }
+    }
+
+    /// Payload bytes of the current chunk not yet appended (already counted in `decodedBytes`).
+    @usableFromInline var chunkDataPending: Int {
+        if case .chunkData(let remaining) = state { return remaining }
+        return 0
+    }
+
     public mutating func decode(_ buffer: UnsafeRawBufferPointer, into body: inout [UInt8]) -> BodyDecodeResult {
         let count = buffer.count
         var i = 0

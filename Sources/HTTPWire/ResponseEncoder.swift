@@ -131,11 +131,20 @@ public enum ResponseEncoder {
     static let fixed503 = makeFixedResponse(status: 503)
     static let fixed505 = makeFixedResponse(status: 505)
 
-    static func makeFixedResponse(status: Int) -> [UInt8] {
+    /// The fixed 503 with `Retry-After: seconds` (RFC 9110 §10.2.3): the server is
+    /// briefly out of room for request bytes and the client may try again shortly.
+    public static func fixedUnavailable(retryAfterSeconds seconds: Int) -> [UInt8] {
+        seconds == 1 ? fixed503RetryAfter1 : makeFixedResponse(status: 503, retryAfter: max(0, seconds))
+    }
+
+    static let fixed503RetryAfter1 = makeFixedResponse(status: 503, retryAfter: 1)
+
+    static func makeFixedResponse(status: Int, retryAfter: Int? = nil) -> [UInt8] {
         let body = "\(status) \(reasonPhrase(status))\n"
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
+        if let retryAfter { headers.add(name: "Retry-After", value: String(retryAfter)) }
         headers.add(name: "Connection", value: "close")
         var out: [UInt8] = []
         encodeHead(status: status, headers: headers, version: .http1_1, into: &out)

@@ -122,6 +122,7 @@ extension Configuration {
         c.server.port = overrides.port ?? envPort ?? 8080
         guard (0...65535).contains(c.server.port) else { throw Error("--port", "must be between 0 and 65535") }
         c.server.maxConnections = try reader.int("CMA_MAX_CONNECTIONS", in: 1...1_000_000) ?? c.server.maxConnections
+        c.server.bufferBudgetBytes = try reader.int("CMA_HTTP_BUFFER_BUDGET_BYTES", in: 65_536...(1 << 30)) ?? c.server.bufferBudgetBytes
         c.server.headerReadTimeout = try reader.seconds("CMA_HEADER_TIMEOUT_SECONDS") ?? c.server.headerReadTimeout
         c.server.bodyReadTimeout = try reader.seconds("CMA_BODY_TIMEOUT_SECONDS") ?? c.server.bodyReadTimeout
         c.server.idleTimeout = try reader.seconds("CMA_IDLE_TIMEOUT_SECONDS") ?? c.server.idleTimeout

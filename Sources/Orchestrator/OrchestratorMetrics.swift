@@ -13,6 +13,7 @@ public final class OrchestratorMetrics: Sendable {
     let factory: DocumentedFactory
 
     let openConnections: CoreMetrics.Meter
+    let bufferedBytes: CoreMetrics.Meter
     let launchesInFlight: CoreMetrics.Meter
     let ready: CoreMetrics.Meter
     let launchDuration: CoreMetrics.Timer
@@ -60,6 +61,7 @@ public final class OrchestratorMetrics: Sendable {
         let factory = DocumentedFactory(prometheus: prometheus)
         self.factory = factory
         openConnections = CoreMetrics.Meter(label: "cma_http_open_connections", factory: factory)
+        bufferedBytes = CoreMetrics.Meter(label: "cma_http_buffered_bytes", factory: factory)
         launchesInFlight = CoreMetrics.Meter(label: "cma_launches_in_flight", factory: factory)
         ready = CoreMetrics.Meter(label: "cma_ready", factory: factory)
         launchDuration = CoreMetrics.Timer(label: "cma_launch_duration_seconds", factory: factory)
@@ -70,6 +72,8 @@ public final class OrchestratorMetrics: Sendable {
             Tallied(CoreMetrics.Counter(label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         }
         createPipelineSeries()
+        // Over the buffer budget: a steady 0 until the first 503, so an alert sees the first.
+        count("cma_http_rejected_requests_total", [("reason", "budget")], by: 0)
     }
 
     /// The duration histogram of one upstream route, made once.
@@ -128,6 +132,7 @@ public final class OrchestratorMetrics: Sendable {
 extension OrchestratorMetrics: HTTPServerObserver {
     public func connectionOpened() { openConnections.increment() }
     public func connectionClosed() { openConnections.decrement() }
+    public func bufferedBytesChanged(_ bytes: Int) { bufferedBytes.set(bytes) }
 
     public func requestRejected(reason: String) {
         count("cma_http_rejected_requests_total", [("reason", reason)])

@@ -186,6 +186,19 @@ final class ConnectionStateTests: XCTestCase {
         XCTAssertEqual(s.expiry(at: 1_000_000, inputBuffered: false), .none)
     }
 
+    /// Input dropped over the buffer budget while a handler or stream ran: that answer,
+    /// even a stream whose head already promised keep-alive, ends the connection.
+    func testAnAnswerAfterDroppedInputEndsTheConnection() {
+        for start in [Event.handlerStarted, .streamStarted] {
+            var s = Self.run([.requestStarted(at: 101), start])
+            s.closeAfterAnswer()
+            XCTAssertTrue(s.answerCloses(keepAlive: true, serverStopping: false))
+            s.answered(close: false, inputBuffered: false, now: 110)
+            XCTAssertEqual(s.phase, .closing, "\(start)")
+            XCTAssertEqual(s.deadline, .none)
+        }
+    }
+
     func testTheRequestDurationRunsFromItsFirstByte() {
         var s = Self.run([.requestStarted(at: 150)])
         XCTAssertEqual(s.elapsed(at: 175), 25)
