@@ -57,7 +57,8 @@ public final class Janitor: Sendable {
     /// Sweeps every `interval` until the task is cancelled.
     public func run() async {
         while !Task.isCancelled {
-            await sweep()
+            // Idle pauses yield to launches in the shared bucket (rule 35).
+            await TokenBucket.Priority.$current.withValue(.background) { _ = await sweep() }
             do { try await sleeper.sleep(for: configuration.interval) } catch { return }
         }
     }
@@ -127,7 +128,7 @@ public final class Janitor: Sendable {
 
     /// `.maxIdle` pauses without the idle test: the session's own idle webhook and
     /// the runner's `max_idle` already say so (rule 43).
-    private func consider(_ listed: Sandbox, report: inout SweepReport, trigger: PauseTrigger) async {
+    func consider(_ listed: Sandbox, report: inout SweepReport, trigger: PauseTrigger) async {
         let requireIdle = trigger == .idle
         let sessionID = listed.metadata["cma.session_id"] ?? "sandbox:" + listed.id
         var log = logger
@@ -137,7 +138,9 @@ public final class Janitor: Sendable {
         let outcome: Verdict? = await locks.withLockIfAvailable(sessionID) { () async -> Verdict in
             do throws(SandboxLifecycleError) {
                 // Rule 44: re-read right before deciding; cma.launched_at may have moved.
-                let fresh = try await client.getSandbox(id: listed.id)
+                // Making room under the quota needs no idle test, and the list it
+                // works from is seconds old: that answer is used as it is.
+                let fresh = trigger == .quota ? listed : try await client.getSandbox(id: listed.id)
                 guard fresh.status == .active else { return .skipped }
                 if requireIdle, !isIdle(fresh) { return .skipped }
                 let access: SandboxAccess
