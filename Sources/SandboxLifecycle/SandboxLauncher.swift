@@ -106,8 +106,9 @@ public final class SandboxLauncher: Sendable {
         var launchStdout = ""
         let launchedAt = Timestamp.format(now())
         let ticket = tickets.add(1, ordering: .relaxed).newValue
-        // The sandboxes this launch's answers described, by id: their metadata spares
-        // the after-hand-off update its GET (rule 18's read is already in hand).
+        // The sandboxes this launch's list and read answers described, by id: their
+        // metadata spares the after-hand-off update its GET (rule 18's read is already
+        // in hand). An empty map is not trusted for that (the GET then reads it).
         var observed: [String: Sandbox] = [:]
         var underWay = false
 
@@ -162,7 +163,6 @@ public final class SandboxLauncher: Sendable {
                     access = try SandboxAccess(sandbox)
                     return sandbox
                 }
-                if case .success(let sandbox) = result { observed[id] = sandbox }
                 event = .activated(result)
 
             case .readSandbox(let id):
@@ -201,8 +201,10 @@ public final class SandboxLauncher: Sendable {
                 env[RunnerEnvironment.versionVariable] = bundle.version
                 if planner.carryBundle { env[RunnerEnvironment.bundleVariable] = bundle.base64 }
                 let result = await call(priority) { () async throws(SandboxLifecycleError) in
+                    // No working_dir: the runner directory may not exist yet (a sandbox
+                    // from another template); the command makes it and changes into it.
                     try await self.client.exec(access, command: RunnerEnvironment.launchCommand(runnerDirectory: dir),
-                                               workingDirectory: dir, environment: env,
+                                               environment: env,
                                                timeoutSeconds: self.configuration.execTimeoutSeconds)
                 }
                 if case .success(let output) = result {
@@ -245,7 +247,7 @@ public final class SandboxLauncher: Sendable {
                 versions.launched(sandboxID: id, origin: planner.origin,
                                   unpacked: LaunchOutput.parse(launchStdout)?.unpacked ?? false)
                 startAfterHandOff(request, context: context, sandboxID: id, origin: planner.origin, access: access,
-                                  knownMetadata: observed[id]?.metadata,
+                                  knownMetadata: observed[id]?.metadata.nilIfEmpty,
                                   launchedAt: launchedAt, logger: log)
                 return .launched(sandboxID: id, pid: pid, alreadyRunning: alreadyRunning)
 
@@ -312,4 +314,8 @@ func capture<T, E: Error>(_ body: () async throws(E) -> T) async -> Result<T, E>
     } catch {
         return .failure(error)
     }
+}
+
+extension Dictionary {
+    var nilIfEmpty: Self? { isEmpty ? nil : self }
 }
