@@ -7,7 +7,8 @@ import Foundation
 extension Janitor {
     /// Pauses up to `count` of this environment's active sandboxes whose runner is not
     /// running, longest idle first (in-memory probe time, else `cma.launched_at`).
-    /// Sessions being launched are skipped (their lock is held), and a sandbox whose
+    /// Sessions being launched are skipped (their lock is held, or their after-hand-off
+    /// probe has not run yet), and a sandbox whose
     /// runner runs is left alone. At most `2 × count + 2` probes per call, so a team
     /// full of running runners costs a bounded number of calls. Returns how many it
     /// paused.
@@ -21,7 +22,9 @@ extension Janitor {
             logger.warning("janitor.quota.list_failed", metadata: ["error.message": "\(error)"])
             return 0
         }
-        let ordered = sandboxes.filter { $0.status == .active }
+        // A sandbox whose launch is still in its after-hand-off probe is not a candidate:
+        // its runner has barely started, and the probe would wake it again.
+        let ordered = sandboxes.filter { $0.status == .active && !activity.handOffPending($0.id) }
             .map { ($0, lastActivity($0) ?? .distantPast) }
             .sorted { $0.1 < $1.1 }
             .map(\.0)

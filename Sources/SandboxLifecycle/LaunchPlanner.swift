@@ -40,13 +40,17 @@ public struct LaunchPlanner: Sendable {
         /// Time waiting for room does not count against `budget`, up to this much;
         /// past it the launch fails with the quota as its reason.
         public var maxRoomWait: Duration
+        /// Whether launches are waiting for room now (`QuotaRoom.waiting > 0`): a new
+        /// create then joins the line instead of taking room made for those before it.
+        public var roomQueued: @Sendable () -> Bool
 
         public init(budget: Duration, conflictWindow: Duration, conflictInterval: Duration,
                     networkPolicy: NetworkPolicy, backoff: @escaping @Sendable (Int, Duration?) -> Duration,
                     holdsCurrentRunner: @escaping @Sendable (String, SandboxOrigin?) -> Bool = { _, _ in false },
                     bundleFitsInExec: Bool = true,
                     hasDataPlaneAccess: @escaping @Sendable (String) -> Bool = { _ in false },
-                    waitsForRoom: Bool = false, maxRoomWait: Duration = .seconds(600)) {
+                    waitsForRoom: Bool = false, maxRoomWait: Duration = .seconds(600),
+                    roomQueued: @escaping @Sendable () -> Bool = { false }) {
             self.budget = budget
             self.conflictWindow = conflictWindow
             self.conflictInterval = conflictInterval
@@ -57,6 +61,7 @@ public struct LaunchPlanner: Sendable {
             self.hasDataPlaneAccess = hasDataPlaneAccess
             self.waitsForRoom = waitsForRoom
             self.maxRoomWait = maxRoomWait
+            self.roomQueued = roomQueued
         }
     }
 
@@ -198,6 +203,13 @@ public struct LaunchPlanner: Sendable {
             succeeded()
             guard let (chosen, extras) = Self.choose(from: sandboxes, excluding: dropped) else {
                 lookupExtras = []
+                if settings.waitsForRoom, settings.roomQueued() {
+                    // Launches before this one wait for room under the quota: a create
+                    // now would meet the same 429 or take the room made for them.
+                    lastProblem = "waiting in line for room under the active-sandbox quota"
+                    afterRoom = .create
+                    return .waitForRoom
+                }
                 return .create
             }
             lookupExtras = extras.map(\.id)

@@ -41,6 +41,9 @@ public final class SandboxActivity: Sendable {
     public let capacity: Int
 
     private let state = Mutex(State())
+    /// Sandboxes whose launch's after-hand-off work (metadata, probe) has not ended:
+    /// making room under the quota leaves them alone, or the probe would wake them.
+    private let handOffs = Mutex<[String: Int]>([:])
     /// Told of every probe and pause recorded here (the status page's session board).
     let observer: (any SandboxObserver)?
 
@@ -71,6 +74,22 @@ public final class SandboxActivity: Sendable {
 
     public func lastSeenRunning(_ sandboxID: String) -> Date? {
         state.withLock { $0.entries[sandboxID]?.lastSeen }
+    }
+
+    func handOffStarted(_ sandboxID: String) {
+        handOffs.withLock { $0[sandboxID, default: 0] += 1 }
+    }
+
+    func handOffEnded(_ sandboxID: String) {
+        handOffs.withLock { pending in
+            let left = (pending[sandboxID] ?? 1) - 1
+            pending[sandboxID] = left > 0 ? left : nil
+        }
+    }
+
+    /// Whether a launch's after-hand-off work on `sandboxID` is still running.
+    public func handOffPending(_ sandboxID: String) -> Bool {
+        handOffs.withLock { $0[sandboxID] != nil }
     }
 
     func remember(_ access: SandboxAccess) {

@@ -9,6 +9,7 @@ extension SandboxLauncher {
                            origin: SandboxOrigin?, access: SandboxAccess?, knownMetadata: [String: String]? = nil,
                            launchedAt: String, logger log: Logger) {
         let key = UUID()
+        activity.handOffStarted(sandboxID)
         // Registered under the lock before it can run to its own removal, so
         // `waitForBackgroundWork` never sees a finished task that stays listed.
         background.withLock { tasks in
@@ -28,6 +29,7 @@ extension SandboxLauncher {
                         await self.probeAfterLaunch(request, context: context, access: access, logger: log)
                     }
                 }
+                self.activity.handOffEnded(sandboxID)
                 _ = self.background.withLock { $0.removeValue(forKey: key) }
             }
         }

@@ -89,7 +89,8 @@ public final class SandboxLauncher: Sendable {
             bundleFitsInExec: bundle.fitsInEnvironment,
             hasDataPlaneAccess: { id in activity.access(for: id) != nil },
             waitsForRoom: quotaRoom != nil,
-            maxRoomWait: configuration.maxQuotaWait)
+            maxRoomWait: configuration.maxQuotaWait,
+            roomQueued: { [quotaRoom] in (quotaRoom?.waiting ?? 0) > 0 })
     }
 
     private func run(_ request: LaunchRequest, context: any LaunchContext, environment: [String: String],

@@ -11,11 +11,11 @@ final class LaunchCallCountTests: XCTestCase {
 
     static func settings(holds: @escaping @Sendable (String, SandboxOrigin?) -> Bool = { _, _ in false },
                          fits: Bool = true, access: @escaping @Sendable (String) -> Bool = { _ in false },
-                         room: Bool = false, budget: Duration = .seconds(150)) -> LaunchPlanner.Settings {
+                         room: Bool = false, queued: Bool = false, budget: Duration = .seconds(150)) -> LaunchPlanner.Settings {
         LaunchPlanner.Settings(budget: budget, conflictWindow: .seconds(30), conflictInterval: .seconds(1),
                                networkPolicy: T.policy, backoff: { attempt, hint in hint ?? .seconds(1 << attempt) },
                                holdsCurrentRunner: holds, bundleFitsInExec: fits, hasDataPlaneAccess: access,
-                               waitsForRoom: room, maxRoomWait: .seconds(600))
+                               waitsForRoom: room, maxRoomWait: .seconds(600), roomQueued: { queued })
     }
 
     /// Drives a planner with `answer` standing in for Superserve; returns the steps
@@ -201,5 +201,14 @@ final class LaunchCallCountTests: XCTestCase {
         _ = planner.next(after: .lookedUp(.success([])), elapsed: .zero)
         XCTAssertEqual(planner.next(after: .created(.failure(T.http(429, "too_many_sandboxes", retryAfter: .seconds(3)))),
                                     elapsed: .seconds(1)), .wait(.seconds(3)))
+    }
+
+    func testANewCreateJoinsTheLineWhenLaunchesWaitForRoom() {
+        var planner = LaunchPlanner(settings: Self.settings(room: true, queued: true), preparedSandboxID: nil,
+                                    environmentID: T.environmentID, sessionID: T.sessionID)
+        _ = planner.next(after: .started, elapsed: .zero)
+        _ = planner.next(after: .sessionMetadata(.success([:])), elapsed: .zero)
+        XCTAssertEqual(planner.next(after: .lookedUp(.success([])), elapsed: .zero), .waitForRoom)
+        XCTAssertEqual(planner.next(after: .roomWaited(.seconds(3)), elapsed: .seconds(3)), .create)
     }
 }
