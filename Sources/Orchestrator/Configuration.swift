@@ -180,6 +180,7 @@ extension Configuration {
         c.launcher.launchBudget = try reader.seconds("CMA_LAUNCH_BUDGET_SECONDS") ?? c.launcher.launchBudget
         c.launcher.requireWorkSecret = try reader.bool("CMA_REQUIRE_WORK_SECRET") ?? true
         if let wait = try reader.seconds("CMA_QUOTA_MAX_WAIT_SECONDS") { c.launcher.maxQuotaWait = wait }
+        if let retry = try reader.seconds("CMA_QUOTA_RETRY_SECONDS") { c.launcher.quotaRetryInterval = retry }
         c.idlePause = try reader.seconds("CMA_IDLE_PAUSE_SECONDS") ?? c.idlePause
         c.janitorInterval = try reader.seconds("CMA_JANITOR_INTERVAL_SECONDS") ?? c.janitorInterval
         c.pauseOnIdleWebhook = try reader.bool("CMA_PAUSE_ON_IDLE") ?? false

@@ -212,3 +212,23 @@ final class LaunchCallCountTests: XCTestCase {
         XCTAssertEqual(planner.next(after: .roomWaited(.seconds(3)), elapsed: .seconds(3)), .create)
     }
 }
+
+/// What `RunnerVersions` learns from launches (rule 24 as amended).
+final class RunnerVersionsTests: XCTestCase {
+    func testTheTemplateAndEachSandboxAreLearnedFromLaunches() {
+        let versions = RunnerVersions(current: "v2", capacity: 2)
+        XCTAssertEqual(versions.template, .unknown)
+        XCTAssertFalse(versions.holdsCurrent(sandboxID: "new", origin: .created))
+        versions.launched(sandboxID: "a", origin: .created, unpacked: false)
+        XCTAssertEqual(versions.template, .current, "a fresh sandbox already held it: the template is baked")
+        XCTAssertTrue(versions.holdsCurrent(sandboxID: "next", origin: .created))
+        XCTAssertFalse(versions.holdsCurrent(sandboxID: "found", origin: .lookedUp), "found sandboxes are not the template's")
+        versions.launched(sandboxID: "b", origin: .created, unpacked: true)
+        XCTAssertEqual(versions.template, .older, "a fresh sandbox needed the bundle")
+        XCTAssertTrue(versions.holdsCurrent(sandboxID: "b", origin: .lookedUp), "it holds it now")
+        versions.launched(sandboxID: "c", origin: .lookedUp, unpacked: true)
+        XCTAssertFalse(versions.holdsCurrent(sandboxID: "a", origin: .lookedUp), "past the capacity the oldest is forgotten")
+        versions.mismatch(sandboxID: "c", origin: .lookedUp)
+        XCTAssertFalse(versions.holdsCurrent(sandboxID: "c", origin: .lookedUp))
+    }
+}
