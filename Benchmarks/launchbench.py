@@ -183,7 +183,7 @@ def split_calls(calls, launched):
 
 def run_single(args):
     b.log(f"single: {args.runs} sessions one after another")
-    samples, critical_counts = [], []
+    samples, critical_counts, breakdown = [], [], []
     with Scenario(args, "single") as sc:
         stack = sc.stack
         for i in range(args.runs):
@@ -200,9 +200,12 @@ def run_single(args):
             # Read at runner start: the calls up to here are the critical path's
             # (templates and janitor lists aside, which do not run in this window).
             critical_counts.append(sum(v for k, v in calls.items() if k not in AFTER_LABELS))
-            wait_calls_settled(stack)   # the probe and metadata calls end before the next run
+            breakdown.append(calls)
+            # The probe comes 2 s after the hand-off: quiet for longer before the next run.
+            wait_calls_settled(stack, quiet=3.0)
     return {"runs": args.runs, "p50_s": b.percentile(samples, 50), "max_s": max(samples),
-            "critical_calls_p50": b.percentile(critical_counts, 50), "critical_calls_max": max(critical_counts)}
+            "critical_calls_p50": b.percentile(critical_counts, 50), "critical_calls_max": max(critical_counts),
+            "calls_at_runner_start": breakdown}
 
 
 def run_burst(args, n):

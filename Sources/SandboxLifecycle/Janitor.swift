@@ -143,19 +143,29 @@ public final class Janitor: Sendable {
                 let fresh = trigger == .quota ? listed : try await client.getSandbox(id: listed.id)
                 guard fresh.status == .active else { return .skipped }
                 if requireIdle, !isIdle(fresh) { return .skipped }
-                let access: SandboxAccess
-                if let known = activity.access(for: fresh.id) {
-                    access = known
+                let probe: ProbeResult
+                let launchedAt = fresh.metadata["cma.launched_at"].flatMap(Timestamp.parse) ?? .distantPast
+                if trigger == .quota, let ended = activity.endedRunner(fresh.id), launchedAt <= ended.seen {
+                    // The launch's own probe found the runner ended, this process has not
+                    // launched there since (we hold the session lock), and the metadata
+                    // names no later launch by another replica: no second probe.
+                    probe = ProbeResult(state: ended.state, pid: nil, exitCode: nil)
                 } else {
-                    access = try SandboxAccess(try await client.activate(id: fresh.id))
-                    activity.remember(access)
-                }
-                let dir = configuration.runnerDirectory
-                let result = try await client.exec(access, command: RunnerEnvironment.probeCommand(runnerDirectory: dir),
-                                                   workingDirectory: dir, timeoutSeconds: configuration.probeExecTimeoutSeconds)
-                guard let probe = ProbeResult.parse(result.stdout) else {
-                    log.warning("janitor.probe_unreadable")
-                    return .failed("probe printed no state")
+                    let access: SandboxAccess
+                    if let known = activity.access(for: fresh.id) {
+                        access = known
+                    } else {
+                        access = try SandboxAccess(try await client.activate(id: fresh.id))
+                        activity.remember(access)
+                    }
+                    let dir = configuration.runnerDirectory
+                    let result = try await client.exec(access, command: RunnerEnvironment.probeCommand(runnerDirectory: dir),
+                                                       workingDirectory: dir, timeoutSeconds: configuration.probeExecTimeoutSeconds)
+                    guard let parsed = ProbeResult.parse(result.stdout) else {
+                        log.warning("janitor.probe_unreadable")
+                        return .failed("probe printed no state")
+                    }
+                    probe = parsed
                 }
                 if probe.state == .running {
                     activity.recordRunning(fresh.id, at: now())

@@ -9,6 +9,10 @@ public final class SandboxActivity: Sendable {
     private struct Entry {
         var lastSeen: Date?
         var access: SandboxAccess?
+        /// The runner's state when a probe last found it not running, until a later
+        /// launch or probe says otherwise.
+        var ended: ProbeResult.State?
+        var endedSeen: Date?
     }
 
     private struct State {
@@ -59,6 +63,7 @@ public final class SandboxActivity: Sendable {
         let capacity = capacity
         state.withLock { state in
             state.update(sandboxID, capacity: capacity) { entry in
+                entry.ended = nil
                 if let previous = entry.lastSeen, previous > date { return }
                 entry.lastSeen = date
             }
@@ -77,7 +82,30 @@ public final class SandboxActivity: Sendable {
     }
 
     func handOffStarted(_ sandboxID: String) {
+        state.withLock { $0.entries[sandboxID]?.ended = nil }
         handOffs.withLock { $0[sandboxID, default: 0] += 1 }
+    }
+
+    /// A probe after the hand-off found the runner ended (`exited`, `dead`, …).
+    func recordEnded(_ sandboxID: String, state runnerState: ProbeResult.State, at date: Date) {
+        let capacity = capacity
+        state.withLock {
+            $0.update(sandboxID, capacity: capacity) { entry in
+                entry.ended = runnerState
+                entry.endedSeen = date
+            }
+        }
+    }
+
+    /// The runner's state, and when it was seen, if a probe found it ended and no launch
+    /// or probe of this process since says otherwise: making room under the quota
+    /// pauses such a sandbox without probing again (unless its `cma.launched_at` says
+    /// another replica launched since).
+    func endedRunner(_ sandboxID: String) -> (state: ProbeResult.State, seen: Date)? {
+        state.withLock { s in
+            guard let entry = s.entries[sandboxID], let ended = entry.ended, let seen = entry.endedSeen else { return nil }
+            return (ended, seen)
+        }
     }
 
     func handOffEnded(_ sandboxID: String) {

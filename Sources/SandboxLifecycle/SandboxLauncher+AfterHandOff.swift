@@ -81,7 +81,11 @@ extension SandboxLauncher {
             do throws(SandboxLifecycleError) {
                 let probe = try await runProbe(access)
                 if let probe, probe.isHealthy {
-                    if probe.state == .running { activity.recordRunning(sandboxID, at: now()) }
+                    if probe.state == .running {
+                        activity.recordRunning(sandboxID, at: now())
+                    } else {
+                        activity.recordEnded(sandboxID, state: probe.state, at: now())
+                    }
                     log.info("runner.probe.ok", metadata: ["sandbox.id": "\(sandboxID)", "runner.state": "\(probe.state.rawValue)"])
                     return
                 }
