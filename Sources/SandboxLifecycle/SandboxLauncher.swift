@@ -153,12 +153,7 @@ public final class SandboxLauncher: Sendable {
                 event = .created(result)
 
             case .activate(let id):
-                if case .lookedUp = event, !planner.lookupExtras.isEmpty {
-                    // Rule 14: several live sandboxes for one session; keep them, say so.
-                    log.warning("sandbox.lookup.extras", metadata: [
-                        "sandbox.id": "\(id)", "sandbox.extras": "\(planner.lookupExtras.joined(separator: ","))",
-                    ])
-                }
+                logExtras(after: event, chosen: id, planner: planner, log)
                 let result = await call(priority) { () async throws(SandboxLifecycleError) in
                     let sandbox = try await self.client.activate(id: id, timeout: lifecycle)
                     access = try SandboxAccess(sandbox)
@@ -190,6 +185,7 @@ public final class SandboxLauncher: Sendable {
                 })
 
             case .exec(let id):
+                logExtras(after: event, chosen: id, planner: planner, log)
                 // A found `active` sandbox goes straight here with the token of an
                 // earlier launch (the planner checked that one is held).
                 if access?.sandboxID != id { access = activity.access(for: id) }
@@ -256,6 +252,14 @@ public final class SandboxLauncher: Sendable {
                 return fail(LaunchFailure(reason: reason, sandboxID: id, logTail: launchOutput), log)
             }
         }
+    }
+
+    /// Rule 14: several live sandboxes for one session; keep them, say so.
+    private func logExtras(after event: LaunchEvent, chosen id: String, planner: LaunchPlanner, _ log: Logger) {
+        guard case .lookedUp = event, !planner.lookupExtras.isEmpty else { return }
+        log.warning("sandbox.lookup.extras", metadata: [
+            "sandbox.id": "\(id)", "sandbox.extras": "\(planner.lookupExtras.joined(separator: ","))",
+        ])
     }
 
     private func fail(_ failure: LaunchFailure, _ log: Logger) -> LaunchOutcome {
