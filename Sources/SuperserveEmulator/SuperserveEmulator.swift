@@ -99,7 +99,8 @@ public final class SuperserveEmulator: Sendable {
         await decision.applyLatency()
         switch decision {
         case .pass: break
-        case .error(let status, let retryAfter, _): return Self.injectedFault(status, retryAfter: retryAfter ?? 1)
+        case .error(let status, let retryAfter, _):
+            return Self.injectedFault(status, retryAfter: retryAfter ?? 1, limit: configuration.teamRateLimit)
         case .drop: return FaultDecision.droppedResponse()
         }
         if plane == .control {
@@ -161,14 +162,19 @@ public final class SuperserveEmulator: Sendable {
         label.hasPrefix("sandboxes.") || label.hasPrefix("templates.") ? ["all", label] : [label]
     }
 
-    static func injectedFault(_ status: Int, retryAfter: Int) -> Response {
+    /// An injected 429 reports the team limit in force (none when it is lifted), so a
+    /// client adapting to `RateLimit-*` is not told of a limit that does not exist.
+    static func injectedFault(_ status: Int, retryAfter: Int, limit: SuperserveRateLimit? = nil) -> Response {
         switch status {
         case 429:
             var response = envelope(429, "rate_limited", "rate limit exceeded")
             response.headers.add(name: "Retry-After", value: String(max(1, retryAfter)))
-            response.headers.add(name: "RateLimit-Limit", value: "20")
-            response.headers.add(name: "RateLimit-Remaining", value: "0")
-            response.headers.add(name: "RateLimit-Reset", value: String(max(1, retryAfter)))
+            if let limit {
+                addRateLimitHeaders(&response, limit, remaining: 0, reset: max(1, retryAfter))
+            } else {
+                response.headers.add(name: "RateLimit-Remaining", value: "0")
+                response.headers.add(name: "RateLimit-Reset", value: String(max(1, retryAfter)))
+            }
             return response
         case 500:
             return envelope(500, "internal_error", "injected internal error")
