@@ -5,6 +5,10 @@ import Foundation
 /// `too_many_sandboxes`), made the way the janitor pauses idle sandboxes (rule 44):
 /// under the session lock, a probe, `cma.paused_at`, pause without waiting.
 extension Janitor {
+    /// A sandbox whose runner a probe saw running this recently is left out of
+    /// room-making (fixed; README, `CMA_QUOTA_RETRY_SECONDS` row).
+    public static let runningRecheck: Duration = .seconds(30)
+
     /// Pauses up to `count` of this environment's active sandboxes whose runner is not
     /// running, longest idle first (in-memory probe time, else `cma.launched_at`).
     /// Sessions being launched are skipped (their lock is held, or their after-hand-off
@@ -24,7 +28,16 @@ extension Janitor {
         }
         // A sandbox whose launch is still in its after-hand-off probe is not a candidate:
         // its runner has barely started, and the probe would wake it again.
-        let ordered = sandboxes.filter { $0.status == .active && !activity.handOffPending($0.id) }
+        let at = now()
+        let ordered = sandboxes.filter { sandbox in
+            guard sandbox.status == .active, !activity.handOffPending(sandbox.id) else { return false }
+            // Seen running lately: not probed again yet, so that a team full of busy
+            // runners costs each of them one probe per `runningRecheck`, not one per round.
+            if let seen = activity.lastSeenRunning(sandbox.id), at.timeIntervalSince(seen) < Self.runningRecheck.seconds {
+                return false
+            }
+            return true
+        }
             .map { ($0, lastActivity($0) ?? .distantPast) }
             .sorted { $0.1 < $1.1 }
             .map(\.0)
