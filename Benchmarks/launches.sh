@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
-# Launch throughput: 500 sessions created at once, until a runner runs for each.
+# Launches at the physical limit: the emulators at Superserve's real team limits
+# (superserve.md §7: 20 req/s, burst 40, 50 active sandboxes; --rate, --burst,
+# --max-active change them) with an injected latency on every upstream call
+# (--latency-ms, default 50, a cross-region round trip).
 #
-# Starts the Superserve emulator (local process sandboxes in a temporary folder), the
-# Anthropic emulator (delivering a signed webhook per session to the orchestrator) and
-# `cma-orchestrator serve` against both with CMA_LAUNCH_SLOTS=64 and a fake runner
-# (CMA_RUNNER_PYTHON=sh, CMA_RUNNER_ENTRY=<generated script running `sleep 600`>, so
-# no Python SDK is needed). Once /readyz is 200 it creates 500 sessions concurrently
-# through POST /_emulator/sessions and polls /metrics until
-# cma_sandbox_launches_total{outcome="launched"} reaches 500 (outcome="failed" is
-# watched too). Reports the time from the first create to 500 launched, launches/s,
-# Superserve calls per launch by endpoint (critical path target: ≤ 4 Superserve calls,
-# list, create, file write, exec, plus the Anthropic session GET = 5; metadata
-# GET/PATCH and the probe exec come after the hand-off), the orchestrator's CPU time
-# per launch and its peak RSS. No latency is injected, so the figures are the
-# orchestrator's own cost, bounded by its Superserve token bucket (15 req/s by
-# default, rule 35); pass e.g. --serve-env CMA_SUPERSERVE_RATE=1000 to lift it.
-# Every process is stopped (SIGTERM, then SIGKILL) and the sandbox folder removed at
+# Each scenario gets a fresh stack: the Superserve emulator (local process sandboxes in
+# a temporary folder), the Anthropic emulator (a signed webhook per session) and
+# `cma-orchestrator serve` against both (CMA_LAUNCH_SLOTS=64). The runner is a shell
+# script (CMA_RUNNER_PYTHON=sh, CMA_RUNNER_ENTRY) that records when it started and
+# ends after --runner-seconds (default 2), as an idle runner does, so its sandbox can
+# be paused to make room under the quota.
+#
+# - single: --runs (20) sessions one after another: webhook → runner start p50, and
+#   the Superserve calls made before the runner started (target 3: list, create, exec);
+# - bursts (--bursts, default 100,500) created at once: all launched after, per-session
+#   p50/p99, calls per launch (critical path and after the hand-off), sandboxes paused
+#   to make room, 429s met, orchestrator CPU and peak RSS, and launches/s against the
+#   ceiling team rate ÷ calls per launch.
+#
+# Every process is stopped (SIGTERM, then SIGKILL) and the sandbox folders removed at
 # the end, also on failure or Ctrl-C.
 #
 # Run from anywhere:
-#   Benchmarks/launches.sh                       # builds the release binary first
-#   Benchmarks/launches.sh --binary PATH         # an existing build
-#   Benchmarks/launches.sh --sessions 100 --slots 16 --serve-env NAME=VALUE --strict
-# Writes Benchmarks/results/launches.json; child logs go to Benchmarks/results/launches-*.log.
+#   Benchmarks/launches.sh                        # builds the release binary first
+#   Benchmarks/launches.sh --binary PATH --label after
+#   Benchmarks/launches.sh --runs 0 --bursts 100 --max-active 0 --serve-env NAME=VALUE --strict
+# Writes Benchmarks/results/launches[-LABEL].json; child logs go to Benchmarks/results/launches-*.log.
 set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -4,7 +4,9 @@
 # Called by the orchestrator's single exec as `sh <runner dir>/launch.sh` with the
 # item's ANTHROPIC_* variables in the exec's per-command env (rule 28). Prints one
 # JSON line: {"pid":N}, or {"pid":N,"already_running":true} when a live runner
-# already serves this work id (idempotent relaunch, rule 31).
+# already serves this work id (idempotent relaunch, rule 31); ,"unpacked":true is
+# added when the exec's command had to unpack the bundle it carried
+# (CMA_BUNDLE_UNPACKED=1; see RunnerEnvironment.launchCommand).
 #
 # The directory comes from $0, not a fixed /srv/cma: the emulator maps absolute
 # paths only in command strings and env values, never inside files.
@@ -32,6 +34,12 @@ case "$ENTRY" in
   *) ENTRY="$DIR/$ENTRY" ;;
 esac
 
+# The bundle itself never reaches the runner's environment.
+unset CMA_RUNNER_BUNDLE
+UNPACKED=""
+[ "${CMA_BUNDLE_UNPACKED:-0}" = 1 ] && UNPACKED=',"unpacked":true'
+unset CMA_BUNDLE_UNPACKED
+
 WORK="${ANTHROPIC_WORK_ID:-}"
 if [ -z "$WORK" ]; then
   echo '{"error":"ANTHROPIC_WORK_ID is not set"}'
@@ -57,7 +65,7 @@ if [ ! -f "$EXITFILE" ] && alive "$OLD_PID"; then
   OLD_WORK=""
   [ -f "$WORKFILE" ] && OLD_WORK=$(cat "$WORKFILE" 2>/dev/null)
   if [ "$OLD_WORK" = "$WORK" ]; then
-    printf '{"pid":%s,"already_running":true}\n' "$OLD_PID"
+    printf '{"pid":%s,"already_running":true%s}\n' "$OLD_PID" "$UNPACKED"
     exit 0
   fi
   # Another work id: two runners on one session would both run its tool calls.
@@ -75,5 +83,5 @@ setsid sh -c '"$1" "$2"; code=$?; echo "$code" > "$3.tmp" && mv -f "$3.tmp" "$3"
   cma-runner "$PYTHON" "$ENTRY" "$EXITFILE" </dev/null >>"$LOGFILE" 2>&1 &
 PID=$!
 printf '%s\n' "$PID" > "$PIDFILE.tmp" && mv -f "$PIDFILE.tmp" "$PIDFILE" || exit 3
-printf '{"pid":%s}\n' "$PID"
+printf '{"pid":%s%s}\n' "$PID" "$UNPACKED"
 exit 0

@@ -1,17 +1,98 @@
 import Synchronization
 
-/// Rule 35: one shared token bucket for a rate-limited upstream (Superserve default
-/// 15 req/s, burst 20). A 429 calls `pause(for:)` with the server's `Retry-After`;
-/// no token is handed out until the pause ends, and the bucket then refills from empty.
+/// Rule 35: one shared token bucket for a rate-limited upstream (Superserve).
+///
+/// **Order.** Callers that find no token wait in one queue and are served by a single
+/// pump, one token at a time, in `Priority` order: calls of launches already under
+/// way first (the launch that started earliest first), then ordinary calls in arrival
+/// order, then background calls (janitor, after-hand-off bookkeeping). A burst thus
+/// finishes launches one by one instead of advancing all of them together, where
+/// each launch would wait behind every newer launch's lookup. The priority travels
+/// with the task (`Priority.$current`), so the client's methods need no parameter.
+///
+/// **Rate.** It starts at the configured rate; once the upstream reports its limit
+/// (`RateLimit-Limit`/`-Policy`, `observe(_:)`), it runs at `share` of it (default
+/// 0.9), leaving the rest to the team's other clients. Tokens are never more than
+/// the upstream's `RateLimit-Remaining` for the team, so what other clients spent
+/// shows at once. A 429 pauses the bucket for `Retry-After` (nothing is handed out;
+/// it refills from empty) and halves the rate, which then grows back by
+/// `recoveryPerSecond` each second towards `share` of the limit (additive increase,
+/// multiplicative decrease, as TCP shares a link).
 public final class TokenBucket: Sendable {
+    /// Which waiter is served first: lower `level`, then lower `order` (a launch's
+    /// ticket, or the arrival number for ordinary calls).
+    public struct Priority: Sendable, Equatable {
+        public enum Level: Int, Sendable, Comparable {
+            case underWay = 0, normal = 1, background = 2
+            public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+        }
+        public var level: Level
+        /// nil: arrival order within the level.
+        public var order: UInt64?
+
+        public init(level: Level, order: UInt64? = nil) {
+            self.level = level
+            self.order = order
+        }
+
+        /// A call of a launch that has already made a call; `ticket` orders launches.
+        public static func underWay(_ ticket: UInt64) -> Priority { Priority(level: .underWay, order: ticket) }
+        public static let normal = Priority(level: .normal)
+        public static let background = Priority(level: .background)
+
+        /// The priority of the calls the current task makes; nil is `normal`.
+        @TaskLocal public static var current: Priority?
+    }
+
+    /// The upstream's reported limit, from its `RateLimit-*` headers (any may be missing).
+    public struct Report: Sendable, Equatable {
+        /// Requests per second for the whole team.
+        public var limitPerSecond: Double?
+        /// The team's burst (`RateLimit-Policy: …;burst=N`).
+        public var burst: Int?
+        /// Requests the team has left right now.
+        public var remaining: Int?
+
+        public init(limitPerSecond: Double? = nil, burst: Int? = nil, remaining: Int? = nil) {
+            self.limitPerSecond = limitPerSecond
+            self.burst = burst
+            self.remaining = remaining
+        }
+
+        public var isEmpty: Bool { limitPerSecond == nil && burst == nil && remaining == nil }
+    }
+
+    private struct Waiter {
+        let id: UInt64
+        let level: Priority.Level
+        let order: UInt64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
     private struct State {
         var tokens: Double
         var last: Duration
         var pausedUntil: Duration = .zero
+        var rate: Double
+        var target: Double
+        var burst: Int
+        var reportedLimit: Double?
+        var waiters: [Waiter] = []
+        var pumping = false
+        var nextID: UInt64 = 0
+        var rateLimited: UInt64 = 0
     }
 
+    /// The rate it starts with, and keeps until the upstream reports one.
     public let ratePerSecond: Double
+    /// The configured burst; a smaller one reported by the upstream wins.
     public let burst: Int
+    /// Part of the upstream's reported limit this bucket uses (0 < share ≤ 1).
+    public let share: Double
+    /// How fast the rate grows back after a 429, in requests/s per second.
+    public let recoveryPerSecond: Double
+    /// The least rate a 429 can bring it down to.
+    public let minimumRate: Double
     private let sleeper: any Sleeper
     private let observer: (any TokenBucketObserver)?
     private let state: Mutex<State>
@@ -22,47 +103,79 @@ public final class TokenBucket: Sendable {
 
     /// `sleeper` provides both the waits and the clock (`uptime()`); tests pass a manual one.
     /// `observer` hears of every wait for a token (metrics).
-    public init(ratePerSecond: Double, burst: Int, sleeper: any Sleeper, observer: (any TokenBucketObserver)? = nil) {
+    public init(ratePerSecond: Double, burst: Int, sleeper: any Sleeper, observer: (any TokenBucketObserver)? = nil,
+                share: Double = 0.9, recoveryPerSecond: Double = 1, minimumRate: Double = 1) {
         precondition(ratePerSecond > 0 && burst >= 1, "TokenBucket needs rate > 0 and burst >= 1")
+        precondition(share > 0 && share <= 1, "TokenBucket share must be in (0, 1]")
         self.ratePerSecond = ratePerSecond
         self.burst = burst
+        self.share = share
+        self.recoveryPerSecond = recoveryPerSecond
+        self.minimumRate = min(minimumRate, ratePerSecond)
         self.sleeper = sleeper
         self.observer = observer
-        self.state = Mutex(State(tokens: Double(burst), last: sleeper.uptime()))
+        self.state = Mutex(State(tokens: Double(burst), last: sleeper.uptime(), rate: ratePerSecond,
+                                 target: ratePerSecond, burst: burst))
     }
 
-    /// Waits for a token. Throws `CancellationError` if the task is cancelled while waiting.
+    /// The rate in force now (requests per second).
+    public var currentRate: Double { state.withLock { $0.rate } }
+    /// The team limit the upstream last reported, if any.
+    public var reportedLimit: Double? { state.withLock { $0.reportedLimit } }
+    /// Callers waiting for a token.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+    /// 429s answered with `rateLimited()` since start.
+    public var rateLimitedCount: UInt64 { state.withLock { $0.rateLimited } }
+
+    /// Waits for a token, served in `Priority.current` order. Throws
+    /// `CancellationError` if the task is cancelled while waiting.
     public func acquire() async throws {
-        var waitStarted: Duration?
-        defer {
-            if let waitStarted { observer?.bucketWaitEnded(waited: sleeper.uptime() - waitStarted) }
+        try Task.checkCancellation()
+        let priority = Priority.current ?? .normal
+        let (taken, id): (Bool, UInt64) = state.withLock { s in
+            let now = sleeper.uptime()
+            refill(&s, now: now)
+            if s.waiters.isEmpty, now >= s.pausedUntil, s.tokens >= 1 {
+                s.tokens -= 1
+                return (true, 0)
+            }
+            s.nextID += 1
+            return (false, s.nextID)
         }
-        while true {
-            let wait: Duration? = state.withLock { s in
-                let now = sleeper.uptime()
-                if now < s.pausedUntil { return s.pausedUntil - now }
-                refill(&s, now: now)
-                if s.tokens >= 1 {
-                    s.tokens -= 1
-                    return nil
+        if taken { return }
+        let waitStarted = sleeper.uptime()
+        observer?.bucketWaitStarted()
+        defer { observer?.bucketWaitEnded(waited: sleeper.uptime() - waitStarted) }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let (cancelled, startPump): (Bool, Bool) = state.withLock { s in
+                    if Task.isCancelled { return (true, false) }
+                    s.waiters.append(Waiter(id: id, level: priority.level, order: priority.order ?? id,
+                                            continuation: continuation))
+                    if s.pumping { return (false, false) }
+                    s.pumping = true
+                    return (false, true)
                 }
-                let seconds = (1 - s.tokens) / ratePerSecond
-                return .nanoseconds(max(1, Int64((seconds * 1e9).rounded(.up))))
+                if cancelled {
+                    continuation.resume(throwing: CancellationError())
+                } else if startPump {
+                    Task { await self.pump() }
+                }
             }
-            guard let wait else { return }
-            if waitStarted == nil {
-                waitStarted = sleeper.uptime()
-                observer?.bucketWaitStarted()
+        } onCancel: {
+            let waiter: Waiter? = state.withLock { s in
+                guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: index)
             }
-            try await sleeper.sleep(for: wait)
+            waiter?.continuation.resume(throwing: CancellationError())
         }
     }
 
-    /// Takes a token only if one is available now.
+    /// Takes a token only if one is available now and nobody is waiting.
     public func tryAcquire() -> Bool {
         state.withLock { s in
             let now = sleeper.uptime()
-            if now < s.pausedUntil { return false }
+            if now < s.pausedUntil || !s.waiters.isEmpty { return false }
             refill(&s, now: now)
             guard s.tokens >= 1 else { return false }
             s.tokens -= 1
@@ -83,9 +196,71 @@ public final class TokenBucket: Sendable {
         }
     }
 
+    /// A 429 `rate_limited`: pause for the server's `Retry-After` and halve the rate
+    /// (it grows back by `recoveryPerSecond`).
+    public func rateLimited(retryAfter: Duration) {
+        state.withLock { s in
+            s.rate = max(minimumRate, s.rate / 2)
+            s.rateLimited += 1
+        }
+        pause(for: retryAfter)
+    }
+
+    /// What the upstream reported about the team's limit on an answer.
+    public func observe(_ report: Report) {
+        guard !report.isEmpty else { return }
+        state.withLock { s in
+            refill(&s, now: sleeper.uptime())
+            if let limit = report.limitPerSecond, limit > 0 {
+                s.reportedLimit = limit
+                s.target = max(minimumRate, limit * share)
+                // Above the new target: come down at once; below it: grow back gradually.
+                if s.rate > s.target { s.rate = s.target }
+            }
+            if let reported = report.burst, reported >= 1 { s.burst = min(burst, reported) }
+            if let remaining = report.remaining { s.tokens = min(s.tokens, Double(max(0, remaining))) }
+            s.tokens = min(s.tokens, Double(s.burst))
+        }
+    }
+
+    /// Serves the queue one token at a time, best priority first; exits when empty.
+    private func pump() async {
+        while true {
+            let (grant, wait): (Waiter?, Duration?) = state.withLock { s in
+                if s.waiters.isEmpty {
+                    s.pumping = false
+                    return (nil, nil)
+                }
+                let now = sleeper.uptime()
+                if now < s.pausedUntil { return (nil, s.pausedUntil - now) }
+                refill(&s, now: now)
+                if s.tokens >= 1 {
+                    s.tokens -= 1
+                    var best = 0
+                    for i in 1..<s.waiters.count {
+                        let (a, b) = (s.waiters[i], s.waiters[best])
+                        if (a.level, a.order, a.id) < (b.level, b.order, b.id) { best = i }
+                    }
+                    return (s.waiters.remove(at: best), nil)
+                }
+                let seconds = (1 - s.tokens) / s.rate
+                return (nil, .nanoseconds(max(1, Int64((seconds * 1e9).rounded(.up)))))
+            }
+            if let grant {
+                grant.continuation.resume()
+                continue
+            }
+            guard let wait else { return }
+            // The pump itself is never cancelled; a cancelled waiter leaves the queue.
+            try? await sleeper.sleep(for: wait)
+        }
+    }
+
     private func refill(_ s: inout State, now: Duration) {
         guard now > s.last else { return }
-        s.tokens = min(Double(burst), s.tokens + (now - s.last).secondsDouble * ratePerSecond)
+        let elapsed = (now - s.last).secondsDouble
+        if s.rate < s.target { s.rate = min(s.target, s.rate + elapsed * recoveryPerSecond) }
+        s.tokens = min(Double(s.burst), s.tokens + elapsed * s.rate)
         s.last = now
     }
 }

@@ -41,6 +41,10 @@ public final class EmbeddedEmulators: LocalUpstreams {
         superserveConfiguration.templateName = configuration.launcher.template
         superserveConfiguration.templateWorkdir = configuration.launcher.agentWorkdir
         superserveConfiguration.pythonBinDirectory = python
+        // superserve.md §7's limits unless CMA_EMULATOR_* raise or lift them.
+        let limits = try EmulatorLimits.from(environment: configuration.emulatorLimitVariables)
+        limits.apply(to: &superserveConfiguration)
+        logger.notice("emulator.limits", metadata: limits.metadata(superserveConfiguration))
         superserve = SuperserveEmulator(configuration: superserveConfiguration, logger: quiet)
     }
 

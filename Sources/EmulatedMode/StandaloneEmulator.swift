@@ -26,6 +26,9 @@ public enum StandaloneEmulator {
         public var sandboxes: URL?
         public var template: String?
         public var pythonBin: URL?
+        /// superserve.md §7 limits; nil fields keep the service defaults (20 req/s,
+        /// burst 40, 50 active sandboxes). See `EmulatorLimits`.
+        public var limits = EmulatorLimits()
         public init() {}
     }
 
@@ -50,6 +53,8 @@ public enum StandaloneEmulator {
         if let template = options.template { configuration.templateName = template }
         configuration.pythonBinDirectory = options.pythonBin
         configuration.removeSandboxesOnShutdown = options.sandboxes == nil
+        options.limits.apply(to: &configuration)
+        logger.notice("emulator.limits", metadata: options.limits.metadata(configuration))
         let emulator = SuperserveEmulator(configuration: configuration, logger: logger)
         try await serve(router: emulator.router, host: options.host, port: options.port, name: "superserve", logger: logger) {
             await emulator.shutdown()

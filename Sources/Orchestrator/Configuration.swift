@@ -43,6 +43,8 @@ public struct Configuration: Sendable {
     /// Rule 35: one shared token bucket towards Superserve, and a cap on calls in flight.
     public var superserveRatePerSecond = 15.0
     public var superserveBurst = 20
+    /// `CMA_SUPERSERVE_RATE_SHARE`: part of the team limit Superserve reports that this process uses.
+    public var superserveRateShare = 0.9
     public var superserveMaxInFlight = 8
 
     // Work
@@ -66,6 +68,9 @@ public struct Configuration: Sendable {
     public var emulatorVenvDirectory: URL?
     /// A ready interpreter's bin folder (with anthropic 2.10.0); skips the venv.
     public var emulatorPythonBinDirectory: URL?
+    /// `CMA_EMULATOR_RATE`, `_BURST`, `_MAX_ACTIVE`, `_UNLIMITED` as given: the
+    /// embedded Superserve emulator's team limits (superserve.md §7), read by it.
+    public var emulatorLimitVariables: [String: String] = [:]
 
     // Logging
     public var logFormat: LogFormat = .automatic
@@ -159,6 +164,12 @@ extension Configuration {
         c.launchSlots = try reader.int("CMA_LAUNCH_SLOTS", in: 1...1024) ?? c.launchSlots
         if let rate = try reader.int("CMA_SUPERSERVE_RATE", in: 1...100_000) { c.superserveRatePerSecond = Double(rate) }
         c.superserveBurst = try reader.int("CMA_SUPERSERVE_BURST", in: 1...100_000) ?? c.superserveBurst
+        if let raw = reader.string("CMA_SUPERSERVE_RATE_SHARE") {
+            guard let share = Double(raw), share >= 0.05, share <= 1 else {
+                throw Error("CMA_SUPERSERVE_RATE_SHARE", "must be a number from 0.05 to 1")
+            }
+            c.superserveRateShare = share
+        }
         c.superserveMaxInFlight = try reader.int("CMA_SUPERSERVE_MAX_IN_FLIGHT", in: 1...1024) ?? c.superserveMaxInFlight
         c.launcher.template = reader.string("CMA_TEMPLATE") ?? c.launcher.template
         c.launcher.runnerDirectory = reader.string("CMA_RUNNER_REMOTE_DIR") ?? c.launcher.runnerDirectory
@@ -169,6 +180,8 @@ extension Configuration {
         c.launcher.autoDeleteSeconds = try reader.int("CMA_AUTO_DELETE_SECONDS", in: 60...2_592_000)
         c.launcher.launchBudget = try reader.seconds("CMA_LAUNCH_BUDGET_SECONDS") ?? c.launcher.launchBudget
         c.launcher.requireWorkSecret = try reader.bool("CMA_REQUIRE_WORK_SECRET") ?? true
+        if let wait = try reader.seconds("CMA_QUOTA_MAX_WAIT_SECONDS") { c.launcher.maxQuotaWait = wait }
+        if let retry = try reader.seconds("CMA_QUOTA_RETRY_SECONDS") { c.launcher.quotaRetryInterval = retry }
         c.idlePause = try reader.seconds("CMA_IDLE_PAUSE_SECONDS") ?? c.idlePause
         c.janitorInterval = try reader.seconds("CMA_JANITOR_INTERVAL_SECONDS") ?? c.janitorInterval
         c.pauseOnIdleWebhook = try reader.bool("CMA_PAUSE_ON_IDLE") ?? false
@@ -188,6 +201,9 @@ extension Configuration {
             c.emulatorVenvDirectory = reader.string("CMA_EMULATOR_VENV").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
                 ?? build.appendingPathComponent("runner-venv")
             c.emulatorPythonBinDirectory = reader.string("CMA_EMULATOR_PYTHON_BIN").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
+            for name in ["CMA_EMULATOR_RATE", "CMA_EMULATOR_BURST", "CMA_EMULATOR_MAX_ACTIVE", "CMA_EMULATOR_UNLIMITED"] {
+                c.emulatorLimitVariables[name] = reader.string(name)
+            }
             // The embedded emulators' own credentials; URLs are set once the port is bound.
             c.environmentID = "env_emulated"
             return c

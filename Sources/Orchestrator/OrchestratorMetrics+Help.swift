@@ -19,13 +19,16 @@ extension OrchestratorMetrics {
         "cma_launches_in_flight": "Launches in progress (at most the launch slots, rule 6).",
         "cma_ready": "1 while ready to claim work (template ready, queue reachable, not stopping), else 0; follows the template check and the drainer's health (rule 47).",
         "cma_janitor_sweeps_total": "Janitor sweeps by outcome; failed means the sandbox list failed and nothing was looked at (rule 44).",
-        "cma_janitor_pauses_total": "Janitor pauses of sandboxes whose runner was not running, by trigger (idle sweep or max_idle after an idle webhook) and outcome (rules 43 and 44).",
+        "cma_janitor_pauses_total": "Janitor pauses of sandboxes whose runner was not running, by trigger (idle sweep, max_idle after an idle webhook, or quota: room made for launches that met too_many_sandboxes) and outcome (rules 43 and 44).",
         "cma_upstream_requests_total": "Calls to Anthropic and Superserve by upstream, method, route pattern (ids replaced) and status class or transport_error.",
         "cma_upstream_request_duration_seconds": "Duration of calls to Anthropic and Superserve by upstream, method and route pattern (bucket waits excluded).",
         "cma_work_force_stops_total": "Acked work items force-stopped, by reason class and outcome (rules 7, 8, 26 and 37).",
         "cma_work_queue_errors_total": "Failed work-queue calls (poll, ack, stop) by rule 33's class: transient ones are retried, fatal poll errors stop the loop.",
         "cma_superserve_bucket_wait_seconds_total": "Seconds callers spent waiting for a token of the shared Superserve bucket (rule 35).",
         "cma_superserve_bucket_waiters": "Callers waiting for a token of the shared Superserve bucket now (rule 35).",
+        "cma_superserve_rate_per_second": "Rate of the shared Superserve bucket now: the configured rate until Superserve reports its limit, then CMA_SUPERSERVE_RATE_SHARE of it, halved by each 429 and growing back.",
+        "cma_superserve_reported_limit_per_second": "The team rate limit Superserve last reported in RateLimit-Limit (0 until it does).",
+        "cma_superserve_quota_waiting": "Launches waiting for room under Superserve's active-sandbox quota (429 too_many_sandboxes) now.",
     ]
 
     /// swift-prometheus' `MetricsFactory` registers every metric without help text, so

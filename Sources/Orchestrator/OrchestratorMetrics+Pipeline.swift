@@ -58,6 +58,12 @@ extension OrchestratorMetrics {
 
     /// `cma_ready` follows readiness by itself: `isReady` is asked again whenever the
     /// template check or the drainer's health changes, not only on `/readyz`.
+    /// The Superserve budget's gauges follow `source` (bucket rate, reported limit,
+    /// launches waiting for room), read at each exposition.
+    func trackSuperserve(_ source: @escaping @Sendable () -> (rate: Double, limit: Double?, waiting: Int)) {
+        superserveSource.withLock { $0 = source }
+    }
+
     func trackReadiness(_ isReady: @escaping @Sendable () -> Bool) {
         readiness.withLock { $0 = isReady }
         refreshReadiness()

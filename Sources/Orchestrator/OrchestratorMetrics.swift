@@ -20,6 +20,11 @@ public final class OrchestratorMetrics: Sendable {
     let drains: CoreMetrics.Counter
     let bucketWaitSeconds: CoreMetrics.FloatingPointCounter
     let bucketWaiters: CoreMetrics.Meter
+    /// The team budget's gauges, read at each exposition (`trackSuperserve`).
+    let superserveRate: CoreMetrics.Meter
+    let superserveReportedLimit: CoreMetrics.Meter
+    let quotaWaiting: CoreMetrics.Meter
+    let superserveSource = Mutex<(@Sendable () -> (rate: Double, limit: Double?, waiting: Int))?>(nil)
     /// What `cma_ready` is computed from, once the pipeline exists (`trackReadiness`).
     let readiness = Mutex<(@Sendable () -> Bool)?>(nil)
     /// A counter and the same count as a plain number, for `/status`.
@@ -68,6 +73,9 @@ public final class OrchestratorMetrics: Sendable {
         drains = CoreMetrics.Counter(label: "cma_drains_total", factory: factory)
         bucketWaitSeconds = CoreMetrics.FloatingPointCounter(label: "cma_superserve_bucket_wait_seconds_total", factory: factory)
         bucketWaiters = CoreMetrics.Meter(label: "cma_superserve_bucket_waiters", factory: factory)
+        superserveRate = CoreMetrics.Meter(label: "cma_superserve_rate_per_second", factory: factory)
+        superserveReportedLimit = CoreMetrics.Meter(label: "cma_superserve_reported_limit_per_second", factory: factory)
+        quotaWaiting = CoreMetrics.Meter(label: "cma_superserve_quota_waiting", factory: factory)
         webhookCounters = WebhookOutcome.allCases.map { outcome in
             Tallied(CoreMetrics.Counter(label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         }
@@ -122,6 +130,12 @@ public final class OrchestratorMetrics: Sendable {
 
     /// The Prometheus text exposition.
     public func exposition() -> [UInt8] {
+        if let source = superserveSource.withLock({ $0 }) {
+            let now = source()
+            superserveRate.set(now.rate)
+            superserveReportedLimit.set(now.limit ?? 0)
+            quotaWaiting.set(Double(now.waiting))
+        }
         var buffer: [UInt8] = []
         buffer.reserveCapacity(8192)
         registry.emit(into: &buffer)

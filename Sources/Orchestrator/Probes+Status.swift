@@ -28,7 +28,11 @@ extension Probes {
         out += #","not_ready_reasons":["# + reasons.map(JSONEscape.quoted).joined(separator: ",") + "]"
         out += #","environment_id":"# + JSONEscape.quoted(configuration.environmentID)
         out += #","template":{"name":"# + JSONEscape.quoted(configuration.launcher.template)
-        out += #","status":"# + JSONEscape.quoted(template.isReady ? "ready" : (template.reason ?? "checking")) + "}"
+        out += #","status":"# + JSONEscape.quoted(template.isReady ? "ready" : (template.reason ?? "checking"))
+        // The runner bundle version launches expect, and whether the template's
+        // sandboxes are known to hold it (`current`), not (`older`) or not yet (`unknown`).
+        out += #","runner_version":"# + JSONEscape.quoted(pipeline.templateCheck.expectedRunnerVersion ?? "")
+        out += #","runner_version_state":"# + JSONEscape.quoted(pipeline.templateCheck.runnerVersionState.rawValue) + "}"
         out += #","drain":{"draining":"# + ((pipeline.scheduler?.isDraining ?? false) ? "true" : "false")
         out += #","drains_started":"# + String(pipeline.scheduler?.drainsStarted ?? 0)
         out += #","triggers":"# + String(pipeline.scheduler?.triggersReceived ?? 0)
@@ -37,6 +41,15 @@ extension Probes {
         out += #","last_error":"# + string(health.lastError) + "}"
         out += #","launches":{"launched":"# + String(launched) + #","failed":"# + String(failed)
         out += #","in_flight":"# + String(health.launchesInFlight) + "}"
+        // The team's Superserve budget: the bucket's rate now and the limit Superserve
+        // reported, and the active-sandbox quota's pressure (superserve.md §7).
+        let superserve = pipeline.launcher.client
+        out += #","superserve":{"rate_per_second":"# + String((superserve.rateInForce * 100).rounded() / 100)
+        out += #","reported_limit_per_second":"# + (superserve.reportedRateLimit.map { String($0) } ?? "null")
+        out += #","bucket_waiters":"# + String(superserve.bucketWaiters)
+        out += #","quota":{"waiting":"# + String(pipeline.quotaRoom.waiting)
+        out += #","paused_for_room":"# + String(pipeline.quotaRoom.pausedForRoom)
+        out += #","last_pressure":"# + date(pipeline.quotaRoom.lastPressure) + "}}"
         out += #","webhooks":{"queued":"# + String(metrics.webhooks(.queued)) + #","ignored":"# + String(metrics.webhooks(.ignored))
         out += #","duplicate":"# + String(metrics.webhooks(.duplicate)) + #","rejected":"# + String(metrics.webhooks(.rejected)) + "}"
         out += #","recent":["#

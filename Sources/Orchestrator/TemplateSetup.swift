@@ -9,19 +9,32 @@ import SandboxLifecycle
 /// and `cancelled` are errors, a failed template is rebuilt on the next run).
 public enum TemplateSetup {
     /// The template body of superserve.md §6: Python with the runner's SDK, procps for
-    /// the probe, and the runner and agent folders.
+    /// the probe, and the runner and agent folders. With `bundle`, the runner bundle is
+    /// baked in with its version (`.bundle-version`), so a launch in a sandbox made
+    /// from this template sends no bundle at all (rule 24 as amended).
     public static func body(name: String, runnerDirectory: String, agentWorkdir: String,
-                            anthropicRequirement: String = defaultAnthropicRequirement) -> Data {
-        let steps = [
+                            anthropicRequirement: String = defaultAnthropicRequirement, bundle: RunnerBundle? = nil) -> Data {
+        var steps = [
             #"{"run":"apt-get update && apt-get install -y --no-install-recommends curl git jq procps && rm -rf /var/lib/apt/lists/*"}"#,
             #"{"run":"# + JSONEscape.quoted("pip install --no-cache-dir '\(anthropicRequirement)'") + "}",
             #"{"run":"# + JSONEscape.quoted("mkdir -p \(runnerDirectory) \(agentWorkdir) /mnt/session/outputs") + "}",
-            #"{"workdir":"# + JSONEscape.quoted(agentWorkdir) + "}",
         ]
+        if let bundle { steps.append(#"{"run":"# + JSONEscape.quoted(bakeCommand(bundle, runnerDirectory: runnerDirectory)) + "}") }
+        steps.append(#"{"workdir":"# + JSONEscape.quoted(agentWorkdir) + "}")
         let text = #"{"name":"# + JSONEscape.quoted(name) + #","vcpu":2,"memory_mib":2048,"build_spec":{"from":"python:3.12-slim","steps":["#
             + steps.joined(separator: ",") + "]}}"
         return Data(text.utf8)
     }
+
+    /// The build step that unpacks the bundle into the runner directory and records its
+    /// version where the launch exec looks (`RunnerEnvironment.launchCommand`). Base64
+    /// holds no quote, so single quotes are safe.
+    public static func bakeCommand(_ bundle: RunnerBundle, runnerDirectory dir: String) -> String {
+        "printf %s '\(bundle.base64)' | base64 -d | tar -xf - -C \(dir) && printf '%s\\n' \(bundle.version) > \(dir)/.bundle-version"
+    }
+
+    /// The bundle of a runner folder, or nil when it holds no runner.
+    static func loadBundle(_ folder: URL) -> RunnerBundle? { try? RunnerBundle.load(from: folder) }
 
     /// The runner's SDK pin when `runner/requirements.txt` cannot be read.
     public static let defaultAnthropicRequirement = "anthropic==2.10.0"
@@ -44,6 +57,9 @@ public enum TemplateSetup {
         let superserve: SuperserveConfiguration
         let launcher: LauncherConfiguration
         let anthropicRequirement: String
+        /// The runner bundle baked into the template (`CMA_RUNNER_DIR`, else `./runner`
+        /// when present); nil builds the template without it.
+        var bundle: RunnerBundle? = nil
         /// Tries of one upstream call on transient answers (429, 5xx, transport).
         var attempts = 6
         var backoff = Backoff(base: .milliseconds(500), cap: .seconds(10))
@@ -65,7 +81,7 @@ public enum TemplateSetup {
             variables.merge(file.variables(for: profile)) { _, fromFile in fromFile }
         }
         let reader = EnvironmentReader(variables)
-        do {
+        do throws(Configuration.Error) {
             let key = try reader.required("SUPERSERVE_API_KEY")
             let (control, data) = try Configuration.superserveURLs(reader, apiKey: key)
             let superserve = SuperserveConfiguration(controlPlaneURL: control, dataPlaneURL: data, apiKey: key)
@@ -75,8 +91,12 @@ public enum TemplateSetup {
             launcher.agentWorkdir = reader.string("CMA_AGENT_WORKDIR") ?? launcher.agentWorkdir
             let runnerSource = reader.string("CMA_RUNNER_DIR").map { URL(fileURLWithPath: $0, relativeTo: workingDirectory) }
                 ?? Configuration.locate("runner", from: workingDirectory)
+            let bundle = runnerSource.flatMap(loadBundle)
+            if bundle == nil, reader.string("CMA_RUNNER_DIR") != nil {
+                throw Configuration.Error("CMA_RUNNER_DIR", "must name the folder holding runner.py (the repository's runner/)")
+            }
             return Plan(superserve: superserve, launcher: launcher,
-                        anthropicRequirement: anthropicRequirement(runnerSource: runnerSource))
+                        anthropicRequirement: anthropicRequirement(runnerSource: runnerSource), bundle: bundle)
         } catch {
             throw .variables(error)
         }
@@ -120,12 +140,13 @@ public enum TemplateSetup {
                 (templateID, buildID) = (template.id, latest)
             case nil:
                 let body = body(name: name, runnerDirectory: launcher.runnerDirectory, agentWorkdir: launcher.agentWorkdir,
-                                anthropicRequirement: plan.anthropicRequirement)
+                                anthropicRequirement: plan.anthropicRequirement, bundle: plan.bundle)
                 do {
                     let created = try await retrying(plan, logger, "templates.create") { () async throws(SandboxLifecycleError) in
                         try await client.createTemplate(body: body)
                     }
                     log("template \(name) created; build \(created.buildID) started")
+                    logger.info("template.runner_baked", metadata: ["runner.version": "\(plan.bundle?.version ?? "none")"])
                     (templateID, buildID) = (created.template.id, created.buildID)
                 } catch SandboxLifecycleError.http(409, _, _, _) {
                     // Created meanwhile by someone else: look again and follow that one.

@@ -16,6 +16,8 @@ struct WorkPipeline: Sendable {
     let launcher: SandboxLauncher
     let templateCheck: TemplateCheck
     let janitor: Janitor
+    /// Launches waiting for room under the active-sandbox quota (`/status`, metrics).
+    let quotaRoom: QuotaRoom
 
     /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
     /// queue half, and embedders with their own launcher).
@@ -34,6 +36,7 @@ struct WorkPipeline: Sendable {
                                                               apiKey: configuration.superserveAPIKey)
         superserveConfiguration.ratePerSecond = configuration.superserveRatePerSecond
         superserveConfiguration.burst = configuration.superserveBurst
+        superserveConfiguration.rateShare = configuration.superserveRateShare
         superserveConfiguration.maxInFlight = configuration.superserveMaxInFlight
         let superserveTransport = MeteredTransport(
             transport, upstream: .superserve,
@@ -44,17 +47,24 @@ struct WorkPipeline: Sendable {
         let locks = SessionLocks()
         // The board hears the launcher's and the janitor's probes and pauses through it.
         let sandboxActivity = SandboxActivity(observer: board)
-        launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,
-                                   locks: locks, activity: sandboxActivity, logger: logger)
         var janitorConfiguration = Janitor.Configuration(environmentID: configuration.environmentID)
         janitorConfiguration.idleTimeout = configuration.idlePause
         janitorConfiguration.interval = configuration.janitorInterval
         janitorConfiguration.runnerDirectory = launcherConfiguration.runnerDirectory
         janitorConfiguration.maxIdle = .seconds(launcherConfiguration.maxIdleSeconds)
-        janitor = Janitor(client: superserve, configuration: janitorConfiguration, locks: locks,
-                          activity: sandboxActivity, logger: logger, observer: metrics)
+        let janitor = Janitor(client: superserve, configuration: janitorConfiguration, locks: locks,
+                              activity: sandboxActivity, logger: logger, observer: metrics)
+        self.janitor = janitor
+        // Launches that meet the active-sandbox quota wait in order while the janitor
+        // pauses idle sandboxes of this environment to make room (superserve.md §7).
+        let quotaRoom = QuotaRoom(maker: { count in await janitor.makeRoom(count: count) },
+                                  retryInterval: launcherConfiguration.quotaRetryInterval)
+        self.quotaRoom = quotaRoom
+        metrics.trackSuperserve { (superserve.rateInForce, superserve.reportedRateLimit, quotaRoom.waiting) }
+        launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,
+                                   locks: locks, activity: sandboxActivity, logger: logger, quotaRoom: quotaRoom)
         let templateCheck = TemplateCheck(client: superserve, templateName: launcherConfiguration.template, logger: logger,
-                                          observer: metrics)
+                                          observer: metrics, versions: launcher.versions)
         self.templateCheck = templateCheck
 
         var drainerConfiguration = DrainerConfiguration()

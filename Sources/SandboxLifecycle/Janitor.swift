@@ -57,7 +57,8 @@ public final class Janitor: Sendable {
     /// Sweeps every `interval` until the task is cancelled.
     public func run() async {
         while !Task.isCancelled {
-            await sweep()
+            // Idle pauses yield to launches in the shared bucket (rule 35).
+            await TokenBucket.Priority.$current.withValue(.background) { _ = await sweep() }
             do { try await sleeper.sleep(for: configuration.interval) } catch { return }
         }
     }
@@ -127,7 +128,7 @@ public final class Janitor: Sendable {
 
     /// `.maxIdle` pauses without the idle test: the session's own idle webhook and
     /// the runner's `max_idle` already say so (rule 43).
-    private func consider(_ listed: Sandbox, report: inout SweepReport, trigger: PauseTrigger) async {
+    func consider(_ listed: Sandbox, report: inout SweepReport, trigger: PauseTrigger) async {
         let requireIdle = trigger == .idle
         let sessionID = listed.metadata["cma.session_id"] ?? "sandbox:" + listed.id
         var log = logger
@@ -137,22 +138,34 @@ public final class Janitor: Sendable {
         let outcome: Verdict? = await locks.withLockIfAvailable(sessionID) { () async -> Verdict in
             do throws(SandboxLifecycleError) {
                 // Rule 44: re-read right before deciding; cma.launched_at may have moved.
-                let fresh = try await client.getSandbox(id: listed.id)
+                // Making room under the quota needs no idle test, and the list it
+                // works from is seconds old: that answer is used as it is.
+                let fresh = trigger == .quota ? listed : try await client.getSandbox(id: listed.id)
                 guard fresh.status == .active else { return .skipped }
                 if requireIdle, !isIdle(fresh) { return .skipped }
-                let access: SandboxAccess
-                if let known = activity.access(for: fresh.id) {
-                    access = known
+                let probe: ProbeResult
+                let launchedAt = fresh.metadata["cma.launched_at"].flatMap(Timestamp.parse) ?? .distantPast
+                if trigger == .quota, let ended = activity.endedRunner(fresh.id), launchedAt <= ended.seen {
+                    // The launch's own probe found the runner ended, this process has not
+                    // launched there since (we hold the session lock), and the metadata
+                    // names no later launch by another replica: no second probe.
+                    probe = ProbeResult(state: ended.state, pid: nil, exitCode: nil)
                 } else {
-                    access = try SandboxAccess(try await client.activate(id: fresh.id))
-                    activity.remember(access)
-                }
-                let dir = configuration.runnerDirectory
-                let result = try await client.exec(access, command: RunnerEnvironment.probeCommand(runnerDirectory: dir),
-                                                   workingDirectory: dir, timeoutSeconds: configuration.probeExecTimeoutSeconds)
-                guard let probe = ProbeResult.parse(result.stdout) else {
-                    log.warning("janitor.probe_unreadable")
-                    return .failed("probe printed no state")
+                    let access: SandboxAccess
+                    if let known = activity.access(for: fresh.id) {
+                        access = known
+                    } else {
+                        access = try SandboxAccess(try await client.activate(id: fresh.id))
+                        activity.remember(access)
+                    }
+                    let dir = configuration.runnerDirectory
+                    let result = try await client.exec(access, command: RunnerEnvironment.probeCommand(runnerDirectory: dir),
+                                                       workingDirectory: dir, timeoutSeconds: configuration.probeExecTimeoutSeconds)
+                    guard let parsed = ProbeResult.parse(result.stdout) else {
+                        log.warning("janitor.probe_unreadable")
+                        return .failed("probe printed no state")
+                    }
+                    probe = parsed
                 }
                 if probe.state == .running {
                     activity.recordRunning(fresh.id, at: now())

@@ -1,21 +1,31 @@
 import Foundation
 
 /// The one JSON line launch.sh prints: `{"pid":N}` or `{"pid":N,"already_running":true}`
-/// (rules 29–31). The last line that parses wins, so stray output before it is harmless.
+/// (rules 29–31), with `"unpacked":true` when the exec had to unpack the bundle it
+/// carried (`RunnerVersions` learns from it). The last line that parses wins, so stray
+/// output before it is harmless.
 public struct LaunchOutput: Sendable, Equatable {
     public var pid: Int
     public var alreadyRunning: Bool
+    public var unpacked: Bool = false
+
+    public init(pid: Int, alreadyRunning: Bool, unpacked: Bool = false) {
+        self.pid = pid
+        self.alreadyRunning = alreadyRunning
+        self.unpacked = unpacked
+    }
 
     private struct Wire: Decodable {
         var pid: Int
         var already_running: Bool?
+        var unpacked: Bool?
     }
 
     public static func parse(_ stdout: String) -> LaunchOutput? {
         for line in stdout.split(whereSeparator: \.isNewline).reversed() {
             // JSONDecoder refuses strings, booleans and fractions for an Int.
             guard let wire = try? JSONDecoder().decode(Wire.self, from: Data(line.utf8)), wire.pid > 0 else { continue }
-            return LaunchOutput(pid: wire.pid, alreadyRunning: wire.already_running ?? false)
+            return LaunchOutput(pid: wire.pid, alreadyRunning: wire.already_running ?? false, unpacked: wire.unpacked ?? false)
         }
         return nil
     }

@@ -5,10 +5,14 @@ import Foundation
 /// no I/O and reads no clock, so the rules it implements (11–23, 31, 37) are tested
 /// as decision tables.
 ///
-/// Common case (rule 24): [readSessionMetadata] → lookup → create | activate →
-/// writeBundle → exec: at most five sequential upstream calls. A prepared id replaces
-/// the lookup; a network PATCH is added only for prepared or found sandboxes whose
-/// policy differs (rule 23).
+/// Common case (rule 24 as amended): [readSessionMetadata] → lookup → create |
+/// activate → exec: a new session costs three Superserve calls (list, create, exec),
+/// an active one two (list, exec: the activate a found `active` sandbox would get
+/// answers nothing the list did not), a paused one three (list, activate, exec). The
+/// runner bundle rides inside the exec when the sandbox may not hold its version
+/// (`carryBundle`); only a bundle too large for the exec env costs a file write. A
+/// prepared id replaces the lookup; a network PATCH is added only for prepared or
+/// found sandboxes whose policy differs (rule 23).
 public struct LaunchPlanner: Sendable {
     public struct Settings: Sendable {
         /// Rule 37: total budget of one launch.
@@ -20,14 +24,44 @@ public struct LaunchPlanner: Sendable {
         public var networkPolicy: NetworkPolicy
         /// Rule 34: delay before transient retry number `attempt` (0-based), given the server hint.
         public var backoff: @Sendable (_ attempt: Int, _ hint: Duration?) -> Duration
+        /// Whether the sandbox is known to hold the current runner bundle
+        /// (`RunnerVersions.holdsCurrent`), so its exec may leave the bundle out.
+        public var holdsCurrentRunner: @Sendable (_ sandboxID: String, _ origin: SandboxOrigin?) -> Bool
+        /// Whether the bundle fits in the exec's env (`RunnerBundle.fitsInEnvironment`);
+        /// if not, it is written as a file first.
+        public var bundleFitsInExec: Bool
+        /// Whether the launcher still holds data-plane access (a token) for the
+        /// sandbox from an earlier launch (`SandboxActivity`), so a found `active`
+        /// sandbox needs no activate (rule 32 refreshes a token that expired).
+        public var hasDataPlaneAccess: @Sendable (_ sandboxID: String) -> Bool
+        /// Whether a `too_many_sandboxes` 429 waits for room (`QuotaRoom` wired) rather
+        /// than backing off like any 429.
+        public var waitsForRoom: Bool
+        /// Time waiting for room does not count against `budget`, up to this much;
+        /// past it the launch fails with the quota as its reason.
+        public var maxRoomWait: Duration
+        /// Whether launches are waiting for room now (`QuotaRoom.waiting > 0`): a new
+        /// create then joins the line instead of taking room made for those before it.
+        public var roomQueued: @Sendable () -> Bool
 
         public init(budget: Duration, conflictWindow: Duration, conflictInterval: Duration,
-                    networkPolicy: NetworkPolicy, backoff: @escaping @Sendable (Int, Duration?) -> Duration) {
+                    networkPolicy: NetworkPolicy, backoff: @escaping @Sendable (Int, Duration?) -> Duration,
+                    holdsCurrentRunner: @escaping @Sendable (String, SandboxOrigin?) -> Bool = { _, _ in false },
+                    bundleFitsInExec: Bool = true,
+                    hasDataPlaneAccess: @escaping @Sendable (String) -> Bool = { _ in false },
+                    waitsForRoom: Bool = false, maxRoomWait: Duration = .seconds(600),
+                    roomQueued: @escaping @Sendable () -> Bool = { false }) {
             self.budget = budget
             self.conflictWindow = conflictWindow
             self.conflictInterval = conflictInterval
             self.networkPolicy = networkPolicy
             self.backoff = backoff
+            self.holdsCurrentRunner = holdsCurrentRunner
+            self.bundleFitsInExec = bundleFitsInExec
+            self.hasDataPlaneAccess = hasDataPlaneAccess
+            self.waitsForRoom = waitsForRoom
+            self.maxRoomWait = maxRoomWait
+            self.roomQueued = roomQueued
         }
     }
 
@@ -46,6 +80,15 @@ public struct LaunchPlanner: Sendable {
     public private(set) var lookupExtras: [String] = []
     /// Looked-up sandboxes that turned out gone or failed; the next lookup skips them.
     public private(set) var dropped: Set<String> = []
+    /// Whether the next exec carries the runner bundle in its env (rule 24 as amended).
+    public private(set) var carryBundle = false
+    /// The sandbox the bundle file was written to (fallback for a bundle too large for the env).
+    private var bundleFileIn: String?
+    /// Set when an exec without the bundle met another version: every later exec carries it.
+    private var versionMismatch = false
+    /// Time spent waiting for room under the quota, and the step to take after it.
+    public private(set) var roomWaited: Duration = .zero
+    private var afterRoom: LaunchStep?
 
     private var afterWait: LaunchStep?
     private var transientFailures = 0
@@ -134,6 +177,16 @@ public struct LaunchPlanner: Sendable {
             afterWait = nil
             return step
 
+        case .roomWaited(let waited):
+            roomWaited += waited
+            let step = afterRoom ?? .fail(reason: "internal: nothing to resume after waiting for room", sandboxID: sandboxID)
+            afterRoom = nil
+            if roomWaited > settings.maxRoomWait {
+                return .fail(reason: "no room under the active-sandbox quota for \(Self.seconds(settings.maxRoomWait))",
+                             sandboxID: sandboxID)
+            }
+            return step
+
         case .sessionMetadata(.success(let metadata)):
             succeeded()
             if let id = metadata[Self.preparedKey], !id.isEmpty { return adopt(id, origin: .prepared) }
@@ -150,9 +203,26 @@ public struct LaunchPlanner: Sendable {
             succeeded()
             guard let (chosen, extras) = Self.choose(from: sandboxes, excluding: dropped) else {
                 lookupExtras = []
+                if settings.waitsForRoom, settings.roomQueued() {
+                    // Launches before this one wait for room under the quota: a create
+                    // now would meet the same 429 or take the room made for them.
+                    lastProblem = "waiting in line for room under the active-sandbox quota"
+                    afterRoom = .create
+                    return .waitForRoom
+                }
                 return .create
             }
             lookupExtras = extras.map(\.id)
+            if chosen.status == .active, settings.networkPolicy.matches(chosen.network),
+               settings.hasDataPlaneAccess(chosen.id) {
+                // The list already says it is up and locked down, and the token of an
+                // earlier launch is at hand: an activate would answer nothing new (a
+                // token that expired meanwhile is refreshed by the data plane, rule 32).
+                sandboxID = chosen.id
+                origin = .lookedUp
+                conflictSince = nil
+                return execStep(chosen.id)
+            }
             return adopt(chosen.id, origin: .lookedUp)
         case .lookedUp(.failure(let error)):
             switch Self.classify(error, .read) {
@@ -165,9 +235,16 @@ public struct LaunchPlanner: Sendable {
             sandboxID = sandbox.id
             origin = .created
             // Created with the policy of rule 22, so no PATCH is needed.
-            return .writeBundle(sandboxID: sandbox.id)
+            return execStep(sandbox.id)
         case .created(.failure(let error)):
             switch Self.classify(error, .create) {
+            case .quota where settings.waitsForRoom:
+                // A 429 refuses before anything is created (superserve.md §7), so the
+                // create is repeated as it is once there is room: no lookup (rule 16's
+                // doubt is about answers that may hide a create).
+                lastProblem = "create: \(error)"
+                afterRoom = .create
+                return .waitForRoom
             case .retry(let hint), .quota(let hint):
                 // Rule 16: the 201 may have been lost; look up again before any create.
                 return retry(.lookup, problem: "create: \(error)", hint: hint)
@@ -184,7 +261,7 @@ public struct LaunchPlanner: Sendable {
             let id = sandbox.id.isEmpty ? (sandboxID ?? sandbox.id) : sandbox.id
             sandboxID = id
             // Rule 23: lock egress before the runner starts, only when it differs.
-            if settings.networkPolicy.matches(sandbox.network) { return .writeBundle(sandboxID: id) }
+            if settings.networkPolicy.matches(sandbox.network) { return execStep(id) }
             return .patchNetwork(sandboxID: id)
         case .activated(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: activate without a sandbox", sandboxID: nil) }
@@ -198,8 +275,12 @@ public struct LaunchPlanner: Sendable {
                 return .readSandbox(sandboxID: id)
             case .notFound:
                 return gone(id, detail: "not found (404)")
+            case .quota where settings.waitsForRoom:
+                lastProblem = "activate: \(error)"
+                afterRoom = .activate(sandboxID: id)
+                return .waitForRoom
             case .retry(let hint), .quota(let hint):
-                // 429 too_many_sandboxes is a quota: back off within the budget (rule 20).
+                // 429 too_many_sandboxes without a QuotaRoom: back off within the budget (rule 20).
                 return retry(.activate(sandboxID: id), problem: "activate: \(error)", hint: hint)
             case .fatal:
                 return .fail(reason: "activate of sandbox \(id) failed: \(error)", sandboxID: id)
@@ -237,7 +318,7 @@ public struct LaunchPlanner: Sendable {
         case .networkPatched(.success):
             succeeded()
             guard let id = sandboxID else { return .fail(reason: "internal: patch without a sandbox", sandboxID: nil) }
-            return .writeBundle(sandboxID: id)
+            return execStep(id)
         case .networkPatched(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: patch without a sandbox", sandboxID: nil) }
             switch Self.classify(error, .update) {
@@ -255,6 +336,8 @@ public struct LaunchPlanner: Sendable {
         case .bundleWritten(.success):
             succeeded()
             guard let id = sandboxID else { return .fail(reason: "internal: write without a sandbox", sandboxID: nil) }
+            bundleFileIn = id
+            carryBundle = false
             return .exec(sandboxID: id)
         case .bundleWritten(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: write without a sandbox", sandboxID: nil) }
@@ -268,6 +351,14 @@ public struct LaunchPlanner: Sendable {
         case .executed(.success(let result)):
             guard let id = sandboxID else { return .fail(reason: "internal: exec without a sandbox", sandboxID: nil) }
             succeeded()
+            if result.exitCode == RunnerVersions.versionMismatchExitCode, !carryBundle, bundleFileIn != id, !versionMismatch {
+                // Sent without the bundle, the exec met another version and changed
+                // nothing: repeat it with the bundle (the one extra call a wrong
+                // belief about the template costs).
+                versionMismatch = true
+                lastProblem = "runner version in sandbox \(id) differs"
+                return execStep(id)
+            }
             guard result.exitCode == 0 else {
                 return .fail(reason: "launch.sh in sandbox \(id) exited \(result.exitCode)", sandboxID: id)
             }
@@ -290,6 +381,22 @@ public struct LaunchPlanner: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The launch exec, with the bundle in its env unless the sandbox is known to hold
+    /// the current version; a bundle too large for the env is written first.
+    private mutating func execStep(_ id: String) -> LaunchStep {
+        let needed = versionMismatch || !settings.holdsCurrentRunner(id, origin)
+        guard needed else {
+            carryBundle = false
+            return .exec(sandboxID: id)
+        }
+        if settings.bundleFitsInExec {
+            carryBundle = true
+            return .exec(sandboxID: id)
+        }
+        carryBundle = false
+        return bundleFileIn == id ? .exec(sandboxID: id) : .writeBundle(sandboxID: id)
+    }
 
     private mutating func adopt(_ id: String, origin: SandboxOrigin) -> LaunchStep {
         sandboxID = id
@@ -342,8 +449,12 @@ public struct LaunchPlanner: Sendable {
         }
     }
 
-    private mutating func guardBudget(_ step: LaunchStep, elapsed: Duration) -> LaunchStep {
+    private mutating func guardBudget(_ step: LaunchStep, elapsed total: Duration) -> LaunchStep {
+        // Waiting in line for room under the quota is not the launch's own slowness.
+        let elapsed = total - min(roomWaited, settings.maxRoomWait)
         switch step {
+        case .waitForRoom:
+            return step
         case .launched, .fail:
             return step
         case .wait(let delay) where elapsed + delay >= settings.budget:

@@ -21,6 +21,9 @@ public enum LaunchStep: Sendable, Equatable {
     case exec(sandboxID: String)
     /// Sleep, then report `.waited`.
     case wait(Duration)
+    /// The team's active-sandbox quota is full (429 `too_many_sandboxes`): wait in
+    /// launch order until room is made (`QuotaRoom`), then report `.roomWaited`.
+    case waitForRoom
     /// Hand-off done: the runner was started (or already serves this work id, rule 31).
     case launched(sandboxID: String, pid: Int, alreadyRunning: Bool)
     /// The launch failed; the caller force-stops the item (rule 37).
@@ -39,6 +42,8 @@ public enum LaunchEvent: Sendable {
     case bundleWritten(Result<Void, SandboxLifecycleError>)
     case executed(Result<ExecResult, SandboxLifecycleError>)
     case waited
+    /// Back from `waitForRoom` after `waited`.
+    case roomWaited(Duration)
 }
 
 /// How `LaunchContext.sessionMetadata` reports failures (rule 33, session GET row).

@@ -42,6 +42,12 @@ public struct LauncherConfiguration: Sendable {
     /// amended): the environment key can claim any session's work, so handing it to a
     /// sandbox is the operator's explicit opt-in.
     public var requireWorkSecret = true
+    /// `CMA_QUOTA_MAX_WAIT_SECONDS`: how long a launch may wait in line for room under
+    /// the active-sandbox quota (superserve.md §7) without it counting against
+    /// `launchBudget`; past it the item is force-stopped with the quota as reason.
+    public var maxQuotaWait: Duration = .seconds(600)
+    /// How often the earliest launch waiting for room tries again when none could be made.
+    public var quotaRetryInterval: Duration = .seconds(2)
     /// Rule 34: cap of the per-item backoff.
     public var retryCap: Duration = .seconds(30)
     /// Bytes of runner.log kept for failure reports (rules 30, 37).

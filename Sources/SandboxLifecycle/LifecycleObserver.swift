@@ -17,4 +17,6 @@ public enum PauseTrigger: String, Sendable, CaseIterable {
     case idle
     /// A session went idle and the runner's `max_idle` plus a margin passed (rule 43).
     case maxIdle = "max_idle"
+    /// A create or activate met `too_many_sandboxes`; room was made for waiting launches.
+    case quota
 }

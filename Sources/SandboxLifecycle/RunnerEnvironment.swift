@@ -38,15 +38,31 @@ public enum RunnerEnvironment {
         return .success(env)
     }
 
-    /// Where the bundle is uploaded inside the runner directory.
-    public static func bundlePath(runnerDirectory: String) -> String {
-        runnerDirectory + "/.bundle.tar"
+    /// The exec env names of the bundle's version and of the bundle itself (base64).
+    public static let versionVariable = "CMA_RUNNER_VERSION"
+    public static let bundleVariable = "CMA_RUNNER_BUNDLE"
+
+    /// Where a bundle too large for the exec env is written (the file-write fallback),
+    /// named by its version so that a stale upload is never taken for the current one.
+    public static func bundlePath(runnerDirectory: String, version: String) -> String {
+        runnerDirectory + "/.bundle-\(version).tar"
     }
 
-    /// Rules 24 and 29: one exec that unpacks the bundle and runs launch.sh. Paths
-    /// stay absolute and space-free (the emulator rewrites absolute paths in command strings).
+    /// Rules 24 and 29, as amended: one exec. When the runner directory's
+    /// `.bundle-version` is not `$CMA_RUNNER_VERSION`, it unpacks the bundle from
+    /// `$CMA_RUNNER_BUNDLE` (or from the fallback file), records the version and
+    /// tells launch.sh (`CMA_BUNDLE_UNPACKED=1`); with neither it exits 75 having
+    /// changed nothing (`RunnerVersions.versionMismatchExitCode`). The bundle variable
+    /// is dropped before launch.sh runs, so the runner never inherits it. Paths stay
+    /// absolute and space-free (the emulator rewrites absolute paths in command strings).
     public static func launchCommand(runnerDirectory dir: String) -> String {
-        "mkdir -p \(dir) && tar -xf \(bundlePath(runnerDirectory: dir)) -C \(dir) && sh \(dir)/launch.sh"
+        let file = "\(dir)/.bundle-$\(versionVariable).tar"
+        return "mkdir -p \(dir) && cd \(dir) && CMA_BUNDLE_UNPACKED=0 && "
+            + "if [ \"$(cat \(dir)/.bundle-version 2>/dev/null)\" != \"$\(versionVariable)\" ]; then "
+            + "if [ -n \"$\(bundleVariable)\" ]; then printf %s \"$\(bundleVariable)\" | base64 -d > \(file) || exit 3; fi; "
+            + "[ -f \(file) ] || { echo '{\"error\":\"runner_version\"}'; exit \(RunnerVersions.versionMismatchExitCode); }; "
+            + "tar -xf \(file) -C \(dir) && rm -f \(file) && printf '%s\\n' \"$\(versionVariable)\" > \(dir)/.bundle-version || exit 3; "
+            + "CMA_BUNDLE_UNPACKED=1; fi; unset \(bundleVariable); export CMA_BUNDLE_UNPACKED; exec sh \(dir)/launch.sh"
     }
 
     /// Rule 30: the probe.

@@ -9,6 +9,10 @@ public final class SandboxActivity: Sendable {
     private struct Entry {
         var lastSeen: Date?
         var access: SandboxAccess?
+        /// The runner's state when a probe last found it not running, until a later
+        /// launch or probe says otherwise.
+        var ended: ProbeResult.State?
+        var endedSeen: Date?
     }
 
     private struct State {
@@ -41,6 +45,9 @@ public final class SandboxActivity: Sendable {
     public let capacity: Int
 
     private let state = Mutex(State())
+    /// Sandboxes whose launch's after-hand-off work (metadata, probe) has not ended:
+    /// making room under the quota leaves them alone, or the probe would wake them.
+    private let handOffs = Mutex<[String: Int]>([:])
     /// Told of every probe and pause recorded here (the status page's session board).
     let observer: (any SandboxObserver)?
 
@@ -56,6 +63,7 @@ public final class SandboxActivity: Sendable {
         let capacity = capacity
         state.withLock { state in
             state.update(sandboxID, capacity: capacity) { entry in
+                entry.ended = nil
                 if let previous = entry.lastSeen, previous > date { return }
                 entry.lastSeen = date
             }
@@ -71,6 +79,45 @@ public final class SandboxActivity: Sendable {
 
     public func lastSeenRunning(_ sandboxID: String) -> Date? {
         state.withLock { $0.entries[sandboxID]?.lastSeen }
+    }
+
+    func handOffStarted(_ sandboxID: String) {
+        state.withLock { $0.entries[sandboxID]?.ended = nil }
+        handOffs.withLock { $0[sandboxID, default: 0] += 1 }
+    }
+
+    /// A probe after the hand-off found the runner ended (`exited`, `dead`, …).
+    func recordEnded(_ sandboxID: String, state runnerState: ProbeResult.State, at date: Date) {
+        let capacity = capacity
+        state.withLock {
+            $0.update(sandboxID, capacity: capacity) { entry in
+                entry.ended = runnerState
+                entry.endedSeen = date
+            }
+        }
+    }
+
+    /// The runner's state, and when it was seen, if a probe found it ended and no launch
+    /// or probe of this process since says otherwise: making room under the quota
+    /// pauses such a sandbox without probing again (unless its `cma.launched_at` says
+    /// another replica launched since).
+    func endedRunner(_ sandboxID: String) -> (state: ProbeResult.State, seen: Date)? {
+        state.withLock { s in
+            guard let entry = s.entries[sandboxID], let ended = entry.ended, let seen = entry.endedSeen else { return nil }
+            return (ended, seen)
+        }
+    }
+
+    func handOffEnded(_ sandboxID: String) {
+        handOffs.withLock { pending in
+            let left = (pending[sandboxID] ?? 1) - 1
+            pending[sandboxID] = left > 0 ? left : nil
+        }
+    }
+
+    /// Whether a launch's after-hand-off work on `sandboxID` is still running.
+    public func handOffPending(_ sandboxID: String) -> Bool {
+        handOffs.withLock { $0[sandboxID] != nil }
     }
 
     func remember(_ access: SandboxAccess) {

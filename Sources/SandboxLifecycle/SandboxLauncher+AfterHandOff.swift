@@ -6,35 +6,46 @@ import Logging
 /// read-modify-write of rule 18 and the liveness probe of rule 30.
 extension SandboxLauncher {
     func startAfterHandOff(_ request: LaunchRequest, context: any LaunchContext, sandboxID: String,
-                           origin: SandboxOrigin?, access: SandboxAccess?, launchedAt: String, logger log: Logger) {
+                           origin: SandboxOrigin?, access: SandboxAccess?, knownMetadata: [String: String]? = nil,
+                           launchedAt: String, logger log: Logger) {
         let key = UUID()
+        activity.handOffStarted(sandboxID)
         // Registered under the lock before it can run to its own removal, so
         // `waitForBackgroundWork` never sees a finished task that stays listed.
         background.withLock { tasks in
             tasks[key] = Task.detached { [self] in
-                if origin != .created {
-                    // Rule 18: prepared and found sandboxes get the cma.* tags (the
-                    // environment tag brings them under the janitor, rule 44).
-                    await locks.withLock(request.sessionID) {
-                        await self.updateMetadata(sandboxID: sandboxID,
-                                                  own: Self.ownMetadata(request, launchedAt: launchedAt), logger: log)
+                // Bookkeeping and the probe yield to launches in the shared bucket (rule 35).
+                await TokenBucket.Priority.$current.withValue(.background) {
+                    if origin != .created {
+                        // Rule 18: prepared and found sandboxes get the cma.* tags (the
+                        // environment tag brings them under the janitor, rule 44).
+                        await locks.withLock(request.sessionID) {
+                            await self.updateMetadata(sandboxID: sandboxID,
+                                                      own: Self.ownMetadata(request, launchedAt: launchedAt),
+                                                      known: knownMetadata, logger: log)
+                        }
+                    }
+                    if let access {
+                        await self.probeAfterLaunch(request, context: context, access: access, logger: log)
                     }
                 }
-                if let access {
-                    await self.probeAfterLaunch(request, context: context, access: access, logger: log)
-                }
+                self.activity.handOffEnded(sandboxID)
                 _ = self.background.withLock { $0.removeValue(forKey: key) }
             }
         }
     }
 
     /// GET, merge the `cma.*` keys, drop `cma.paused_at`, PATCH the whole map (rule 18).
-    /// Keys Superserve reserves are never sent back (rule 17).
-    func updateMetadata(sandboxID: String, own: [String: String], logger log: Logger) async {
+    /// Keys Superserve reserves are never sent back (rule 17). `known`: the map the
+    /// launch's own lookup or activate answer carried moments ago, which stands in
+    /// for the GET (no call whose answer is already in hand).
+    func updateMetadata(sandboxID: String, own: [String: String], known: [String: String]? = nil,
+                        logger log: Logger) async {
         do throws(SandboxLifecycleError) {
-            let current = try await client.getSandbox(id: sandboxID)
-            let merged = Self.mergedMetadata(current.metadata, own: own)
-            guard merged != current.metadata else { return }
+            let current: [String: String]
+            if let known { current = known } else { current = try await client.getSandbox(id: sandboxID).metadata }
+            let merged = Self.mergedMetadata(current, own: own)
+            guard merged != current else { return }
             try await client.updateSandbox(id: sandboxID, metadata: merged)
             log.debug("sandbox.metadata.updated", metadata: ["sandbox.id": "\(sandboxID)"])
         } catch {
@@ -70,7 +81,11 @@ extension SandboxLauncher {
             do throws(SandboxLifecycleError) {
                 let probe = try await runProbe(access)
                 if let probe, probe.isHealthy {
-                    if probe.state == .running { activity.recordRunning(sandboxID, at: now()) }
+                    if probe.state == .running {
+                        activity.recordRunning(sandboxID, at: now())
+                    } else {
+                        activity.recordEnded(sandboxID, state: probe.state, at: now())
+                    }
                     log.info("runner.probe.ok", metadata: ["sandbox.id": "\(sandboxID)", "runner.state": "\(probe.state.rawValue)"])
                     return
                 }

@@ -10,21 +10,31 @@ import Synchronization
 /// Metadata bookkeeping (rule 18) and the liveness probe (rule 30) run after the
 /// hand-off in a detached task, off the critical path (rule 24).
 public final class SandboxLauncher: Sendable {
-    let client: SuperserveClient
+    public let client: SuperserveClient
     let bundle: RunnerBundle
     let configuration: LauncherConfiguration
     let locks: SessionLocks
     let activity: SandboxActivity
+    /// Where the current bundle is known to be (rule 24 as amended).
+    public let versions: RunnerVersions
     let logger: Logger
     let sleeper: any Sleeper
     let now: @Sendable () -> Date
     let background = Mutex<[UUID: Task<Void, Never>]>([:])
+    /// Where launches that meet the active-sandbox quota wait for room; nil: they back off.
+    public let quotaRoom: QuotaRoom?
+    /// Launch order: a launch's calls, once under way, are served by the shared bucket
+    /// in this order (rule 35 as amended).
+    let tickets = Atomic<UInt64>(0)
 
     public init(client: SuperserveClient, bundle: RunnerBundle, configuration: LauncherConfiguration,
                 locks: SessionLocks, activity: SandboxActivity, logger: Logger,
-                sleeper: any Sleeper = ContinuousSleeper(), now: @escaping @Sendable () -> Date = { Date() }) {
+                sleeper: any Sleeper = ContinuousSleeper(), now: @escaping @Sendable () -> Date = { Date() },
+                versions: RunnerVersions? = nil, quotaRoom: QuotaRoom? = nil) {
         self.client = client
         self.bundle = bundle
+        self.versions = versions ?? RunnerVersions(current: bundle.version)
+        self.quotaRoom = quotaRoom
         self.configuration = configuration
         self.locks = locks
         self.activity = activity
@@ -68,12 +78,19 @@ public final class SandboxLauncher: Sendable {
 
     var plannerSettings: LaunchPlanner.Settings {
         let backoff = Backoff(cap: configuration.retryCap)
+        let (versions, activity) = (versions, activity)
         return LaunchPlanner.Settings(
             budget: configuration.launchBudget,
             conflictWindow: configuration.activateConflictWindow,
             conflictInterval: configuration.activateConflictInterval,
             networkPolicy: configuration.networkPolicy,
-            backoff: { attempt, hint in backoff.delay(attempt: attempt, hint: hint) })
+            backoff: { attempt, hint in backoff.delay(attempt: attempt, hint: hint) },
+            holdsCurrentRunner: { id, origin in versions.holdsCurrent(sandboxID: id, origin: origin) },
+            bundleFitsInExec: bundle.fitsInEnvironment,
+            hasDataPlaneAccess: { id in activity.access(for: id) != nil },
+            waitsForRoom: quotaRoom != nil,
+            maxRoomWait: configuration.maxQuotaWait,
+            roomQueued: { [quotaRoom] in (quotaRoom?.waiting ?? 0) > 0 })
     }
 
     private func run(_ request: LaunchRequest, context: any LaunchContext, environment: [String: String],
@@ -87,7 +104,14 @@ public final class SandboxLauncher: Sendable {
         var event = LaunchEvent.started
         var access: SandboxAccess?
         var launchOutput: String?
+        var launchStdout = ""
         let launchedAt = Timestamp.format(now())
+        let ticket = tickets.add(1, ordering: .relaxed).newValue
+        // The sandboxes this launch's list and read answers described, by id: their
+        // metadata spares the after-hand-off update its GET (rule 18's read is already
+        // in hand). An empty map is not trusted for that (the GET then reads it).
+        var observed: [String: Sandbox] = [:]
+        var underWay = false
 
         while true {
             let elapsed = sleeper.uptime() - start
@@ -98,6 +122,10 @@ public final class SandboxLauncher: Sendable {
             let remaining = configuration.launchBudget - elapsed
             let ordinary = Self.deadline(client.configuration.requestTimeout, remaining)
             let lifecycle = Self.deadline(client.configuration.lifecycleTimeout, remaining)
+            // Rule 35 as amended: the first Superserve call of a launch waits its turn
+            // among new work; every later one goes before it.
+            let priority: TokenBucket.Priority = underWay ? .underWay(ticket) : .normal
+            if case .readSessionMetadata = step {} else { underWay = true }
             switch step {
             case .readSessionMetadata:
                 event = .sessionMetadata(await capture { () async throws(SessionMetadataError) in
@@ -105,13 +133,16 @@ public final class SandboxLauncher: Sendable {
                 })
 
             case .lookup:
-                event = .lookedUp(await capture { () async throws(SandboxLifecycleError) in
+                event = .lookedUp(await call(priority) { () async throws(SandboxLifecycleError) in
                     try await self.client.listSandboxes(metadata: ["cma.session_id": request.sessionID], timeout: ordinary)
                 })
+                if case .lookedUp(.success(let sandboxes)) = event {
+                    for sandbox in sandboxes { observed[sandbox.id] = sandbox }
+                }
 
             case .create:
                 let body = createRequest(request, launchedAt: launchedAt)
-                let result = await capture { () async throws(SandboxLifecycleError) in
+                let result = await call(priority) { () async throws(SandboxLifecycleError) in
                     let sandbox = try await self.client.createSandbox(body, timeout: lifecycle)
                     access = try SandboxAccess(sandbox)
                     return sandbox
@@ -122,13 +153,8 @@ public final class SandboxLauncher: Sendable {
                 event = .created(result)
 
             case .activate(let id):
-                if case .lookedUp = event, !planner.lookupExtras.isEmpty {
-                    // Rule 14: several live sandboxes for one session; keep them, say so.
-                    log.warning("sandbox.lookup.extras", metadata: [
-                        "sandbox.id": "\(id)", "sandbox.extras": "\(planner.lookupExtras.joined(separator: ","))",
-                    ])
-                }
-                let result = await capture { () async throws(SandboxLifecycleError) in
+                logExtras(after: event, chosen: id, planner: planner, log)
+                let result = await call(priority) { () async throws(SandboxLifecycleError) in
                     let sandbox = try await self.client.activate(id: id, timeout: lifecycle)
                     access = try SandboxAccess(sandbox)
                     return sandbox
@@ -136,41 +162,70 @@ public final class SandboxLauncher: Sendable {
                 event = .activated(result)
 
             case .readSandbox(let id):
-                event = .sandboxRead(await capture { () async throws(SandboxLifecycleError) in
+                event = .sandboxRead(await call(priority) { () async throws(SandboxLifecycleError) in
                     try await self.client.getSandbox(id: id, timeout: ordinary)
                 })
+                if case .sandboxRead(.success(let sandbox)) = event { observed[sandbox.id] = sandbox }
 
             case .patchNetwork(let id):
                 log.info("sandbox.network.update", metadata: ["sandbox.id": "\(id)"])
-                event = .networkPatched(await capture { () async throws(SandboxLifecycleError) in
+                event = .networkPatched(await call(priority) { () async throws(SandboxLifecycleError) in
                     try await self.client.updateSandbox(id: id, network: self.configuration.networkPolicy, timeout: ordinary)
                 })
 
             case .writeBundle(let id):
+                if access?.sandboxID != id { access = activity.access(for: id) }
                 guard let access, access.sandboxID == id else {
                     event = .bundleWritten(.failure(.invalidResponse("no data-plane access for sandbox \(id)")))
                     continue
                 }
-                let path = RunnerEnvironment.bundlePath(runnerDirectory: configuration.runnerDirectory)
-                event = .bundleWritten(await capture { () async throws(SandboxLifecycleError) in
+                let path = RunnerEnvironment.bundlePath(runnerDirectory: configuration.runnerDirectory, version: bundle.version)
+                event = .bundleWritten(await call(priority) { () async throws(SandboxLifecycleError) in
                     try await self.client.writeFile(access, path: path, contents: self.bundle.archive, timeout: ordinary)
                 })
 
             case .exec(let id):
+                logExtras(after: event, chosen: id, planner: planner, log)
+                // A found `active` sandbox goes straight here with the token of an
+                // earlier launch (the planner checked that one is held).
+                if access?.sandboxID != id { access = activity.access(for: id) }
                 guard let access, access.sandboxID == id else {
                     event = .executed(.failure(.invalidResponse("no data-plane access for sandbox \(id)")))
                     continue
                 }
                 let dir = configuration.runnerDirectory
-                let result = await capture { () async throws(SandboxLifecycleError) in
+                var env = environment
+                env[RunnerEnvironment.versionVariable] = bundle.version
+                if planner.carryBundle { env[RunnerEnvironment.bundleVariable] = bundle.base64 }
+                let result = await call(priority) { () async throws(SandboxLifecycleError) in
+                    // No working_dir: the runner directory may not exist yet (a sandbox
+                    // from another template); the command makes it and changes into it.
                     try await self.client.exec(access, command: RunnerEnvironment.launchCommand(runnerDirectory: dir),
-                                               workingDirectory: dir, environment: environment,
+                                               environment: env,
                                                timeoutSeconds: self.configuration.execTimeoutSeconds)
                 }
                 if case .success(let output) = result {
                     launchOutput = Self.tail(output.stdout + output.stderr, bytes: configuration.logTailBytes)
+                    launchStdout = output.stdout
+                    if output.exitCode == RunnerVersions.versionMismatchExitCode, !planner.carryBundle {
+                        versions.mismatch(sandboxID: id, origin: planner.origin)
+                        log.info("runner.bundle.version_differs", metadata: ["sandbox.id": "\(id)"])
+                    }
                 }
                 event = .executed(result)
+
+            case .waitForRoom:
+                guard let quotaRoom else {
+                    return fail(LaunchFailure(reason: "internal: waiting for room without a quota room", sandboxID: planner.sandboxID), log)
+                }
+                log.info("launch.quota_wait", metadata: ["quota.waiting": "\(quotaRoom.waiting + 1)"])
+                let began = sleeper.uptime()
+                do {
+                    try await quotaRoom.waitForRoom(ticket: ticket)
+                } catch {
+                    return fail(LaunchFailure(reason: "launch cancelled", sandboxID: planner.sandboxID), log)
+                }
+                event = .roomWaited(sleeper.uptime() - began)
 
             case .wait(let delay):
                 do {
@@ -186,7 +241,10 @@ public final class SandboxLauncher: Sendable {
                     "launch.ms": "\((sleeper.uptime() - start).milliseconds)",
                 ])
                 if let access { activity.remember(access) }
+                versions.launched(sandboxID: id, origin: planner.origin,
+                                  unpacked: LaunchOutput.parse(launchStdout)?.unpacked ?? false)
                 startAfterHandOff(request, context: context, sandboxID: id, origin: planner.origin, access: access,
+                                  knownMetadata: observed[id]?.metadata.nilIfEmpty,
                                   launchedAt: launchedAt, logger: log)
                 return .launched(sandboxID: id, pid: pid, alreadyRunning: alreadyRunning)
 
@@ -194,6 +252,14 @@ public final class SandboxLauncher: Sendable {
                 return fail(LaunchFailure(reason: reason, sandboxID: id, logTail: launchOutput), log)
             }
         }
+    }
+
+    /// Rule 14: several live sandboxes for one session; keep them, say so.
+    private func logExtras(after event: LaunchEvent, chosen id: String, planner: LaunchPlanner, _ log: Logger) {
+        guard case .lookedUp = event, !planner.lookupExtras.isEmpty else { return }
+        log.warning("sandbox.lookup.extras", metadata: [
+            "sandbox.id": "\(id)", "sandbox.extras": "\(planner.lookupExtras.joined(separator: ","))",
+        ])
     }
 
     private func fail(_ failure: LaunchFailure, _ log: Logger) -> LaunchOutcome {
@@ -239,6 +305,13 @@ public final class SandboxLauncher: Sendable {
     }
 }
 
+extension SandboxLauncher {
+    /// A Superserve call at `priority` in the shared bucket's queue (rule 35).
+    func call<T, E: Error>(_ priority: TokenBucket.Priority, _ body: () async throws(E) -> T) async -> Result<T, E> {
+        await TokenBucket.Priority.$current.withValue(priority) { await capture(body) }
+    }
+}
+
 /// Runs `body` and returns its outcome as a `Result`.
 func capture<T, E: Error>(_ body: () async throws(E) -> T) async -> Result<T, E> {
     do {
@@ -246,4 +319,8 @@ func capture<T, E: Error>(_ body: () async throws(E) -> T) async -> Result<T, E>
     } catch {
         return .failure(error)
     }
+}
+
+extension Dictionary {
+    var nilIfEmpty: Self? { isEmpty ? nil : self }
 }

@@ -30,9 +30,16 @@ public final class SuperserveClient: Sendable {
         self.logger = logger
         self.sleeper = sleeper
         self.bucket = TokenBucket(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst, sleeper: sleeper,
-                                  observer: bucketObserver)
+                                  observer: bucketObserver, share: configuration.rateShare)
         self.inFlight = AsyncSemaphore(value: configuration.maxInFlight)
     }
+
+    /// The shared bucket's rate in force now (requests per second, rule 35).
+    public var rateInForce: Double { bucket.currentRate }
+    /// The team limit Superserve last reported (`RateLimit-Limit`), if any.
+    public var reportedRateLimit: Double? { bucket.reportedLimit }
+    /// Calls waiting for a token now.
+    public var bucketWaiters: Int { bucket.waiting }
 
     // MARK: - Sandboxes
 
@@ -152,12 +159,15 @@ public final class SuperserveClient: Sendable {
         return OutboundRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)
     }
 
-    /// Rule 35: every call takes an in-flight slot and a bucket token; a 429 pauses
-    /// the shared bucket for `Retry-After`.
+    /// Rule 35: every call takes a bucket token (in `TokenBucket.Priority.current`
+    /// order), then an in-flight slot, so the bucket's order decides who goes next;
+    /// every answer's `RateLimit-*` headers adapt the bucket, and a 429
+    /// `rate_limited` pauses it for `Retry-After` (a `too_many_sandboxes` 429 is a
+    /// quota, not a rate: it leaves the bucket alone).
     func send(_ request: OutboundRequest) async throws(SandboxLifecycleError) -> InboundResponse {
+        do { try await bucket.acquire() } catch { throw .transport(.cancelled) }
         do { try await inFlight.wait() } catch { throw .transport(.cancelled) }
         defer { inFlight.signal() }
-        do { try await bucket.acquire() } catch { throw .transport(.cancelled) }
         let response: InboundResponse
         do {
             response = try await transport.send(request)
@@ -166,9 +176,10 @@ public final class SuperserveClient: Sendable {
         } catch {
             throw .transport(.connectionFailed(String(describing: type(of: error))))
         }
-        if response.status == 429 {
+        bucket.observe(TokenBucket.Report.parse(response))
+        if response.status == 429, SandboxLifecycleError.from(response).code != "too_many_sandboxes" {
             let pause = RetryHint.delay(from: response) ?? configuration.defaultRateLimitPause
-            bucket.pause(for: pause)
+            bucket.rateLimited(retryAfter: pause)
             logger.warning("superserve.rate_limited", metadata: [
                 "http.status": "429", "pause.ms": "\(pause.milliseconds)",
             ])

@@ -15,8 +15,13 @@ public struct SuperserveConfiguration: Sendable {
     /// Rule 21: create, activate, resume and pause get at least 75 s.
     public var lifecycleTimeout: Duration = .seconds(75)
     /// Rule 35: `CMA_SUPERSERVE_RATE` / `CMA_SUPERSERVE_BURST` / `CMA_SUPERSERVE_MAX_IN_FLIGHT`.
+    /// The rate is the starting one, kept until Superserve reports its limit.
     public var ratePerSecond = 15.0
     public var burst = 20
+    /// `CMA_SUPERSERVE_RATE_SHARE`: part of the team limit Superserve reports
+    /// (`RateLimit-Limit`) that this process uses; the rest is left to the team's
+    /// other clients (`TokenBucket`).
+    public var rateShare = 0.9
     public var maxInFlight = 8
     /// Pause of the shared bucket after a 429 without `Retry-After`.
     public var defaultRateLimitPause: Duration = .seconds(1)

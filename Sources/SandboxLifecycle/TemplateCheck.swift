@@ -29,20 +29,31 @@ public final class TemplateCheck: Sendable {
     let sleeper: any Sleeper
     let backoff: Backoff
     let observer: (any LifecycleObserver)?
+    /// The runner bundle version launches expect, and whether sandboxes made from the
+    /// template are known to hold it (learned from launches; no Superserve answer
+    /// names what a template's image contains). `older` is not a readiness failure:
+    /// launches then carry the bundle in their exec, and `setup-template` bakes it.
+    public let versions: RunnerVersions?
     private let state = Mutex(TemplateStatus.checking)
 
     /// `retryCap`: rule 34's cap for this loop (60 s, like the poll loop). `observer`
     /// hears every status change (readiness metrics follow the check, not `/readyz`).
     public init(client: SuperserveClient, templateName: String, logger: Logger,
                 sleeper: any Sleeper = ContinuousSleeper(), retryCap: Duration = .seconds(60),
-                observer: (any LifecycleObserver)? = nil) {
+                observer: (any LifecycleObserver)? = nil, versions: RunnerVersions? = nil) {
         self.client = client
         self.templateName = templateName
         self.logger = logger
         self.sleeper = sleeper
         self.backoff = Backoff(cap: retryCap)
         self.observer = observer
+        self.versions = versions
     }
+
+    /// The bundle version the template should carry, if known to this check.
+    public var expectedRunnerVersion: String? { versions?.current }
+    /// Whether sandboxes made from the template hold `expectedRunnerVersion`.
+    public var runnerVersionState: RunnerVersions.Template { versions?.template ?? .unknown }
 
     public var status: TemplateStatus {
         state.withLock { $0 }

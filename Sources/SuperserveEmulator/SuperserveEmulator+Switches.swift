@@ -17,7 +17,8 @@ import LocalSandboxes
 ///   `pausing`) after N ms → 200 `{"status","ms","sandbox_id"?}`.
 /// - `POST /expire-tokens` `{"sandbox_id"?}` (body optional) → 200 `{"expired":n}`.
 /// - `POST /sandboxes/{id}/fail` → 200 sandbox object (status `failed`, processes killed).
-/// - `GET /calls` → 200 `{"total":n,"calls":{"sandboxes.create":1,…}}`; `DELETE /calls` resets → 204.
+/// - `GET /calls` → 200 `{"total":n,"calls":{"sandboxes.create":1,…},"rejected":{"rate_limited":n,
+///   "too_many_sandboxes":n},"active_sandboxes":n}`; `DELETE /calls` resets the counts → 204.
 extension SuperserveEmulator {
     static let switchPrefix = "/_emulator/superserve"
 
@@ -34,13 +35,15 @@ extension SuperserveEmulator {
             case (["hold"], .POST): return hold(request)
             case (["expire-tokens"], .POST): return expireTokens(request)
             case (["calls"], .GET):
-                let calls = state.withLock { $0.calls }
+                let (calls, rejected, active) = state.withLock { ($0.calls, $0.rejections, $0.activeCount) }
                 return Self.json(.object([
                     ("total", .int(calls.values.reduce(0, +))),
                     ("calls", .object(calls.keys.sorted().map { ($0, .int(calls[$0] ?? 0)) })),
+                    ("rejected", .object(rejected.keys.sorted().map { ($0, .int(rejected[$0] ?? 0)) })),
+                    ("active_sandboxes", .int(active)),
                 ]))
             case (["calls"], .DELETE):
-                state.withLock { $0.calls = [:] }
+                state.withLock { $0.calls = [:]; $0.rejections = [:] }
                 return .empty(status: 204)
             default:
                 if s.count == 3, s[0] == "sandboxes", s[2] == "fail", request.method == .POST { return fail(s[1]) }

@@ -99,7 +99,8 @@ public final class SuperserveEmulator: Sendable {
         await decision.applyLatency()
         switch decision {
         case .pass: break
-        case .error(let status, let retryAfter, _): return Self.injectedFault(status, retryAfter: retryAfter ?? 1)
+        case .error(let status, let retryAfter, _):
+            return Self.injectedFault(status, retryAfter: retryAfter ?? 1, limit: configuration.teamRateLimit)
         case .drop: return FaultDecision.droppedResponse()
         }
         if plane == .control {
@@ -107,17 +108,39 @@ public final class SuperserveEmulator: Sendable {
             guard !key.isEmpty, SuperserveStore.constantTimeEquals(key, configuration.apiKey) else {
                 return Self.envelope(401, "auth_failed", "invalid or missing API key")
             }
-            if let limit = configuration.teamRateLimit,
-               let wait = state.withLock({ $0.takeToken(limit, now: .now) }) {
-                var response = Self.envelope(429, "rate_limited", "rate limit exceeded")
-                response.headers.add(name: "Retry-After", value: String(wait))
-                response.headers.add(name: "RateLimit-Limit", value: String(limit.burst))
-                response.headers.add(name: "RateLimit-Remaining", value: "0")
-                response.headers.add(name: "RateLimit-Reset", value: String(wait))
-                return response
-            }
         }
-        return await body(request)
+        // §7: the team bucket applies after auth. The data plane counts too: its token
+        // belongs to a sandbox of the team, and every call of a launch spends the
+        // team's budget (the emulator's reading; §11 leaves data-plane limits open).
+        guard let limit = configuration.teamRateLimit else { return await body(request) }
+        let taken = state.withLock { $0.takeToken(limit, now: .now) }
+        if let wait = taken.wait {
+            state.withLock { $0.rejections["rate_limited", default: 0] += 1 }
+            var response = Self.envelope(429, "rate_limited", "rate limit exceeded")
+            response.headers.add(name: "Retry-After", value: String(wait))
+            Self.addRateLimitHeaders(&response, limit, remaining: 0, reset: wait)
+            return response
+        }
+        var response = await body(request)
+        if response.status == 429, case .bytes(let bytes) = response.body,
+           let code = (try? JSONValue.parse(bytes))?["error"]?["code"]?.stringValue {
+            state.withLock { $0.rejections[code, default: 0] += 1 }   // too_many_sandboxes, …
+        }
+        Self.addRateLimitHeaders(&response, limit, remaining: taken.remaining, reset: taken.remaining > 0 ? 0 : 1)
+        return response
+    }
+
+    /// §7's `RateLimit-*` headers, on every answer the team bucket let through and on
+    /// its 429s: `RateLimit-Limit` is the team's sustained rate in requests per second,
+    /// `RateLimit-Remaining` the whole tokens left (up to the burst), `RateLimit-Reset`
+    /// the seconds until the next token, and `RateLimit-Policy` names both
+    /// (`20;w=1;burst=40`), so a client can size its own bucket from any answer.
+    static func addRateLimitHeaders(_ response: inout Response, _ limit: SuperserveRateLimit, remaining: Int, reset: Int) {
+        let rate = max(1, Int(limit.requestsPerSecond.rounded()))
+        response.headers.add(name: "RateLimit-Limit", value: String(rate))
+        response.headers.add(name: "RateLimit-Remaining", value: String(max(0, remaining)))
+        response.headers.add(name: "RateLimit-Reset", value: String(max(0, reset)))
+        response.headers.add(name: "RateLimit-Policy", value: "\(rate);w=1;burst=\(limit.burst)")
     }
 
     /// What the emulator can inject (§10.10): 429 anywhere, 502/503/504 on GET and
@@ -139,14 +162,19 @@ public final class SuperserveEmulator: Sendable {
         label.hasPrefix("sandboxes.") || label.hasPrefix("templates.") ? ["all", label] : [label]
     }
 
-    static func injectedFault(_ status: Int, retryAfter: Int) -> Response {
+    /// An injected 429 reports the team limit in force (none when it is lifted), so a
+    /// client adapting to `RateLimit-*` is not told of a limit that does not exist.
+    static func injectedFault(_ status: Int, retryAfter: Int, limit: SuperserveRateLimit? = nil) -> Response {
         switch status {
         case 429:
             var response = envelope(429, "rate_limited", "rate limit exceeded")
             response.headers.add(name: "Retry-After", value: String(max(1, retryAfter)))
-            response.headers.add(name: "RateLimit-Limit", value: "20")
-            response.headers.add(name: "RateLimit-Remaining", value: "0")
-            response.headers.add(name: "RateLimit-Reset", value: String(max(1, retryAfter)))
+            if let limit {
+                addRateLimitHeaders(&response, limit, remaining: 0, reset: max(1, retryAfter))
+            } else {
+                response.headers.add(name: "RateLimit-Remaining", value: "0")
+                response.headers.add(name: "RateLimit-Reset", value: String(max(1, retryAfter)))
+            }
             return response
         case 500:
             return envelope(500, "internal_error", "injected internal error")
@@ -167,6 +195,7 @@ public final class SuperserveEmulator: Sendable {
     }
 
     static func badRequest(_ message: String) -> Response { envelope(400, "bad_request", message) }
+    /// §7: no `Retry-After` (room is made by pausing or deleting, not by waiting).
     static func tooManySandboxes() -> Response { envelope(429, "too_many_sandboxes", "active sandbox limit reached") }
 
     /// §7 quota check for create, resume and activate of a paused sandbox.

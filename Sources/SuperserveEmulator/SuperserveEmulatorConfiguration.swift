@@ -59,15 +59,20 @@ public struct SuperserveEmulatorConfiguration: Sendable {
     public var maxConcurrentBuilds: Int = 5
     /// Sandboxes in `starting`, `active`, `pausing` or `resuming` per team; beyond it
     /// create, resume and activate of a paused sandbox answer 429
-    /// `too_many_sandboxes` (§7: 50 in the service code). nil: unlimited (default,
-    /// so that load tests measure the orchestrator rather than the quota).
-    public var maxActiveSandboxes: Int?
-    /// Per-team control-plane rate limit after auth (§7: 20 req/s, burst 40), as a
-    /// token bucket answering 429 `rate_limited` with `Retry-After` and `RateLimit-*`
-    /// headers. nil: off (default).
-    public var teamRateLimit: SuperserveRateLimit?
+    /// `too_many_sandboxes` (§7: 50 in the service code, the default). nil: unlimited,
+    /// for load tests that say so.
+    public var maxActiveSandboxes: Int? = Self.serviceMaxActiveSandboxes
+    /// Per-team rate limit after auth (§7: 20 req/s, burst 40, the default), as a
+    /// token bucket over the control and the data plane answering 429
+    /// `rate_limited` with `Retry-After` and `RateLimit-*` headers. nil: off, for load
+    /// tests that say so.
+    public var teamRateLimit: SuperserveRateLimit? = Self.serviceRateLimit
     /// Remove `<sandboxesRoot>/<id>/` directories on `shutdown()` (default keeps them).
     public var removeSandboxesOnShutdown: Bool = false
+
+    /// The service code's defaults (superserve.md §7).
+    public static let serviceMaxActiveSandboxes = 50
+    public static let serviceRateLimit = SuperserveRateLimit(requestsPerSecond: 20, burst: 40)
 
     public init(apiKey: String, sandboxesRoot: URL) {
         self.apiKey = apiKey

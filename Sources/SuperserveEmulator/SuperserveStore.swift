@@ -22,15 +22,22 @@ struct SuperserveStore: Sendable {
         sandboxes.values.filter { [.starting, .active, .pausing, .resuming].contains($0.status) }.count
     }
 
-    /// Takes one token; returns the seconds to wait when none is left.
-    mutating func takeToken(_ limit: SuperserveRateLimit, now: ContinuousClock.Instant) -> Int? {
+    /// Answers refused by a team limit, by code (switch `calls`).
+    var rejections: [String: Int] = [:]
+
+    /// Takes one token: `wait` is nil and `remaining` the whole tokens left after it,
+    /// or `wait` is the seconds (≥ 1, §7) until one is there.
+    mutating func takeToken(_ limit: SuperserveRateLimit, now: ContinuousClock.Instant) -> (wait: Int?, remaining: Int) {
         var (tokens, last) = bucket ?? (Double(limit.burst), now)
         let elapsed = last.duration(to: now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         tokens = min(Double(limit.burst), tokens + seconds * limit.requestsPerSecond)
         defer { bucket = (tokens, now) }
-        if tokens >= 1 { tokens -= 1; return nil }
-        return max(1, Int(((1 - tokens) / max(limit.requestsPerSecond, 0.001)).rounded(.up)))
+        if tokens >= 1 {
+            tokens -= 1
+            return (nil, Int(tokens))
+        }
+        return (max(1, Int(((1 - tokens) / max(limit.requestsPerSecond, 0.001)).rounded(.up))), 0)
     }
 
     func template(named nameOrID: String) -> SuperserveTemplateRecord? {

@@ -190,6 +190,10 @@ struct Emulate: AsyncParsableCommand {
         @Option(help: "Folder for sandbox directories (default: a temporary one, removed at exit).") var sandboxes: String?
         @Option(help: "Name of the ready template it starts with (env CMA_TEMPLATE, default cma-runner).") var template: String?
         @Option(help: "bin folder of a Python with anthropic 2.10.0, first on PATH inside sandboxes.") var pythonBin: String?
+        @Option(help: "Team requests per second, data plane included (env CMA_EMULATOR_RATE; default 20, superserve.md §7).") var rate: String?
+        @Option(help: "Team burst (env CMA_EMULATOR_BURST; default 40).") var burst: String?
+        @Option(help: "Active sandboxes per team, 0 = no quota (env CMA_EMULATOR_MAX_ACTIVE; default 50).") var maxActive: String?
+        @Flag(help: "Lift the rate limit and the quota (load tests of the orchestrator alone; env CMA_EMULATOR_UNLIMITED).") var unlimited = false
 
         func run() async throws {
             LineLogHandler.bootstrap(format: .automatic, level: .notice)
@@ -201,6 +205,15 @@ struct Emulate: AsyncParsableCommand {
             options.sandboxes = sandboxes.map { URL(fileURLWithPath: $0) }
             options.template = template ?? env["CMA_TEMPLATE"]
             options.pythonBin = pythonBin.map { URL(fileURLWithPath: $0) }
+            do {
+                var flags = EmulatorLimits(unlimited: unlimited)
+                if let rate { flags.rate = try EmulatorLimits.rate(rate, name: "--rate") }
+                if let burst { flags.burst = try EmulatorLimits.count(burst, name: "--burst", least: 1) }
+                if let maxActive { flags.maxActive = try EmulatorLimits.count(maxActive, name: "--max-active", least: 0) }
+                options.limits = try EmulatorLimits.from(environment: env).overridden(by: flags)
+            } catch {
+                throw ValidationError(error.description)
+            }
             try await StandaloneEmulator.runSuperserve(options, logger: Logger(label: "emulator.superserve"))
         }
     }

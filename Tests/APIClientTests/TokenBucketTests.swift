@@ -51,3 +51,113 @@ final class TokenBucketTests: XCTestCase {
         do { try await waiter.value; XCTFail("expected cancellation") } catch is CancellationError {}
     }
 }
+
+/// Rule 35 as amended: one queue served in priority order, and a rate that follows
+/// what the upstream reports.
+final class TokenBucketOrderTests: XCTestCase {
+    /// Waits (real deadline) until `condition` holds.
+    func until(_ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            await Task.yield()
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return condition()
+    }
+
+    func testWaitersAreServedLaunchesUnderWayFirstEarliestLaunchFirstThenArrivalThenBackground() async throws {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 1, burst: 1, sleeper: clock)
+        try await bucket.acquire()
+        let served = Locked<[String]>([])
+        let order: [(String, TokenBucket.Priority?)] = [
+            ("new-a", nil), ("launch-5", .underWay(5)), ("janitor", .background),
+            ("launch-2", .underWay(2)), ("new-b", .normal),
+        ]
+        var tasks: [Task<Void, any Error>] = []
+        for (index, (name, priority)) in order.enumerated() {
+            tasks.append(Task {
+                try await TokenBucket.Priority.$current.withValue(priority) { try await bucket.acquire() }
+                served.withLock { $0.append(name) }
+            })
+            let queued = await until { bucket.waiting == index + 1 }
+            XCTAssertTrue(queued, "\(name) is queued")
+        }
+        for n in 1...order.count {
+            let parked = await clock.waitForSleepers(1)
+            XCTAssertTrue(parked)
+            clock.advance(by: .seconds(1))
+            let got = await until { served.withLock { $0.count } == n }
+            XCTAssertTrue(got, "one token a second serves one waiter")
+        }
+        for task in tasks { try await task.value }
+        XCTAssertEqual(served.withLock { $0 }, ["launch-2", "launch-5", "new-a", "new-b", "janitor"])
+    }
+
+    func testANewCallerDoesNotJumpAheadOfTheQueue() async throws {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 1, burst: 2, sleeper: clock)
+        try await bucket.acquire()
+        try await bucket.acquire()
+        let waiter = Task { try await bucket.acquire() }
+        let queued = await until { bucket.waiting == 1 }
+        XCTAssertTrue(queued)
+        let parked = await clock.waitForSleepers(1)
+        XCTAssertTrue(parked)
+        XCTAssertFalse(bucket.tryAcquire(), "someone is waiting")
+        clock.advance(by: .seconds(1))
+        try await waiter.value
+    }
+
+    func testTheRateFollowsTheReportedLimitAtItsShareAndRemainingCapsTheTokens() {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 15, burst: 20, sleeper: clock, share: 0.9)
+        XCTAssertEqual(bucket.currentRate, 15)
+        bucket.observe(.init(limitPerSecond: 10, burst: 40, remaining: 3))
+        XCTAssertEqual(bucket.currentRate, 9, accuracy: 1e-9, "down at once to 0.9 × 10")
+        XCTAssertEqual(bucket.reportedLimit, 10)
+        for _ in 0..<3 { XCTAssertTrue(bucket.tryAcquire()) }
+        XCTAssertFalse(bucket.tryAcquire(), "the team has 3 left, whatever this bucket thought")
+        bucket.observe(.init(limitPerSecond: 20))
+        XCTAssertEqual(bucket.currentRate, 9, accuracy: 1e-9, "a higher limit is approached gradually")
+        clock.advance(by: .seconds(5))
+        _ = bucket.tryAcquire()
+        XCTAssertEqual(bucket.currentRate, 14, accuracy: 1e-9, "+1 req/s per second")
+        clock.advance(by: .seconds(60))
+        _ = bucket.tryAcquire()
+        XCTAssertEqual(bucket.currentRate, 18, accuracy: 1e-9, "up to 0.9 × 20, no further")
+    }
+
+    func testA429HalvesTheRatePausesAndTheRateGrowsBack() async throws {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 20, burst: 5, sleeper: clock, share: 1)
+        bucket.observe(.init(limitPerSecond: 20))
+        bucket.rateLimited(retryAfter: .seconds(2))
+        XCTAssertEqual(bucket.currentRate, 10, accuracy: 1e-9)
+        XCTAssertEqual(bucket.rateLimitedCount, 1)
+        XCTAssertFalse(bucket.tryAcquire(), "paused for Retry-After")
+        clock.advance(by: .seconds(2))
+        XCTAssertFalse(bucket.tryAcquire(), "refills from empty after the pause")
+        clock.advance(by: .milliseconds(150))
+        XCTAssertTrue(bucket.tryAcquire())
+        clock.advance(by: .seconds(30))
+        _ = bucket.tryAcquire()
+        XCTAssertEqual(bucket.currentRate, 20, accuracy: 1e-9)
+    }
+
+    func testReportsAreReadFromRateLimitHeaders() {
+        func response(_ headers: [String: String]) -> InboundResponse {
+            InboundResponse(status: 200, headers: Dictionary(uniqueKeysWithValues: headers.map { ($0.key.lowercased(), $0.value) }),
+                            body: Data())
+        }
+        XCTAssertEqual(TokenBucket.Report.parse(response(["RateLimit-Limit": "20", "RateLimit-Remaining": "7",
+                                                          "RateLimit-Policy": "20;w=1;burst=40"])),
+                       .init(limitPerSecond: 20, burst: 40, remaining: 7))
+        XCTAssertEqual(TokenBucket.Report.parse(response(["RateLimit-Policy": "100;w=10"])),
+                       .init(limitPerSecond: 10), "a 10 s window divides the quota")
+        XCTAssertEqual(TokenBucket.Report.parse(response(["RateLimit-Limit": "20, 20;w=1"])), .init(limitPerSecond: 20))
+        XCTAssertEqual(TokenBucket.Report.parse(response(["RateLimit-Limit": "lots", "RateLimit-Remaining": "-1"])), .init())
+        XCTAssertTrue(TokenBucket.Report.parse(response([:])).isEmpty)
+    }
+}

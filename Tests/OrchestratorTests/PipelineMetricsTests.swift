@@ -131,7 +131,7 @@ final class PipelineMetricsTests: XCTestCase {
                                      [("upstream", "superserve"), ("method", "GET"), ("endpoint", "/sandboxes/{id}"), ("status", "4xx")]), 300)
         let exposed = text(metrics)
         XCTAssertFalse(exposed.contains("sbx_") || exposed.contains("sesn_"), "an id became a label value")
-        XCTAssertEqual(seriesCount(metrics, "cma_janitor_pauses_total"), 4)
+        XCTAssertEqual(seriesCount(metrics, "cma_janitor_pauses_total"), 6, "3 triggers (idle, max_idle, quota) × 2 outcomes")
         XCTAssertEqual(seriesCount(metrics, "cma_janitor_sweeps_total"), 2)
     }
 

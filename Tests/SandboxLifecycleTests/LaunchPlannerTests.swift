@@ -55,17 +55,16 @@ final class LaunchPlannerTests: XCTestCase {
     func testDecisionTables() {
         let s = Self.self
         let rows: [Row] = [
-            Row(name: "rule 11/24: no prepared id in the item → session GET → lookup → create → write → exec", steps: [
+            Row(name: "rule 11/24: no prepared id in the item → session GET → lookup → create → exec (the bundle rides in the exec)", steps: [
                 (.started, .zero, .readSessionMetadata),
                 (.sessionMetadata(.success([:])), .seconds(1), .lookup),
                 (.lookedUp(.success([])), .seconds(1), .create),
-                (.created(.success(s.sandbox("sb1", .active))), .seconds(5), .writeBundle(sandboxID: "sb1")),
-                (.bundleWritten(.success(())), .seconds(6), .exec(sandboxID: "sb1")),
+                (.created(.success(s.sandbox("sb1", .active))), .seconds(5), .exec(sandboxID: "sb1")),
                 (.executed(.success(s.ok)), .seconds(7), .launched(sandboxID: "sb1", pid: 4127, alreadyRunning: false)),
             ]),
             Row(name: "rule 11/24: prepared id in work metadata → activate directly, no session GET, no lookup", prepared: "prep", steps: [
                 (.started, .zero, .activate(sandboxID: "prep")),
-                (.activated(.success(s.sandbox("prep", .active))), .seconds(1), .writeBundle(sandboxID: "prep")),
+                (.activated(.success(s.sandbox("prep", .active))), .seconds(1), .exec(sandboxID: "prep")),
             ]),
             Row(name: "rule 11/12: prepared id in session metadata → read its tags, then activate it", steps: [
                 (.started, .zero, .readSessionMetadata),
@@ -151,7 +150,7 @@ final class LaunchPlannerTests: XCTestCase {
                 (.lookedUp(.success([s.sandbox("p", .pausing)])), .zero, .activate(sandboxID: "p")),
                 (.activated(.failure(s.http(409, "sandbox_pausing"))), .seconds(1), .wait(.seconds(1))),
                 (.waited, .seconds(2), .activate(sandboxID: "p")),
-                (.activated(.success(s.sandbox("p", .active))), .seconds(3), .writeBundle(sandboxID: "p")),
+                (.activated(.success(s.sandbox("p", .active))), .seconds(3), .exec(sandboxID: "p")),
             ]),
             Row(name: "rule 20: conflicts stop after the 30 s window", steps: [
                 (.started, .zero, .readSessionMetadata),
@@ -201,7 +200,7 @@ final class LaunchPlannerTests: XCTestCase {
                 (.lookedUp(.success([s.sandbox("o", .paused)])), .zero, .activate(sandboxID: "o")),
                 (.activated(.success(s.sandbox("o", .active, network: NetworkPolicy(allowOut: ["api.anthropic.com"], denyOut: []))))
                  , .seconds(2), .patchNetwork(sandboxID: "o")),
-                (.networkPatched(.success(())), .seconds(3), .writeBundle(sandboxID: "o")),
+                (.networkPatched(.success(())), .seconds(3), .exec(sandboxID: "o")),
             ]),
             Row(name: "rule 23: no network at all → PATCH", prepared: "n", steps: [
                 (.started, .zero, .activate(sandboxID: "n")),
@@ -210,7 +209,7 @@ final class LaunchPlannerTests: XCTestCase {
             Row(name: "rule 23: same rules in another order (CIDRs first) → no PATCH", prepared: "n", steps: [
                 (.started, .zero, .activate(sandboxID: "n")),
                 (.activated(.success(s.sandbox("n", .active, network: NetworkPolicy(
-                    allowOut: ["api.anthropic.com"], denyOut: ["0.0.0.0/0"])))), .seconds(1), .writeBundle(sandboxID: "n")),
+                    allowOut: ["api.anthropic.com"], denyOut: ["0.0.0.0/0"])))), .seconds(1), .exec(sandboxID: "n")),
             ]),
             Row(name: "rule 23: PATCH 409 (no longer active) → activate again after a second", prepared: "n", steps: [
                 (.started, .zero, .activate(sandboxID: "n")),
@@ -220,38 +219,33 @@ final class LaunchPlannerTests: XCTestCase {
             ]),
             Row(name: "rule 31: launch.sh reports an already running runner", prepared: "r", steps: [
                 (.started, .zero, .activate(sandboxID: "r")),
-                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .writeBundle(sandboxID: "r")),
-                (.bundleWritten(.success(())), .seconds(2), .exec(sandboxID: "r")),
+                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .exec(sandboxID: "r")),
                 (.executed(.success(ExecResult(stdout: "{\"pid\":77,\"already_running\":true}\n", stderr: "", exitCode: 0))),
                  .seconds(3), .launched(sandboxID: "r", pid: 77, alreadyRunning: true)),
             ]),
             Row(name: "rule 30: no integer pid → failure", prepared: "r", steps: [
                 (.started, .zero, .activate(sandboxID: "r")),
-                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .writeBundle(sandboxID: "r")),
-                (.bundleWritten(.success(())), .seconds(2), .exec(sandboxID: "r")),
+                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .exec(sandboxID: "r")),
                 (.executed(.success(ExecResult(stdout: "{\"pid\":\"12\"}\n", stderr: "", exitCode: 0))), .seconds(3),
                  .fail(reason: "launch.sh in sandbox r printed no pid", sandboxID: "r")),
             ]),
             Row(name: "rule 29: launch.sh exiting non-zero fails with the sandbox id", prepared: "r", steps: [
                 (.started, .zero, .activate(sandboxID: "r")),
-                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .writeBundle(sandboxID: "r")),
-                (.bundleWritten(.success(())), .seconds(2), .exec(sandboxID: "r")),
+                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .exec(sandboxID: "r")),
                 (.executed(.success(ExecResult(stdout: "", stderr: "tar: error", exitCode: 2))), .seconds(3),
                  .fail(reason: "launch.sh in sandbox r exited 2", sandboxID: "r")),
             ]),
-            Row(name: "rule 32/33: data-plane 502 backs off and writes again; 400 is fatal", prepared: "r", steps: [
+            Row(name: "rule 32/33: data-plane 502 backs off and execs again; 400 is fatal", prepared: "r", steps: [
                 (.started, .zero, .activate(sandboxID: "r")),
-                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .writeBundle(sandboxID: "r")),
-                (.bundleWritten(.failure(s.http(502, retryAfter: .seconds(2)))), .seconds(2), .wait(.seconds(2))),
-                (.waited, .seconds(4), .writeBundle(sandboxID: "r")),
-                (.bundleWritten(.success(())), .seconds(5), .exec(sandboxID: "r")),
+                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .exec(sandboxID: "r")),
+                (.executed(.failure(s.http(502, retryAfter: .seconds(2)))), .seconds(2), .wait(.seconds(2))),
+                (.waited, .seconds(4), .exec(sandboxID: "r")),
                 (.executed(.failure(s.http(400))), .seconds(6),
                  .fail(reason: "launch exec in sandbox r failed: HTTP 400 -: test", sandboxID: "r")),
             ]),
             Row(name: "rule 31: an exec whose answer was lost is repeated (launch.sh is idempotent)", prepared: "r", steps: [
                 (.started, .zero, .activate(sandboxID: "r")),
-                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .writeBundle(sandboxID: "r")),
-                (.bundleWritten(.success(())), .seconds(2), .exec(sandboxID: "r")),
+                (.activated(.success(s.sandbox("r", .active))), .seconds(1), .exec(sandboxID: "r")),
                 (.executed(.failure(.transport(.connectionFailed("reset")))), .seconds(3), .wait(.seconds(1))),
                 (.waited, .seconds(4), .exec(sandboxID: "r")),
             ]),

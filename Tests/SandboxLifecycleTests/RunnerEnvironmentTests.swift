@@ -60,9 +60,65 @@ final class RunnerEnvironmentTests: XCTestCase {
     }
 
     func testCommandsKeepPathsAbsoluteAndUnpackBeforeLaunching() {
-        XCTAssertEqual(RunnerEnvironment.launchCommand(runnerDirectory: "/srv/cma"),
-                       "mkdir -p /srv/cma && tar -xf /srv/cma/.bundle.tar -C /srv/cma && sh /srv/cma/launch.sh")
+        let command = RunnerEnvironment.launchCommand(runnerDirectory: "/srv/cma")
+        XCTAssertTrue(command.hasPrefix("mkdir -p /srv/cma && cd /srv/cma && "), command)
+        XCTAssertTrue(command.hasSuffix("unset CMA_RUNNER_BUNDLE; export CMA_BUNDLE_UNPACKED; exec sh /srv/cma/launch.sh"), command)
         XCTAssertEqual(RunnerEnvironment.probeCommand(runnerDirectory: "/srv/cma"), "sh /srv/cma/probe.sh")
+    }
+
+    /// Rule 24 as amended, in a real `/bin/sh`: the launch exec unpacks the bundle it
+    /// carries only when the runner directory's version differs, refuses (exit 75,
+    /// nothing touched) when it differs and no bundle came, and never hands the bundle
+    /// to the runner.
+    func testLaunchCommandUnpacksTheCarriedBundleOnlyWhenTheVersionDiffers() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cma-launchcmd-\(UUID().uuidString.prefix(8))")
+        let dir = root.appendingPathComponent("srv/cma").path
+        defer { try? FileManager.default.removeItem(at: root) }
+        let runner = Data("env > \"$(dirname \"$0\")/runner.env\"\n".utf8)
+        let bundle = try RunnerBundle.load(from: RunnerBundleTests.runnerDirectory).adding(name: "fake.sh", contents: runner)
+        let command = RunnerEnvironment.launchCommand(runnerDirectory: dir)
+        func run(_ env: [String: String]) throws -> (status: Int32, stdout: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", command]
+            process.environment = ["PATH": "/usr/bin:/bin", "ANTHROPIC_WORK_ID": "work_\(UUID().uuidString.prefix(6))",
+                                   "CMA_PYTHON": "sh", "CMA_RUNNER_ENTRY": "fake.sh"].merging(env) { _, new in new }
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        let version = [RunnerEnvironment.versionVariable: bundle.version]
+        let refused = try run(version)
+        XCTAssertEqual(refused.status, Int32(RunnerVersions.versionMismatchExitCode))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/launch.sh"), "nothing unpacked")
+
+        let first = try run(version.merging([RunnerEnvironment.bundleVariable: bundle.base64]) { _, new in new })
+        XCTAssertEqual(first.status, 0, first.stdout)
+        XCTAssertEqual(LaunchOutput.parse(first.stdout)?.unpacked, true, first.stdout)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/.bundle-version", encoding: .utf8), bundle.version + "\n")
+        let seen = try XCTUnwrap(waitForFile(dir + "/runner.env"))
+        XCTAssertFalse(seen.contains("CMA_RUNNER_BUNDLE"), "the bundle never reaches the runner's environment")
+
+        let again = try run(version.merging([RunnerEnvironment.bundleVariable: bundle.base64]) { _, new in new })
+        XCTAssertEqual(LaunchOutput.parse(again.stdout)?.unpacked, false, "same version: carried but not unpacked")
+        let bare = try run(version)
+        XCTAssertEqual(bare.status, 0, "same version: no bundle needed")
+        XCTAssertEqual(LaunchOutput.parse(bare.stdout)?.unpacked, false)
+        let other = try run([RunnerEnvironment.versionVariable: "0000000000000000"])
+        XCTAssertEqual(other.status, Int32(RunnerVersions.versionMismatchExitCode), "another version without a bundle")
+    }
+
+    private func waitForFile(_ path: String) -> String? {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty { return text }
+            usleep(10_000)
+        }
+        return nil
     }
 
     func testNetworkPolicyIsAnthropicHostPlusExtrasAndDenyAll() {

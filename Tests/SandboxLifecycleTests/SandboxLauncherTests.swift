@@ -53,22 +53,21 @@ final class SandboxLauncherTests: XCTestCase {
         return json(200, ["stdout": "{\"pid\":41}\n", "stderr": "", "exit_code": 0])
     }
 
-    func testCommonCaseIsSessionReadLookupCreateWriteExec() async throws {
+    func testCommonCaseIsSessionReadLookupCreateExec() async throws {
         let context = RecordingLaunchContext()
         let h = try harness { request in
             switch (request.method, request.url.path) {
             case ("GET", "/sandboxes"): return json(200, [])
             case ("POST", "/sandboxes"): return json(201, sandboxJSON("sb-new", network: Self.policy))
-            case ("POST", "/files"): return json(200, ["path": "/srv/cma/.bundle.tar", "size": 1])
             case ("POST", "/exec"): return Self.execAnswer(request)
             default: return errorResponse(418, "unexpected")
             }
         }
         let outcome = await h.launcher.launch(request(), context: context)
         XCTAssertEqual(outcome, .launched(sandboxID: "sb-new", pid: 41, alreadyRunning: false))
-        // Rule 24: the session GET + four Superserve calls before the hand-off.
+        // Rule 24 as amended: the session GET + three Superserve calls before the hand-off.
         XCTAssertEqual(context.reads.withLock { $0 }, 1)
-        XCTAssertEqual(Array(h.transport.calls.prefix(4)), ["GET /sandboxes", "POST /sandboxes", "POST /files", "POST /exec"])
+        XCTAssertEqual(Array(h.transport.calls.prefix(3)), ["GET /sandboxes", "POST /sandboxes", "POST /exec"])
         let lookup = h.transport.requests[0]
         XCTAssertEqual(lookup.queryItems, ["metadata.cma.session_id": "sesn_1"], "rule 13: no status filter")
         let create = h.transport.requests[1].jsonBody
@@ -78,19 +77,18 @@ final class SandboxLauncherTests: XCTestCase {
         let metadata = try XCTUnwrap(create["metadata"] as? [String: String])
         XCTAssertEqual(Set(metadata.keys), ["cma.session_id", "cma.work_id", "cma.environment_id", "cma.launched_at"])
         XCTAssertNil(create["env_vars"], "rule 28")
-        let write = h.transport.requests[2]
-        XCTAssertEqual(write.queryItems["path"], "/srv/cma/.bundle.tar")
-        let exec = h.transport.requests[3].jsonBody
-        XCTAssertEqual(exec["command"] as? String,
-                       "mkdir -p /srv/cma && tar -xf /srv/cma/.bundle.tar -C /srv/cma && sh /srv/cma/launch.sh")
-        XCTAssertEqual(exec["working_dir"] as? String, "/srv/cma")
+        let exec = h.transport.requests[2].jsonBody
+        XCTAssertEqual(exec["command"] as? String, RunnerEnvironment.launchCommand(runnerDirectory: "/srv/cma"))
+        XCTAssertNil(exec["working_dir"], "the command makes the runner directory and changes into it")
         XCTAssertEqual(exec["timeout_s"] as? Int, 45)
         let env = try XCTUnwrap(exec["env"] as? [String: String])
+        XCTAssertEqual(env["CMA_RUNNER_VERSION"], h.launcher.bundle.version)
+        XCTAssertEqual(env["CMA_RUNNER_BUNDLE"], h.launcher.bundle.base64, "the template is not known to hold it")
         XCTAssertEqual(env["ANTHROPIC_WORK_SECRET"], Self.secret)
         XCTAssertNil(env["ANTHROPIC_ENVIRONMENT_KEY"])
         // After the hand-off: only the probe (a created sandbox already has its metadata).
         await h.launcher.waitForBackgroundWork()
-        XCTAssertEqual(Array(h.transport.calls.dropFirst(4)), ["POST /exec"])
+        XCTAssertEqual(Array(h.transport.calls.dropFirst(3)), ["POST /exec"])
         XCTAssertTrue(context.failures.withLock { $0.isEmpty })
         XCTAssertFalse(h.logs.text.contains(Self.secret))
         XCTAssertFalse(h.logs.text.contains("tok-1-TEST"))
@@ -106,7 +104,6 @@ final class SandboxLauncherTests: XCTestCase {
                 return json(200, n == 1 ? [] : [sandboxJSON("sb-twin", token: nil, network: Self.policy)])
             case ("POST", "/sandboxes"): throw TransportError.timedOut
             case ("POST", "/sandboxes/sb-twin/activate"): return json(200, sandboxJSON("sb-twin", network: Self.policy))
-            case ("POST", "/files"): return json(200, ["path": "/srv/cma/.bundle.tar", "size": 1])
             case ("POST", "/exec"): return Self.execAnswer(request)
             case ("GET", "/sandboxes/sb-twin"): return json(200, sandboxJSON("sb-twin", token: nil))
             case ("PATCH", "/sandboxes/sb-twin"): return InboundResponse(status: 204, headers: [:], body: Data())
@@ -115,8 +112,8 @@ final class SandboxLauncherTests: XCTestCase {
         }
         let outcome = await h.launcher.launch(request(), context: RecordingLaunchContext())
         XCTAssertEqual(outcome, .launched(sandboxID: "sb-twin", pid: 41, alreadyRunning: false))
-        XCTAssertEqual(Array(h.transport.calls.prefix(6)), [
-            "GET /sandboxes", "POST /sandboxes", "GET /sandboxes", "POST /sandboxes/sb-twin/activate", "POST /files", "POST /exec",
+        XCTAssertEqual(Array(h.transport.calls.prefix(5)), [
+            "GET /sandboxes", "POST /sandboxes", "GET /sandboxes", "POST /sandboxes/sb-twin/activate", "POST /exec",
         ])
         XCTAssertEqual(h.transport.calls.filter { $0 == "POST /sandboxes" }.count, 1, "rule 16")
     }
@@ -148,20 +145,19 @@ final class SandboxLauncherTests: XCTestCase {
             case ("PATCH", "/sandboxes/sb-old"): return InboundResponse(status: 204, headers: [:], body: Data())
             case ("GET", "/sandboxes/sb-old"):
                 return json(200, sandboxJSON("sb-old", token: nil, metadata: ["owner": "team-a", "cma.paused_at": "2026-01-01T00:00:00Z"]))
-            case ("POST", "/files"): return json(200, ["path": "/srv/cma/.bundle.tar", "size": 1])
             case ("POST", "/exec"): return Self.execAnswer(request, probeState: "dead")
             default: return errorResponse(418, "unexpected")
             }
         }
         let outcome = await h.launcher.launch(request(), context: context)
         XCTAssertEqual(outcome, .launched(sandboxID: "sb-old", pid: 41, alreadyRunning: false))
-        XCTAssertEqual(Array(h.transport.calls.prefix(5)), [
-            "GET /sandboxes", "POST /sandboxes/sb-old/activate", "PATCH /sandboxes/sb-old", "POST /files", "POST /exec",
+        XCTAssertEqual(Array(h.transport.calls.prefix(4)), [
+            "GET /sandboxes", "POST /sandboxes/sb-old/activate", "PATCH /sandboxes/sb-old", "POST /exec",
         ])
         XCTAssertEqual(h.transport.requests[2].jsonBody["network"] as? [String: [String]], Self.policy)
         XCTAssertNil(h.transport.requests[2].jsonBody["metadata"])
         await h.launcher.waitForBackgroundWork()
-        let after = h.transport.requests.dropFirst(5)
+        let after = h.transport.requests.dropFirst(4)
         let metadataPatch = try XCTUnwrap(after.first { $0.method == "PATCH" }?.jsonBody["metadata"] as? [String: String])
         XCTAssertEqual(metadataPatch["owner"], "team-a")
         XCTAssertNil(metadataPatch["cma.paused_at"])

@@ -127,6 +127,8 @@ final class SuperserveTemplateAndSwitchTests: XCTestCase {
         XCTAssertEqual(calls.json, .object([
             ("total", .int(6)),
             ("calls", .object([("exec", .int(1)), ("files.write", .int(1)), ("sandboxes.activate", .int(1)), ("sandboxes.create", .int(1)), ("sandboxes.list", .int(2))])),
+            ("rejected", .object([])),
+            ("active_sandboxes", .int(1)),
         ]))
         let awaited13 = await h.send(.DELETE, "/_emulator/superserve/calls").status
         XCTAssertEqual(awaited13, 204)

@@ -26,6 +26,12 @@ final class SuperserveHarness: Sendable {
         var configuration = SuperserveEmulatorConfiguration(apiKey: SuperserveTestKeys.apiKey, sandboxesRoot: root)
         configuration.activateWait = .milliseconds(400)
         configuration.templateBuildDelay = .milliseconds(150)
+        // These suites check one endpoint behaviour at a time, dozens of calls in a
+        // tight loop and many sandboxes: the team limits (on by default, §7) are
+        // lifted here, and the tests of the limits themselves set them explicitly
+        // (SuperserveTeamLimitTests, SuperserveQuotaTests).
+        configuration.teamRateLimit = nil
+        configuration.maxActiveSandboxes = nil
         configure(&configuration)
         var quiet = Logger(label: "test.superserve")
         quiet.logLevel = .critical
