@@ -88,9 +88,12 @@ final class SetupCommandTests: XCTestCase {
         XCTAssertEqual(failed.status, 1, failed.output)
         XCTAssertEqual(failed.output.components(separatedBy: "setup.retry").count - 1, 2, failed.output)
         XCTAssertTrue(failed.output.contains("template bench-tpl created"), failed.output)
-        XCTAssertTrue(failed.output.contains("[stdout] Step 2/5: RUN apt-get update && apt-get install -y --no-install-recommends curl git jq procps"),
+        XCTAssertTrue(failed.output.contains("[stdout] Step 2/6: RUN apt-get update && apt-get install -y --no-install-recommends curl git jq procps"),
                       failed.output)
-        XCTAssertTrue(failed.output.contains("[stdout] Step 3/5: RUN pip install --no-cache-dir 'anthropic==2.10.0'"), failed.output)
+        XCTAssertTrue(failed.output.contains("[stdout] Step 3/6: RUN pip install --no-cache-dir 'anthropic==2.10.0'"), failed.output)
+        // The runner bundle is baked in with its version (rule 24 as amended): launches from
+        // this template carry no bundle.
+        XCTAssertTrue(failed.output.contains("| base64 -d | tar -xf - -C /srv/cma && printf"), failed.output)
         XCTAssertTrue(failed.output.contains("mkdir -p /srv/cma /bench /mnt/session/outputs"), failed.output)
         XCTAssertTrue(failed.output.contains("step_failed: apt-get exited 100"), failed.output)
 
