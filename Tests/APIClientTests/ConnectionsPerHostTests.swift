@@ -10,7 +10,8 @@ final class ConnectionsPerHostTests: XCTestCase {
     /// Requests the server holds until `expected` are open at once (or `patience`
     /// passes); each answer tells how many were open when it was released.
     final class Gate: Sendable {
-        private let arrived = Mutex(0)
+        /// Requests held now, and the most ever held together.
+        private let counts = Mutex<(open: Int, peak: Int)>((0, 0))
         private let condition = NSCondition()
         let expected: Int
         let patience: TimeInterval
@@ -20,14 +21,23 @@ final class ConnectionsPerHostTests: XCTestCase {
             self.patience = patience
         }
 
+        /// Holds the calling server thread; returns the peak seen when it was released.
         func hold() -> Int {
             condition.lock()
             defer { condition.unlock() }
-            let count = arrived.withLock { n in n += 1; return n }
-            if count >= expected { condition.broadcast() }
+            let open = counts.withLock { c in
+                c.open += 1
+                c.peak = max(c.peak, c.open)
+                return c.open
+            }
+            if open >= expected { condition.broadcast() }
             let deadline = Date().addingTimeInterval(patience)
-            while arrived.withLock({ $0 }) < expected, condition.wait(until: deadline) {}
-            return arrived.withLock { $0 }
+            while counts.withLock({ $0.open }) < expected, counts.withLock({ $0.peak }) < expected,
+                  condition.wait(until: deadline) {}
+            return counts.withLock { c in
+                c.open -= 1
+                return c.peak
+            }
         }
     }
 
