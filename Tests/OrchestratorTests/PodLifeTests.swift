@@ -95,7 +95,7 @@ final class PodLifeTests: XCTestCase {
         try await stack.setFaults(superserve: #"{"error_rate":0.2,"statuses":[429,500,502,503],"retry_after_seconds":0}"#)
         for _ in 0..<count { _ = try await stack.createSession() }
         let env = [
-            "CMA_LAUNCH_BUDGET_SECONDS": "20", "CMA_RECONCILE_MIN_AGE_SECONDS": "25", "CMA_RECONCILE_INTERVAL_SECONDS": "3",
+            "CMA_LAUNCH_BUDGET_SECONDS": "12", "CMA_RECONCILE_MIN_AGE_SECONDS": "15", "CMA_RECONCILE_INTERVAL_SECONDS": "3",
             "CMA_IDLE_PAUSE_SECONDS": "2", "CMA_JANITOR_INTERVAL_SECONDS": "2", "CMA_DRAIN_INTERVAL_SECONDS": "1",
             "CMA_SUPERSERVE_RATE": "200", "CMA_SUPERSERVE_BURST": "200",
         ]
