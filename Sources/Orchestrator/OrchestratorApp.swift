@@ -97,7 +97,7 @@ public final class OrchestratorApp: Sendable {
             await cancelWhenGracefulShutdown { await pipeline.templateCheck.run() }
             if pipeline.templateCheck.status.isReady, !stop.isSet {
                 logger.info("template.ready_drain")
-                pipeline.scheduler?.trigger()
+                pipeline.scheduler?.requestDrain()
             }
             try? await gracefulShutdown()
         })
