@@ -179,7 +179,7 @@ final class PodLifeTests: XCTestCase {
         Self.figure("outage_seconds", seconds)
         Self.figure("readyz_200_during_outage", "\(samples.filter { $0 == 200 }.count)/\(samples.count)")
         XCTAssertEqual(samples.filter { $0 != 200 }, [], "readiness left the Service during an upstream outage")
-        XCTAssertGreaterThan(samples.count, seconds * 2)
+        XCTAssertGreaterThanOrEqual(samples.count, seconds, "at least one sample a second")
         XCTAssertTrue(deliveries.allSatisfy { $0 == 200 }, "\(deliveries)")
         let anthropic = (status["upstreams"] as? [String: Any])?["anthropic"] as? [String: Any] ?? [:]
         XCTAssertEqual(anthropic["state"] as? String, "outage", "\(status["upstreams"] ?? "none")")
