@@ -3,6 +3,7 @@ import HTTPServer
 import HTTPWire
 import Prometheus
 import Synchronization
+import WorkQueue
 
 /// The process's metrics through swift-metrics, exported by swift-prometheus from a
 /// registry of this instance's own (tests run several instances in one process, so
@@ -25,8 +26,12 @@ public final class OrchestratorMetrics: Sendable {
     let superserveReportedLimit: CoreMetrics.Meter
     let quotaWaiting: CoreMetrics.Meter
     let superserveSource = Mutex<(@Sendable () -> (rate: Double, limit: Double?, waiting: Int))?>(nil)
+    /// Each upstream's answers for `/status`, the log and `cma_upstream_up` (never `/readyz`).
+    let upstreamHealth: UpstreamHealth
     /// What `cma_ready` is computed from, once the pipeline exists (`trackReadiness`).
     let readiness = Mutex<(@Sendable () -> Bool)?>(nil)
+    /// The drainer's health, for `cma_work_queue_configuration_error` (`trackQueueHealth`).
+    let queueHealth = Mutex<(@Sendable () -> DrainHealth)?>(nil)
     /// A counter and the same count as a plain number, for `/status`.
     final class Tallied: Sendable {
         let counter: CoreMetrics.Counter
@@ -76,6 +81,10 @@ public final class OrchestratorMetrics: Sendable {
         superserveRate = CoreMetrics.Meter(label: "cma_superserve_rate_per_second", factory: factory)
         superserveReportedLimit = CoreMetrics.Meter(label: "cma_superserve_reported_limit_per_second", factory: factory)
         quotaWaiting = CoreMetrics.Meter(label: "cma_superserve_quota_waiting", factory: factory)
+        upstreamHealth = UpstreamHealth { upstream, up in
+            CoreMetrics.Meter(label: "cma_upstream_up", dimensions: [("upstream", upstream.rawValue)], factory: factory)
+                .set(up ? 1 : 0)
+        }
         webhookCounters = WebhookOutcome.allCases.map { outcome in
             Tallied(CoreMetrics.Counter(label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         }

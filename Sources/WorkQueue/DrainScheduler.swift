@@ -50,6 +50,17 @@ public final class DrainScheduler: Sendable {
         waiter?.resume()
     }
 
+    /// Asks for a drain as `trigger()` does, without counting a trigger: the app's own
+    /// request (the first drain once the template check passes, rule 47).
+    public func requestDrain() {
+        let waiter: CheckedContinuation<Void, Never>? = state.withLock { s in
+            s.pending = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
     /// Triggers received so far, coalesced or not: a signal for tests that a delivery
     /// did (or did not) ask for a drain, without waiting for one to run.
     public var triggersReceived: Int { state.withLock { $0.triggers } }

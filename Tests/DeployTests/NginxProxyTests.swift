@@ -85,8 +85,9 @@ final class NginxProxyTests: XCTestCase {
         XCTAssertFalse(stack.serve.logLines(message: "request").contains { $0["request.id"] as? String == "deploy-2mib" })
     }
 
-    /// Through the proxy /readyz keeps its status but not the reasons (upstream error
-    /// texts, request ids), which internal clients read from the orchestrator itself.
+    /// Through the proxy /readyz keeps its status but not the reasons, which internal
+    /// clients read from the orchestrator itself. Upstream trouble leaves it 200 (rule 47
+    /// as amended); a shutdown with a launch still in flight makes it 503.
     func testReadyzThroughNginxAnswersTheStatusWithoutTheReasons() async throws {
         let stack = try await ProxiedOrchestrator(self)
         defer { stack.stop() }
@@ -95,18 +96,36 @@ final class NginxProxyTests: XCTestCase {
         XCTAssertEqual(ready.status, 200)
         XCTAssertEqual(ready.body, #"{"ready":true}"#)
 
-        // Every work-queue call fails from now on; the next drain (a webhook's) records it.
+        // Every work-queue call fails; the next drain (a webhook's) records it on /status,
+        // and readiness stays as it was.
         let faults = try stack.curl.send("\(stack.direct)/_emulator/faults", method: "POST",
                                          body: Array(#"{"error_rate":1.0,"statuses":[500],"routes":"all"}"#.utf8))
         XCTAssertEqual(faults.status, 200, faults.body)
         let webhook = try SignedWebhook()
         XCTAssertEqual(try stack.curl.send("\(stack.direct)/webhooks", headers: webhook.headers, body: webhook.body).status, 200)
+        try eventually("/status to show the failed poll") {
+            try stack.curl.send("\(stack.direct)/status").body.contains(#""last_error":"anthropic HTTP 500"#)
+        }
+        XCTAssertEqual(try stack.curl.send("\(stack.direct)/readyz").status, 200)
+        XCTAssertEqual(try stack.curl.send("\(stack.direct)/_emulator/faults", method: "DELETE").status, 200)
+
+        // A launch held in a slow create keeps the stopping process serving, and not ready.
+        let slow = try stack.curl.send("\(stack.direct)/_emulator/superserve/faults", method: "POST",
+                                       body: Array(#"{"latency_ms":60000,"routes":"sandboxes.create"}"#.utf8))
+        XCTAssertEqual(slow.status, 200, slow.body)
+        XCTAssertEqual(try stack.curl.send("\(stack.direct)/_emulator/sessions", method: "POST", body: Array("{}".utf8)).status, 200)
+        let again = try SignedWebhook()
+        XCTAssertEqual(try stack.curl.send("\(stack.direct)/webhooks", headers: again.headers, body: again.body).status, 200)
+        try eventually("a launch to be in flight") {
+            try stack.curl.send("\(stack.direct)/status").body.contains(#""in_flight":1"#)
+        }
+        kill(stack.serve.process.processIdentifier, SIGTERM)
         var inside = Curl.Answer(status: 0, headers: "", body: "")
         try eventually("/readyz to answer 503") {
             inside = try stack.curl.send("\(stack.direct)/readyz")
             return inside.status == 503
         }
-        XCTAssertTrue(inside.body.contains(#""reasons":["work queue unreachable"#), inside.body)
+        XCTAssertTrue(inside.body.contains(#""reasons":["shutting down"]"#), inside.body)
 
         let outside = try stack.curl.send("\(stack.proxy)/readyz")
         XCTAssertEqual(outside.status, 503)

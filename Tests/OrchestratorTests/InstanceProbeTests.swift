@@ -119,14 +119,19 @@ final class InstanceProbeTests: XCTestCase {
     }
 
     /// Issue 3: an unreachable Anthropic API does not stop the server; /readyz names it.
-    func testAnUnreachableWorkQueueIsNamedOnReadyzWhileProbesKeepAnswering() async throws {
+    /// Rule 47 as amended: an unreachable work queue is upstream trouble, shown on
+    /// /status; /readyz stays 200 (every replica would see it and leave at once).
+    func testAnUnreachableWorkQueueIsNamedOnStatusWhileReadyzStays200() async throws {
         let f = try await DeadAnthropicFixture(template: "cma-runner")
         let live = f.running
         try await f.scoped {
-            try await live.eventually("the work queue reason on /readyz") {
-                let r = try await live.call("GET", "/readyz")
-                return r.status == 503 && r.body.contains("work queue unreachable")
+            try await live.eventually("the failing work queue on /status") {
+                let status = try await live.object("GET", "/status")
+                let anthropic = (status["upstreams"] as? [String: Any])?["anthropic"] as? [String: Any]
+                return anthropic?["failing_since"] is String && (status["drain"] as? [String: Any])?["last_error"] is String
             }
+            let readyz = try await live.call("GET", "/readyz")
+            XCTAssertEqual(readyz.status, 200, readyz.body)
             let health = try await live.call("GET", "/healthz")
             let metrics = try await live.call("GET", "/metrics")
             XCTAssertEqual(health.status, 200)

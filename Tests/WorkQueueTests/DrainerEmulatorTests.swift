@@ -68,7 +68,13 @@ final class DrainerEmulatorTests: XCTestCase {
         let (logger, logs) = CapturingLogHandler.logger()
         let drainer = Drainer(client: client, handler: RecordingHandler(), logger: logger)
         try emulator.createSession()
-        await drainer.runForever()          // fatal poll error ends the loop (rule 33)
+        // A fatal poll answer ends a drain (rule 33); the always-on loop would retry it
+        // slowly instead (DrainerTests), with the same report.
+        let loop = Task { await drainer.runForever() }
+        let reported = await ManualSleeper.waitUntil { drainer.health.configurationError != nil }
+        loop.cancel()
+        await loop.value
+        XCTAssertTrue(reported)
         let error = try XCTUnwrap(drainer.health.configurationError)
         XCTAssertTrue(error.hasPrefix("anthropic HTTP 401"), error)
         XCTAssertFalse(error.contains("WRONG"))

@@ -211,31 +211,44 @@ final class DrainerTests: XCTestCase {
     }
 
     // always-on shape: block_ms 999, U(1,3) s after empty polls, fatal poll stops the loop
-    func testRunForeverPollsBlockingSleepsAfterEmptyPollsAndStopsOnFatal() async {
+    /// Rule 33 as amended: a fatal poll answer is reported (health, log) and the loop
+    /// waits `fatalPollRetryInterval` and polls again, so a fixed key recovers alone.
+    func testRunForeverPollsBlockingSleepsAfterEmptyPollsAndRetriesSlowlyAfterFatal() async {
         let transport = ScriptedTransport()
         let sleeper = ManualSleeper()
         transport.script("GET", Q.pollPath, [.json(200, "null"), .json(429, "{}", headers: ["retry-after": "5"]), .json(500, "{}"),
                                              .json(200, Q.itemJSON("w1")),
-                                             .json(401, #"{"type":"error","error":{"type":"authentication_error","message":"x"}}"#)])
+                                             .json(401, #"{"type":"error","error":{"type":"authentication_error","message":"x"}}"#),
+                                             .json(200, Q.itemJSON("w2")), .json(200, "null")])
         transport.script("POST", Q.ackPath("w1"), [ackOK])
+        transport.script("POST", Q.ackPath("w2"), [ackOK])
         let handler = RecordingHandler()
-        let (drainer, logs) = drainer(transport, handler: handler, sleeper: sleeper, random: { 0.5 })
+        let (drainer, logs) = drainer(transport, handler: handler, sleeper: sleeper,
+                                      configure: { $0.fatalPollRetryInterval = .seconds(60) }, random: { 0.5 })
         let task = Task { await drainer.runForever() }
         for _ in 0..<3 {
             do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
             sleeper.advanceToNextDeadline()
         }
+        // The fourth sleep follows the 401: the loop is alive, the error reported.
+        do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+        XCTAssertEqual(drainer.health.configurationError, "anthropic HTTP 401 authentication_error")
+        XCTAssertTrue(logs.all.contains { $0.message == "queue.poll.fatal" })
+        sleeper.advanceToNextDeadline()
+        // The key works again: the next poll takes w2 and clears the error.
+        do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+        XCTAssertNil(drainer.health.configurationError)
+        task.cancel()
         await task.value
-        // empty: 1 + 2×0.5 = 2 s; 429: hint 5 s beats 0.5 s × 0.75; 500: attempt 1 → 1 s × 0.75
-        XCTAssertEqual(sleeper.requestedSleeps, [.seconds(2), .seconds(5), .milliseconds(750)])
+        // empty: 1 + 2×0.5 = 2 s; 429: hint 5 s beats 0.5 s × 0.75; 500: attempt 1 → 1 s × 0.75;
+        // 401: the slow fatal retry; then an empty poll again.
+        XCTAssertEqual(sleeper.requestedSleeps, [.seconds(2), .seconds(5), .milliseconds(750), .seconds(60), .seconds(2)])
         for poll in transport.requests("GET", Q.pollPath) {
             XCTAssertEqual(Q.query(poll), ["block_ms": "999", "reclaim_older_than_ms": "2000"])
             XCTAssertEqual(poll.timeout, .milliseconds(10_999))
         }
-        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 5)
-        XCTAssertEqual(handler.handled, ["w1"])
-        XCTAssertEqual(drainer.health.configurationError, "anthropic HTTP 401 authentication_error")
-        XCTAssertTrue(logs.all.contains { $0.message == "queue.poll.fatal" })
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 7)
+        XCTAssertEqual(handler.handled.sorted(), ["w1", "w2"])
     }
 
     // anthropic.md §4: poll and ack keep separate backoff counters
@@ -298,7 +311,9 @@ final class DrainerTests: XCTestCase {
     }
 
     // graceful end of the always-on loop: cancellation stops polling, launches finish
-    func testCancellingRunForeverStopsPollingAndWaitsForLaunches() async {
+    /// Cancelling the loop ends polling at once; launches go on (the shutdown bounds
+    /// them with `stopLaunches`, not the loop).
+    func testCancellingRunForeverStopsPollingAndLeavesLaunchesRunning() async {
         let transport = ScriptedTransport()
         let sleeper = ManualSleeper()
         transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .hang])
@@ -308,12 +323,75 @@ final class DrainerTests: XCTestCase {
         let task = Task { await drainer.runForever() }
         do { let ok = await ManualSleeper.waitUntil { handler.running == 1 && transport.inFlight == 1 }; XCTAssertTrue(ok) }
         task.cancel()
-        do { let ok = await ManualSleeper.waitUntil { transport.inFlight == 0 }; XCTAssertTrue(ok) }
-        XCTAssertEqual(handler.running, 1)                  // the launch is still going
-        handler.gate?.signal()
         await task.value
+        XCTAssertEqual(transport.inFlight, 0)
+        XCTAssertEqual(handler.running, 1)                  // the launch is still going
+        XCTAssertTrue(drainer.isLaunching(workID: "w1"))
+        handler.gate?.signal()
+        await drainer.waitForLaunches()
         XCTAssertEqual(handler.running, 0)
+        XCTAssertFalse(drainer.isLaunching(workID: "w1"))
         XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 2)
         XCTAssertTrue(transport.requests("POST", Q.stopPath("w1")).isEmpty)
+    }
+
+    /// The bounded end of launches at shutdown: the quick one finishes and is left alone
+    /// (rule 9); the one still running at the deadline is cancelled (it is a child task
+    /// of the launch group) and its item force-stopped with a reason naming the shutdown.
+    func testStopLaunchesCancelsWhatIsStillRunningAtTheDeadlineAndStopsItsItem() async {
+        let transport = ScriptedTransport()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("fast")), .json(200, Q.itemJSON("slow")), .json(200, "null")])
+        transport.script("POST", Q.ackPath("fast"), [ackOK])
+        transport.script("POST", Q.ackPath("slow"), [ackOK])
+        transport.script("POST", Q.stopPath("slow"), [stopOK])
+        let started = Locked(0)
+        let handler = ClosureWorkHandler { item in
+            started.withLock { $0 += 1 }
+            if item.id == "fast" { return .handedOff }
+            do { try await Task.sleep(for: .seconds(3600)) } catch { return .failed(reason: "launch cancelled") }
+            return .handedOff
+        }
+        let (logger, logs) = CapturingLogHandler.logger()
+        let drainer = Drainer(client: Q.client(transport, sleeper: ManualSleeper()), handler: handler, logger: logger)
+        await drainer.drain()
+        do { let ok = await ManualSleeper.waitUntil { started.withLock { $0 } == 2 && !drainer.isLaunching(workID: "fast") }; XCTAssertTrue(ok) }
+        XCTAssertTrue(drainer.isLaunching(workID: "slow"))
+        let now = ContinuousClock.now
+        let cancelled = await drainer.stopLaunches(finishBy: now + .milliseconds(200), giveUpAt: now + .seconds(10))
+        XCTAssertEqual(cancelled, 1)
+        XCTAssertLessThan(ContinuousClock.now - now, .seconds(5), "ended well before the give-up time")
+        XCTAssertFalse(drainer.isLaunching(workID: "slow"))
+        XCTAssertEqual(transport.requests("POST", Q.stopPath("slow")).count, 1)
+        XCTAssertTrue(transport.requests("POST", Q.stopPath("fast")).isEmpty)
+        let stop = logs.all.first { $0.message == "queue.item.force_stop" }
+        XCTAssertTrue(stop?.metadata["stop.reason"]?.description.hasPrefix(Drainer.shutdownReason) ?? false, "\(String(describing: stop))")
+    }
+
+    /// Rule 37: a force-stop that fails is not given up after the work client's three
+    /// quick attempts; it is retried with backoff until it gets through.
+    func testAFailedForceStopIsRetriedUntilItSucceeds() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, "null")])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        // Three 503s per round (perCallAttempts), four rounds, then a success.
+        transport.script("POST", Q.stopPath("w1"), Array(repeating: .json(503, "{}"), count: 12) + [stopOK])
+        let handler = ClosureWorkHandler { _ in .failed(reason: "no sandbox") }
+        let (logger, logs) = CapturingLogHandler.logger()
+        let drainer = Drainer(client: Q.client(transport, sleeper: sleeper), handler: handler, logger: logger,
+                              sleeper: sleeper, random: { 0.5 })
+        await drainer.drain()
+        var rounds = 0
+        var sawPending = false
+        while transport.requests("POST", Q.stopPath("w1")).count < 13 || drainer.pendingStops.count > 0, rounds < 200 {
+            sawPending = sawPending || drainer.pendingStops.count == 1
+            guard await sleeper.waitForSleepers(1, timeout: .seconds(5)) else { break }
+            sleeper.advanceToNextDeadline()
+            rounds += 1
+        }
+        XCTAssertTrue(sawPending, "the stop waited in the pending stops")
+        XCTAssertEqual(drainer.pendingStops.count, 0)
+        XCTAssertEqual(transport.requests("POST", Q.stopPath("w1")).count, 13)
+        XCTAssertTrue(logs.all.contains { $0.message == "queue.item.stopped" && $0.metadata["retry.attempt"] != nil })
     }
 }
