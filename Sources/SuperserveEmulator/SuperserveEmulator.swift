@@ -21,8 +21,8 @@ public final class SuperserveEmulator: Sendable {
     let state: Mutex<SuperserveStore>
     let sweeper: Mutex<Task<Void, Never>?> = Mutex(nil)
     /// Injected failures and latency (superserve.md §10.10), set through
-    /// `/_emulator/superserve/faults`.
-    let faults = FaultInjector()
+    /// `/_emulator/superserve/faults`; public so that in-process tests read its counts.
+    public let faults = FaultInjector()
 
     static let teamID = "team-emulator"
 
@@ -101,6 +101,7 @@ public final class SuperserveEmulator: Sendable {
         case .pass: break
         case .error(let status, let retryAfter, _): return Self.injectedFault(status, retryAfter: retryAfter ?? 1)
         case .drop: return FaultDecision.droppedResponse()
+        case .lose: break   // acts below, then loses the answer
         }
         if plane == .control {
             let key = request.headers[first: "X-API-Key"] ?? ""
@@ -117,7 +118,10 @@ public final class SuperserveEmulator: Sendable {
                 return response
             }
         }
-        return await body(request)
+        let response = await body(request)
+        // An injected lost answer: the call acted, its answer never arrives (a lost 201, rule 16).
+        if case .lose = decision { return FaultDecision.droppedResponse() }
+        return response
     }
 
     /// What the emulator can inject (§10.10): 429 anywhere, 502/503/504 on GET and
@@ -133,10 +137,10 @@ public final class SuperserveEmulator: Sendable {
         }
     }
 
-    /// Fault-plan route groups of an endpoint: its label, plus `all` on the control
-    /// plane. The data plane is the sandbox itself, so a plan reaches it only by label.
+    /// Fault-plan route groups of an endpoint: `all`, its plane (`control`: sandboxes
+    /// and templates; `data`: files and exec) and its label.
     static func faultGroups(_ label: String) -> [String] {
-        label.hasPrefix("sandboxes.") || label.hasPrefix("templates.") ? ["all", label] : [label]
+        label.hasPrefix("sandboxes.") || label.hasPrefix("templates.") ? ["all", "control", label] : ["all", "data", label]
     }
 
     static func injectedFault(_ status: Int, retryAfter: Int) -> Response {
