@@ -35,7 +35,11 @@ public final class TokenBucket: Sendable {
     public func acquire() async throws {
         var waitStarted: Duration?
         defer {
-            if let waitStarted { observer?.bucketWaitEnded(waited: sleeper.uptime() - waitStarted) }
+            if let waitStarted {
+                let waited = sleeper.uptime() - waitStarted
+                observer?.bucketWaitEnded(waited: waited)
+                BucketWaitMeter.current?.add(waited)
+            }
         }
         while true {
             let wait: Duration? = state.withLock { s in

@@ -6,7 +6,8 @@ import Synchronization
 /// Takes work from the queue and hands session items to a `WorkHandler`.
 ///
 /// ONE routine serves both shapes (rule 2): `drain()` (webhook-triggered: no
-/// `block_ms`, reclaim 2000, ends at the first empty poll) and `runForever()`
+/// `block_ms`, reclaim 2000, ends at the first empty poll that follows a success;
+/// after a failure it polls once more when the reclaim window has passed) and `runForever()`
 /// (always-on: `block_ms` 999, reclaim 2000, U(1,3) s after an empty poll).
 /// A launch slot is taken BEFORE each poll (rule 6) and kept by the handler's
 /// child task; items are acked at once (rule 5); handed-off items are never

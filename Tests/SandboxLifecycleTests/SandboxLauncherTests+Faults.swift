@@ -1,6 +1,7 @@
 import APIClient
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 @testable import SandboxLifecycle
 
@@ -74,5 +75,64 @@ extension SandboxLauncherTests {
         XCTAssertTrue(context.failures.withLock { $0.isEmpty }, "no late failure, so no force-stop")
         XCTAssertTrue(context.lateFailureIDs.withLock { $0.isEmpty })
         XCTAssertTrue(h.logs.text.contains("runner.probe.unknown"), h.logs.text)
+    }
+}
+
+/// A clock that jumps forward by every sleep: token waits take no real time.
+final class FastForwardSleeper: Sleeper {
+    private let clock = Mutex<Duration>(.seconds(1000))
+    func sleep(for duration: Duration) async throws {
+        try Task.checkCancellation()
+        clock.withLock { $0 += max(duration, .zero) }
+        await Task.yield()
+    }
+    func uptime() -> Duration { clock.withLock { $0 } }
+}
+
+extension SandboxLauncherTests {
+    private func slowBucketLauncher(rate: Double, budget: Duration) throws -> (HandlerTransport, SandboxLauncher) {
+        let sleeper = FastForwardSleeper()
+        let transport = HandlerTransport { request in
+            switch (request.method, request.url.path) {
+            case ("GET", "/sandboxes"): return json(200, [])
+            case ("POST", "/sandboxes"): return json(201, sandboxJSON("sb-new", network: Self.policy))
+            case ("POST", "/files"): return json(200, ["path": "/srv/cma/.bundle.tar", "size": 1])
+            case ("POST", "/exec"): return Self.execAnswer(request)
+            default: return errorResponse(418, "unexpected")
+            }
+        }
+        var superserve = SuperserveConfiguration(controlPlaneURL: URL(string: "http://control.test")!,
+                                                 dataPlaneURL: URL(string: "http://data.test")!, apiKey: "ss-key-TEST")
+        superserve.ratePerSecond = rate
+        superserve.burst = 1
+        let logs = LogRecorder()
+        let client = SuperserveClient(configuration: superserve, transport: transport, logger: logs.logger(), sleeper: sleeper)
+        var config = LauncherConfiguration()
+        config.environmentKey = Self.envKey
+        config.probeDelay = .milliseconds(1)
+        config.launchBudget = budget
+        let launcher = SandboxLauncher(client: client, bundle: try RunnerBundle.load(from: RunnerBundleTests.runnerDirectory),
+                                       configuration: config, locks: SessionLocks(), activity: SandboxActivity(),
+                                       logger: logs.logger(), sleeper: sleeper)
+        return (transport, launcher)
+    }
+
+    /// Rule 37 against rule 35: four calls at one token per 2 s take 6 s of waiting in
+    /// the bucket, twice the 3 s budget; the launch is not charged for its turn.
+    func testWaitingForBucketTokensIsNotChargedToTheLaunchBudget() async throws {
+        let (transport, launcher) = try slowBucketLauncher(rate: 0.5, budget: .seconds(3))
+        let outcome = await launcher.launch(request(), context: RecordingLaunchContext())
+        XCTAssertEqual(outcome, .launched(sandboxID: "sb-new", pid: 41, alreadyRunning: false))
+        XCTAssertEqual(Array(transport.calls.prefix(4)), ["GET /sandboxes", "POST /sandboxes", "POST /files", "POST /exec"])
+        await launcher.waitForBackgroundWork()
+    }
+
+    /// … but at most one more budget of waiting is forgiven: a bucket that hands out a
+    /// token every 10 s fails a 3 s launch instead of holding its item for ever.
+    func testBucketWaitsBeyondOneMoreBudgetStillEndTheLaunch() async throws {
+        let (_, launcher) = try slowBucketLauncher(rate: 0.1, budget: .seconds(3))
+        let outcome = await launcher.launch(request(), context: RecordingLaunchContext())
+        guard case .failed(let failure) = outcome else { return XCTFail("\(outcome)") }
+        XCTAssertTrue(failure.reason.contains("launch budget of 3 s exhausted"), failure.reason)
     }
 }
