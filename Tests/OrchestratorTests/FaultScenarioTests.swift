@@ -28,12 +28,8 @@ final class FaultScenarioTests: XCTestCase {
         exec sleep 300
         """.write(to: entry, atomically: true, encoding: .utf8)
 
-        let running = try await Harness.start(environment: [
-            "CMA_RUNNER_PYTHON": "sh", "CMA_RUNNER_ENTRY": entry.path,
-            // The shared bucket is not under test here; it keeps its burst and rule 35's
-            // pause on every 429, which the faults below bring about once a second or so.
-            "CMA_SUPERSERVE_RATE": "50", "CMA_SUPERSERVE_BURST": "50",
-        ])
+        // Default settings (bucket, slots, budget, drain timer): only the runner is fake.
+        let running = try await Harness.start(environment: ["CMA_RUNNER_PYTHON": "sh", "CMA_RUNNER_ENTRY": entry.path])
         try await running.scoped {
             try await running.eventually("ready") { try await running.call("GET", "/readyz").status == 200 }
             let emulators = try XCTUnwrap(running.emulators)
