@@ -16,7 +16,7 @@ public struct DrainerConfiguration: Sendable {
     /// Drain shape: transient failures in a row (poll and ack counted separately)
     /// before the drain gives up; the drain scheduler then runs another after a
     /// backoff, so no trigger the drain absorbed is lost. With the poll loop's backoff
-    /// (rule 34) ten failures in a row take about three minutes, and at a 20% failure
+    /// (rule 34) ten failures in a row take 1.5 to 3 minutes, and at a 20% failure
     /// rate they come once in ten million polls.
     public var drainMaxFailures = 10
     /// Drain shape: after a failed poll or ack the drain polls again this long after
