@@ -6,6 +6,9 @@ public struct FaultCounts: Sendable, Equatable {
     public var drops = 0
     /// Requests carried out whose answer was then lost.
     public var losses = 0
+    /// Lost answers by the request's most specific route group (its label or call
+    /// name, the last of its groups): which calls a test's plan really hit.
+    public var lossesByRoute: [String: Int] = [:]
 
     public init() {}
 }

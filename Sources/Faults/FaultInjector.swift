@@ -59,6 +59,7 @@ public final class FaultInjector: Sendable {
             } else if draw < p.dropRate + p.errorRate + p.loseRate {
                 decision = .lose(latency: latency)
                 s.counts.losses += 1
+                if let route = groups.last { s.counts.lossesByRoute[route, default: 0] += 1 }
             } else {
                 return .pass(latency: latency)
             }

@@ -51,7 +51,8 @@ final class FaultInjectorTests: XCTestCase {
         plan.loseRate = 1
         plan.latencyMilliseconds = 3
         injector.set(plan)
-        XCTAssertEqual(injector.decide(groups: ["all"]), .lose(latency: .milliseconds(3)))
+        XCTAssertEqual(injector.decide(groups: ["all", "control", "sandboxes.create"]), .lose(latency: .milliseconds(3)))
+        XCTAssertEqual(injector.counts.lossesByRoute, ["sandboxes.create": 1])
         plan.loseRate = 0.5
         plan.errorRate = 0.5
         plan.statuses = [503]

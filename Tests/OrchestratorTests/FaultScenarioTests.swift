@@ -87,7 +87,8 @@ final class FaultScenarioTests: XCTestCase {
                 fault scenario: \(Self.sessions) sessions, served \(Self.sessions - unserved.count), \
                 unserved \(unserved.count), duplicates \(duplicates.count), launches failed \(failed), \
                 all served after \(seconds) s; injected: superserve \(superserveCounts.errors) errors and \
-                \(superserveCounts.losses) lost answers, anthropic \(anthropicCounts.errors) errors
+                \(superserveCounts.losses) lost answers (\(superserveCounts.lossesByRoute["sandboxes.create"] ?? 0) of them \
+                creates), anthropic \(anthropicCounts.errors) errors
                 """)
             XCTAssertEqual(unserved, [], "every session gets its runner")
             XCTAssertEqual(duplicates.count, 0, "one sandbox and one runner per session (rules 16, 31): \(duplicates)")
