@@ -51,19 +51,23 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
     case timedOut
     case connectionFailed(String)
     case cancelled
+    /// A 3xx, never followed (every request carries a credential). Not a passing
+    /// network trouble: the configured URL is wrong, so callers do not retry it.
+    case redirectRefused(String)
 
     public var description: String {
         switch self {
         case .timedOut: "request timed out"
         case .connectionFailed(let why): "connection failed: \(why)"
         case .cancelled: "request cancelled"
+        case .redirectRefused(let why): "redirect refused: \(why)"
         }
     }
 }
 
 /// The outbound seam: `URLSessionTransport` in production, scripted fakes in tests.
 /// Implementations throw `TransportError` only; any HTTP status but a 3xx (never
-/// followed, since requests carry credentials) is a response.
+/// followed, since requests carry credentials: `.redirectRefused`) is a response.
 public protocol HTTPTransport: Sendable {
     func send(_ request: OutboundRequest) async throws -> InboundResponse
 }

@@ -145,7 +145,12 @@ public final class TokenBucket: Sendable {
         if taken { return }
         let waitStarted = sleeper.uptime()
         observer?.bucketWaitStarted()
-        defer { observer?.bucketWaitEnded(waited: sleeper.uptime() - waitStarted) }
+        defer {
+            let waited = sleeper.uptime() - waitStarted
+            observer?.bucketWaitEnded(waited: waited)
+            // A launch's budget is not charged for its turn in the bucket (BucketWaitMeter).
+            BucketWaitMeter.current?.add(waited)
+        }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let (cancelled, startPump): (Bool, Bool) = state.withLock { s in

@@ -3,7 +3,7 @@ import FoundationNetworking
 import Synchronization
 
 /// The production `HTTPTransport`, on URLSession (FoundationNetworking on Linux).
-/// Redirects are never followed: a 3xx is a `TransportError`.
+/// Redirects are never followed: a 3xx is `TransportError.redirectRefused`.
 ///
 /// Each request gets a total deadline of `request.timeout` (style habit 8): the
 /// URLSession idle timeout is set to it, and a timer cancels the task when the
@@ -92,7 +92,7 @@ public final class URLSessionTransport: HTTPTransport {
         // X-Api-Key, Authorization); a redirect is never followed, and no upstream
         // should send one, so it is an error rather than a response.
         if (300..<400).contains(http.statusCode) {
-            return .failure(.connectionFailed("redirect \(http.statusCode) refused from \(host)"))
+            return .failure(.redirectRefused("\(http.statusCode) from \(host)"))
         }
         var headers: [String: String] = [:]
         for (key, value) in http.allHeaderFields {

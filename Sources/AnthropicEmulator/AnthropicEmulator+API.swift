@@ -20,8 +20,8 @@ extension AnthropicEmulator {
         case .failure(let e): return finish(errorResponse(e, requestID: requestID), route: nil, requestID: requestID)
         }
 
-        // Faults are decided before the state is touched: an injected failure never
-        // half-applies (a faulted ack does not ack).
+        // Faults are decided before the state is touched: an injected error or drop
+        // never half-applies (a faulted ack does not ack); a lost answer acts in full.
         let decision = faults.decide(groups: route.faultGroups)
         await decision.applyLatency()
         switch decision {
@@ -36,8 +36,17 @@ extension AnthropicEmulator {
             record(route, status: 0, injected: true)
             logger.debug("anthropic.emulator.request.dropped", metadata: ["request.id": "\(requestID)", "http.route": "\(route.kind)"])
             return FaultDecision.droppedResponse()
+        case .lose:
+            // The call acts (an ack acks), and its answer never arrives.
+            _ = await authorizedCall(route, request, requestID: requestID)
+            logger.debug("anthropic.emulator.answer.lost", metadata: ["request.id": "\(requestID)", "http.route": "\(route.kind)"])
+            return FaultDecision.droppedResponse()
         }
+        return await authorizedCall(route, request, requestID: requestID)
+    }
 
+    /// Authentication, authorisation, then the call; every answer is recorded.
+    private func authorizedCall(_ route: AnthropicRoute, _ request: Request, requestID: String) async -> Response {
         do {
             try state.withLock { s throws(AnthropicEmulatorError) in
                 let c = try s.authenticate(Self.presentedCredential(request.headers))

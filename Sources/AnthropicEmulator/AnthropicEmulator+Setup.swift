@@ -40,6 +40,8 @@ extension AnthropicEmulator {
             return finish(errorResponse(.api(failure), requestID: requestID), route: nil, requestID: requestID)
         case .drop:
             return FaultDecision.droppedResponse()
+        case .lose:
+            break   // acts below, then loses the answer
         }
         do throws(AnthropicEmulatorError) {
             let credential = try state.withLock { st throws(AnthropicEmulatorError) in
@@ -49,6 +51,8 @@ extension AnthropicEmulator {
             let at = now()
             let body = try Self.jsonBody(request, allowEmpty: false) ?? JSONValue.object([])
             let response = call == "environments.create" ? try createEnvironment(body, at: at) : try createAgent(body, at: at)
+            // An injected lost answer: the environment or agent exists, the answer never arrives.
+            if case .lose = decision { return FaultDecision.droppedResponse() }
             return finish(response, route: nil, requestID: requestID)
         } catch {
             return finish(errorResponse(error, requestID: requestID), route: nil, requestID: requestID)

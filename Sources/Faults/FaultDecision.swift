@@ -6,13 +6,17 @@ public enum FaultDecision: Sendable, Equatable {
     case pass(latency: Duration)
     case error(status: Int, retryAfterSeconds: Int?, latency: Duration)
     case drop(latency: Duration)
+    /// Carry the request out, then lose its answer (`droppedResponse()`): the client
+    /// cannot tell whether it acted, as when a created sandbox's 201 never arrives
+    /// (orchestrator rule 16).
+    case lose(latency: Duration)
 }
 
 extension FaultDecision {
     /// Waits the decision's latency, whatever it decided.
     public func applyLatency() async {
         switch self {
-        case .pass(let latency), .error(_, _, let latency), .drop(let latency):
+        case .pass(let latency), .error(_, _, let latency), .drop(let latency), .lose(let latency):
             if latency > .zero { try? await Task.sleep(for: latency) }
         }
     }

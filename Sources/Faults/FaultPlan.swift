@@ -6,10 +6,15 @@ import JSON
 /// never half-applies (a faulted ack does not ack).
 ///
 /// JSON shape (every key optional, any other key refused):
-/// `{"error_rate":0.2,"statuses":[429,500,503],"latency_ms":0,"drop_rate":0.0,
+/// `{"error_rate":0.2,"statuses":[429,500,503],"latency_ms":0,"drop_rate":0.0,"lose_rate":0.0,
 ///   "routes":"work"|["poll","heartbeat"],"remaining":null,"retry_after_seconds":1}`
 ///
-/// `statuses` is drawn from uniformly, so a status listed twice comes twice as often.
+/// `statuses` is drawn from uniformly among those the request may get (an emulator
+/// can refuse some statuses for some requests), so a status listed twice comes twice
+/// as often. A request is dropped with `drop_rate` (nothing happens), answered with
+/// an error with `error_rate` (nothing happens), or carried out and its answer lost
+/// with `lose_rate`: the one fault that does touch state, as a connection that breaks
+/// after the server acted does.
 /// `routes` names route groups; which groups a request is in is each emulator's
 /// business (its `faultGroups`), `all` being every API route of that emulator.
 public struct FaultPlan: Sendable, Equatable {
@@ -21,6 +26,9 @@ public struct FaultPlan: Sendable, Equatable {
     public var latencyMilliseconds: Int = 0
     /// Probability (0…1) that a matching request gets no answer (see the emulator's docs for how).
     public var dropRate: Double = 0
+    /// Probability (0…1) that a matching request is carried out and then gets no
+    /// answer: a create that succeeded but whose 201 never arrives.
+    public var loseRate: Double = 0
     /// Route groups the plan applies to; `all` matches every route of the emulator.
     public var routes: [String] = ["all"]
     /// Errors plus drops left before the plan stops injecting; nil = unlimited.
@@ -35,7 +43,7 @@ public struct FaultPlan: Sendable, Equatable {
 
     /// Every key `decode` accepts.
     public static let keys: Set<String> = [
-        "error_rate", "statuses", "latency_ms", "drop_rate", "routes", "remaining", "retry_after_seconds",
+        "error_rate", "statuses", "latency_ms", "drop_rate", "lose_rate", "routes", "remaining", "retry_after_seconds",
     ]
 
     /// Reads the control-surface JSON; the error text names the offending key.
@@ -53,7 +61,10 @@ public struct FaultPlan: Sendable, Equatable {
         }
         switch rate("error_rate") { case .success(let d): if let d { plan.errorRate = d }; case .failure(let e): return .failure(e) }
         switch rate("drop_rate") { case .success(let d): if let d { plan.dropRate = d }; case .failure(let e): return .failure(e) }
-        guard plan.errorRate + plan.dropRate <= 1 + 1e-9 else { return .failure(.init(message: "error_rate and drop_rate must sum to at most 1")) }
+        switch rate("lose_rate") { case .success(let d): if let d { plan.loseRate = d }; case .failure(let e): return .failure(e) }
+        guard plan.errorRate + plan.dropRate + plan.loseRate <= 1 + 1e-9 else {
+            return .failure(.init(message: "error_rate, drop_rate and lose_rate must sum to at most 1"))
+        }
         if let v = json["statuses"], !v.isNull {
             guard let list = v.arrayValue, !list.isEmpty else { return .failure(.init(message: "statuses must be a non-empty array of integers")) }
             var statuses: [Int] = []
@@ -97,6 +108,7 @@ public struct FaultPlan: Sendable, Equatable {
             ("statuses", .array(statuses.map { .int($0) })),
             ("latency_ms", .int(latencyMilliseconds)),
             ("drop_rate", .double(dropRate)),
+            ("lose_rate", .double(loseRate)),
             ("routes", .array(routes.map { .string($0) })),
             ("remaining", remaining.map { .int($0) } ?? .null),
             ("retry_after_seconds", .int(retryAfterSeconds)),

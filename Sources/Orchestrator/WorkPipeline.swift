@@ -92,7 +92,7 @@ struct WorkPipeline: Sendable {
         scheduler = configuration.mode == .webhook
             ? DrainScheduler(interval: configuration.drainInterval, minimumGap: configuration.drainMinimumGap) {
                 metrics.drains.increment()
-                await drainer.drain()
+                return await drainer.drain()
             }
             : nil
     }

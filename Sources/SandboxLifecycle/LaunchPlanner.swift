@@ -341,12 +341,8 @@ public struct LaunchPlanner: Sendable {
             return .exec(sandboxID: id)
         case .bundleWritten(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: write without a sandbox", sandboxID: nil) }
-            switch Self.classify(error, .dataPlane) {
-            case .retry(let hint), .quota(let hint):
-                return retry(.writeBundle(sandboxID: id), problem: "bundle write: \(error)", hint: hint)
-            case .notFound, .conflict, .fatal:
-                return .fail(reason: "writing the runner bundle to sandbox \(id) failed: \(error)", sandboxID: id)
-            }
+            return repeatIdempotent(.writeBundle(sandboxID: id), after: error, problem: "bundle write",
+                                    failure: "writing the runner bundle to sandbox \(id) failed")
 
         case .executed(.success(let result)):
             guard let id = sandboxID else { return .fail(reason: "internal: exec without a sandbox", sandboxID: nil) }
@@ -369,14 +365,8 @@ public struct LaunchPlanner: Sendable {
             return .launched(sandboxID: id, pid: printed.pid, alreadyRunning: printed.alreadyRunning)
         case .executed(.failure(let error)):
             guard let id = sandboxID else { return .fail(reason: "internal: exec without a sandbox", sandboxID: nil) }
-            // launch.sh is idempotent for one work id (rule 31), so an exec whose
-            // answer was lost can be repeated.
-            switch Self.classify(error, .dataPlane) {
-            case .retry(let hint), .quota(let hint):
-                return retry(.exec(sandboxID: id), problem: "launch exec: \(error)", hint: hint)
-            case .notFound, .conflict, .fatal:
-                return .fail(reason: "launch exec in sandbox \(id) failed: \(error)", sandboxID: id)
-            }
+            return repeatIdempotent(.exec(sandboxID: id), after: error, problem: "launch exec",
+                                    failure: "launch exec in sandbox \(id) failed")
         }
     }
 
@@ -406,6 +396,21 @@ public struct LaunchPlanner: Sendable {
         // holds an API key can set; its tags are read before it is activated.
         if origin == .prepared, !preparedVerified { return .readSandbox(sandboxID: id) }
         return .activate(sandboxID: id)
+    }
+
+    /// The bundle write and the launch exec are safe to repeat whatever the failed
+    /// attempt did: the same bytes to the same path, and `launch.sh` is idempotent per
+    /// work id (rule 31: a runner already serving it is reported, not started again).
+    /// So every 5xx, 429 and lost answer is retried within the budget, not only rule
+    /// 33's data-plane row (transport, 502); a 4xx still fails the launch.
+    private mutating func repeatIdempotent(_ step: LaunchStep, after error: SandboxLifecycleError, problem: String,
+                                           failure: String) -> LaunchStep {
+        switch Self.classify(error, .idempotentDataPlane) {
+        case .retry(let hint), .quota(let hint):
+            return retry(step, problem: "\(problem): \(error)", hint: hint)
+        case .notFound, .conflict, .fatal:
+            return .fail(reason: "\(failure): \(error)", sandboxID: sandboxID)
+        }
     }
 
     private mutating func succeeded() {

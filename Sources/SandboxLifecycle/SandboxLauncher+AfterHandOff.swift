@@ -67,39 +67,59 @@ extension SandboxLauncher {
         return lower.hasPrefix("superserve.") || lower.hasPrefix("_superserve")
     }
 
+    /// Probe calls tried after the hand-off before the probe is given up as unknown.
+    static let probeAttempts = 5
+
     /// Rule 30: about `probeDelay` after the hand-off run probe.sh; `running` or
-    /// `exited` 0 is success, anything else is reported with the runner.log tail.
+    /// `exited` 0 is success, and only an answer that shows the runner dead, never
+    /// started or failed is reported (with the runner.log tail) as a late failure.
+    ///
+    /// Rule 9: a handed-off item is the runner's. A probe that gets no usable answer
+    /// (errors, transport failures, output without a state) says nothing about the
+    /// runner, so after `probeAttempts` tries it is logged and the item is left alone:
+    /// force-stopping it would strand a session whose runner may well be running.
     func probeAfterLaunch(_ request: LaunchRequest, context: any LaunchContext, access: SandboxAccess,
                           logger log: Logger) async {
         do { try await sleeper.sleep(for: configuration.probeDelay) } catch { return }
         let sandboxID = access.sandboxID
         var problem = "probe failed"
-        // Any failed probe call is tried again, fatal classes included (not rule 33's
-        // data-plane row): a false "not alive" force-stops an item that a live runner
-        // holds (rule 37), so the probe gives the runner the benefit of the doubt.
-        for attempt in 0..<3 {
+        var answered: ProbeResult?
+        let backoff = Backoff(cap: configuration.retryCap)
+        for attempt in 0..<Self.probeAttempts {
             do throws(SandboxLifecycleError) {
-                let probe = try await runProbe(access)
-                if let probe, probe.isHealthy {
-                    if probe.state == .running {
-                        activity.recordRunning(sandboxID, at: now())
-                    } else {
-                        activity.recordEnded(sandboxID, state: probe.state, at: now())
-                    }
-                    log.info("runner.probe.ok", metadata: ["sandbox.id": "\(sandboxID)", "runner.state": "\(probe.state.rawValue)"])
-                    return
+                if let probe = try await runProbe(access) {
+                    answered = probe
+                    break
                 }
-                problem = probe.map { "runner \($0.state.rawValue)" + ($0.exitCode.map { " with exit code \($0)" } ?? "") }
-                    ?? "probe.sh printed no state"
-                break
+                problem = "probe.sh printed no state"
             } catch {
                 problem = "probe failed: \(error)"
-                if attempt < 2 {
-                    let delay = Backoff(cap: configuration.retryCap).delay(attempt: attempt, hint: error.retryAfter)
-                    do { try await sleeper.sleep(for: delay) } catch { return }
+                // Every failed probe call is tried again, fatal classes included: its
+                // answer only decides whether to report, never what to run.
+                if attempt + 1 < Self.probeAttempts {
+                    do { try await sleeper.sleep(for: backoff.delay(attempt: attempt, hint: error.retryAfter)) } catch { return }
                 }
+                continue
+            }
+            if attempt + 1 < Self.probeAttempts {
+                do { try await sleeper.sleep(for: backoff.delay(attempt: attempt, hint: nil)) } catch { return }
             }
         }
+        guard let probe = answered else {
+            log.warning("runner.probe.unknown", metadata: ["sandbox.id": "\(sandboxID)", "error.message": "\(problem)"])
+            return
+        }
+        if probe.isHealthy {
+            if probe.state == .running {
+                activity.recordRunning(sandboxID, at: now())
+            } else {
+                // Making room under the quota reuses this answer instead of probing again.
+                activity.recordEnded(sandboxID, state: probe.state, at: now())
+            }
+            log.info("runner.probe.ok", metadata: ["sandbox.id": "\(sandboxID)", "runner.state": "\(probe.state.rawValue)"])
+            return
+        }
+        problem = "runner \(probe.state.rawValue)" + (probe.exitCode.map { " with exit code \($0)" } ?? "")
         let tail = await logTail(access)
         let failure = LaunchFailure(reason: "runner not healthy after launch: \(problem)", sandboxID: sandboxID, logTail: tail)
         log.error("runner.probe.failed", metadata: [

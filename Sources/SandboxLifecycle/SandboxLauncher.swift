@@ -61,8 +61,9 @@ public final class SandboxLauncher: Sendable {
             log.error("launch.failed", metadata: ["error.message": "\(failure.reason)"])
             return .failed(failure)
         }
+        let meter = BucketWaitMeter()
         return await locks.withLock(request.sessionID) {
-            await run(request, context: context, environment: environment, logger: log)
+            await metered(meter) { await run(request, context: context, environment: environment, meter: meter, logger: log) }
         }
     }
 
@@ -94,7 +95,7 @@ public final class SandboxLauncher: Sendable {
     }
 
     private func run(_ request: LaunchRequest, context: any LaunchContext, environment: [String: String],
-                     logger log: Logger) async -> LaunchOutcome {
+                     meter: BucketWaitMeter, logger log: Logger) async -> LaunchOutcome {
         var planner = LaunchPlanner(settings: plannerSettings,
                                     preparedSandboxID: LaunchPlanner.preparedSandboxID(
                                         workMetadata: request.workMetadata, dataMetadata: request.dataMetadata),
@@ -114,7 +115,8 @@ public final class SandboxLauncher: Sendable {
         var underWay = false
 
         while true {
-            let elapsed = sleeper.uptime() - start
+            // Rule 37's budget leaves out this launch's waits for bucket tokens (+Budget).
+            let elapsed = chargedElapsed(since: start, meter: meter)
             if Task.isCancelled {
                 return fail(LaunchFailure(reason: "launch cancelled", sandboxID: planner.sandboxID), log)
             }

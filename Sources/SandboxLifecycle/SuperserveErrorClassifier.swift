@@ -12,6 +12,10 @@ public enum SuperserveCall: String, Sendable, CaseIterable {
     case update
     /// Files and exec, after the client's own refresh-and-retry (rule 32).
     case dataPlane
+    /// Data-plane calls that are safe to repeat whatever the first one did: the
+    /// runner bundle write (the same bytes to the same path), the launch exec
+    /// (`launch.sh` is idempotent per work id, rule 31) and the probe.
+    case idempotentDataPlane
 }
 
 /// What to do with a failed Superserve call (rule 33). The caller decides by this,
@@ -41,15 +45,21 @@ public enum SuperserveDisposition: Sendable, Equatable {
 /// | create | transport, 429, ≥500 | – | 409 (template not ready) | everything else (400, 404 template) |
 /// | activate, pause, update | transport, 429, ≥500 | 404 | 409 | everything else (400, 401, 403) |
 /// | data plane | transport, 429, 502, 503, 504 | – | – | everything else (400) |
+/// | idempotent data plane | transport, 429, ≥500 | – | – | everything else (400) |
 ///
 /// A 429 whose code is `too_many_sandboxes` is `quota` wherever 429 is retried.
 /// Answers that were not an HTTP error (unreadable 2xx, bad bundle, configuration)
-/// are fatal. The data plane's 429, 503 and 504 are retried beyond the table's 502:
-/// a sandbox still waking answers them, and the client has already spent rule
-/// 32's single refresh.
+/// are fatal, and so is a redirect (never followed: the configured URL is wrong).
+/// A 500 on a data-plane call that is safe to repeat (the bundle write, the launch
+/// exec, the probe) is retried: whether the first attempt acted does not matter, and
+/// failing the launch would force-stop a session that a retry serves. The data
+/// plane's 429, 503 and 504 are retried beyond the table's 502: a sandbox still
+/// waking answers them, and the client has already spent rule 32's single refresh.
 public enum SuperserveErrorClassifier {
     public static func disposition(of error: SandboxLifecycleError, for call: SuperserveCall) -> SuperserveDisposition {
         switch error {
+        case .transport(.redirectRefused):
+            return .fatal
         case .transport:
             return .retry(hint: nil)
         case .invalidResponse, .invalidBundle, .invalidConfiguration, .buildFailed:
@@ -66,6 +76,8 @@ public enum SuperserveErrorClassifier {
             if [502, 503, 504].contains(status) { return .retry(hint: hint) }
             if call == .read, status == 404 { return .notFound }
             return .fatal
+        case .idempotentDataPlane:
+            return status >= 500 ? .retry(hint: hint) : .fatal
         case .create, .activate, .pause, .update:
             if status >= 500 { return .retry(hint: hint) }
             if status == 409 { return .conflict(code: code, hint: hint) }

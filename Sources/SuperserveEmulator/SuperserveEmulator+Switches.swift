@@ -8,9 +8,12 @@ import LocalSandboxes
 /// Test switches under `/_emulator/superserve/` (no auth, never counted as calls):
 ///
 /// - `GET|POST|DELETE /faults`: the fault plan shared with the Anthropic emulator
-///   (`FaultPlan`: `{"error_rate":1,"statuses":[503],"latency_ms":200,"routes":["sandboxes.create"],
-///   "remaining":3,"retry_after_seconds":1}`) → 200 `{"faults": plan|null}`. Route groups
-///   are the endpoint labels, and `all` is every control-plane endpoint (§10.10).
+///   (`FaultPlan`: `{"error_rate":1,"statuses":[503],"latency_ms":200,"lose_rate":0,
+///   "routes":["sandboxes.create"],"remaining":3,"retry_after_seconds":1}`) → 200
+///   `{"faults": plan|null}`. Route groups are the endpoint labels, `control` (sandboxes
+///   and templates), `data` (files and exec) and `all` (both planes). `lose_rate` carries
+///   the call out and then breaks the connection before the answer: a create that
+///   succeeded but whose 201 never arrives (orchestrator rule 16).
 /// - `POST /hold` `{"status":"starting|pausing|resuming","ms":N}` sets the hold of that
 ///   transition for every later create/pause/resume; with `"sandbox_id"` it instead
 ///   puts that sandbox into the status now and lets it reach `active` (`paused` for

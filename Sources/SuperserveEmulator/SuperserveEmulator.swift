@@ -21,8 +21,8 @@ public final class SuperserveEmulator: Sendable {
     let state: Mutex<SuperserveStore>
     let sweeper: Mutex<Task<Void, Never>?> = Mutex(nil)
     /// Injected failures and latency (superserve.md §10.10), set through
-    /// `/_emulator/superserve/faults`.
-    let faults = FaultInjector()
+    /// `/_emulator/superserve/faults`; public so that in-process tests read its counts.
+    public let faults = FaultInjector()
 
     static let teamID = "team-emulator"
 
@@ -102,6 +102,7 @@ public final class SuperserveEmulator: Sendable {
         case .error(let status, let retryAfter, _):
             return Self.injectedFault(status, retryAfter: retryAfter ?? 1, limit: configuration.teamRateLimit)
         case .drop: return FaultDecision.droppedResponse()
+        case .lose: break   // acts below, then loses the answer
         }
         if plane == .control {
             let key = request.headers[first: "X-API-Key"] ?? ""
@@ -112,7 +113,12 @@ public final class SuperserveEmulator: Sendable {
         // §7: the team bucket applies after auth. The data plane counts too: its token
         // belongs to a sandbox of the team, and every call of a launch spends the
         // team's budget (the emulator's reading; §11 leaves data-plane limits open).
-        guard let limit = configuration.teamRateLimit else { return await body(request) }
+        guard let limit = configuration.teamRateLimit else {
+            let response = await body(request)
+            // An injected lost answer: the call acted, its answer never arrives (a lost 201, rule 16).
+            if case .lose = decision { return FaultDecision.droppedResponse() }
+            return response
+        }
         let taken = state.withLock { $0.takeToken(limit, now: .now) }
         if let wait = taken.wait {
             state.withLock { $0.rejections["rate_limited", default: 0] += 1 }
@@ -122,6 +128,7 @@ public final class SuperserveEmulator: Sendable {
             return response
         }
         var response = await body(request)
+        if case .lose = decision { return FaultDecision.droppedResponse() }
         if response.status == 429, case .bytes(let bytes) = response.body,
            let code = (try? JSONValue.parse(bytes))?["error"]?["code"]?.stringValue {
             state.withLock { $0.rejections[code, default: 0] += 1 }   // too_many_sandboxes, …
@@ -156,10 +163,10 @@ public final class SuperserveEmulator: Sendable {
         }
     }
 
-    /// Fault-plan route groups of an endpoint: its label, plus `all` on the control
-    /// plane. The data plane is the sandbox itself, so a plan reaches it only by label.
+    /// Fault-plan route groups of an endpoint: `all`, its plane (`control`: sandboxes
+    /// and templates; `data`: files and exec) and its label.
     static func faultGroups(_ label: String) -> [String] {
-        label.hasPrefix("sandboxes.") || label.hasPrefix("templates.") ? ["all", label] : [label]
+        label.hasPrefix("sandboxes.") || label.hasPrefix("templates.") ? ["all", "control", label] : ["all", "data", label]
     }
 
     /// An injected 429 reports the team limit in force (none when it is lifted), so a

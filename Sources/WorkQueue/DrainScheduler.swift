@@ -8,6 +8,11 @@ import Synchronization
 /// trigger could miss an item enqueued after the running drain's last empty poll.
 /// Between drains, `run()` waits for a trigger or for `interval` (default 30 s)
 /// since the end of the previous drain, whichever comes first.
+///
+/// A drain that gives up (`DrainEnd.gaveUp`: failures in a row, the rule 47 gate)
+/// has not seen the queue empty, so the triggers it absorbed are still owed: another
+/// drain follows after a backoff (1 s doubling up to `interval`) instead of waiting
+/// for a new trigger or the timer.
 public final class DrainScheduler: Sendable {
     private struct State {
         var pending = false
@@ -16,6 +21,9 @@ public final class DrainScheduler: Sendable {
         var drainsStarted = 0
         var triggers = 0
         var lastStart: Duration?
+        /// Drains in a row that gave up, and the earliest start of the one owed.
+        var giveUps = 0
+        var retryNotBefore: Duration?
     }
 
     /// Rule 42: timer drain interval.
@@ -26,18 +34,35 @@ public final class DrainScheduler: Sendable {
     public let minimumGap: Duration
     private let drainAtStart: Bool
     private let sleeper: any Sleeper
-    private let drainBody: @Sendable () async -> Void
+    private let drainBody: @Sendable () async -> DrainEnd
+    private let giveUpBackoff: Backoff
     private let state = Mutex(State())
 
     /// `drain` is the work to coalesce: the pipeline's `drainer.drain()`, or a closure a test controls.
+    /// `random` (values in [0, 1)) jitters the backoff after a drain that gave up.
     public init(interval: Duration = .seconds(30), minimumGap: Duration = .zero, drainAtStart: Bool = true,
-                sleeper: any Sleeper = ContinuousSleeper(), drain: @escaping @Sendable () async -> Void) {
+                sleeper: any Sleeper = ContinuousSleeper(),
+                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                drain: @escaping @Sendable () async -> DrainEnd) {
         self.interval = interval
         self.minimumGap = minimumGap
         self.drainAtStart = drainAtStart
         self.sleeper = sleeper
         self.drainBody = drain
+        self.giveUpBackoff = Backoff(base: .seconds(1), cap: max(interval, .seconds(1)), random: random)
     }
+
+    /// A drain that always ends `.finished` (tests, embedders without a `Drainer`).
+    public convenience init(interval: Duration = .seconds(30), minimumGap: Duration = .zero, drainAtStart: Bool = true,
+                            sleeper: any Sleeper = ContinuousSleeper(), drain: @escaping @Sendable () async -> Void) {
+        self.init(interval: interval, minimumGap: minimumGap, drainAtStart: drainAtStart, sleeper: sleeper) {
+            await drain()
+            return .finished
+        }
+    }
+
+    /// Drains in a row that gave up (0 after one that finished).
+    public var drainsGivenUp: Int { state.withLock { $0.giveUps } }
 
     /// Asks for a drain. Cheap and non-blocking: safe from a webhook handler.
     public func trigger() {
@@ -85,8 +110,9 @@ public final class DrainScheduler: Sendable {
                 // Either a trigger (pending set) or the timer: drain either way.
                 state.withLock { $0.pending = false }
             }
-            if let last = state.withLock({ $0.lastStart }) {
-                let wait = last + minimumGap - sleeper.uptime()
+            let (last, retry) = state.withLock { ($0.lastStart, $0.retryNotBefore) }
+            if let earliest = [last.map { $0 + minimumGap }, retry].compactMap({ $0 }).max() {
+                let wait = earliest - sleeper.uptime()
                 if wait > .zero {
                     do { try await sleeper.sleep(for: wait) } catch { return }
                     // Triggers that came during the gap are served by this drain.
@@ -99,8 +125,20 @@ public final class DrainScheduler: Sendable {
                 s.drainsStarted += 1
                 s.lastStart = start
             }
-            await drainBody()
-            state.withLock { $0.draining = false }
+            let end = await drainBody()
+            state.withLock { s in
+                s.draining = false
+                switch end {
+                case .finished:
+                    s.giveUps = 0
+                    s.retryNotBefore = nil
+                case .gaveUp:
+                    // The triggers this drain absorbed are still owed one.
+                    s.pending = true
+                    s.retryNotBefore = sleeper.uptime() + giveUpBackoff.delay(attempt: s.giveUps, hint: nil)
+                    s.giveUps += 1
+                }
+            }
         }
     }
 

@@ -6,7 +6,8 @@ import Synchronization
 /// Takes work from the queue and hands session items to a `WorkHandler`.
 ///
 /// ONE routine serves both shapes (rule 2): `drain()` (webhook-triggered: no
-/// `block_ms`, reclaim 2000, ends at the first empty poll) and `runForever()`
+/// `block_ms`, reclaim 2000, ends at the first empty poll that follows a success;
+/// after a failure it polls once more when the reclaim window has passed) and `runForever()`
 /// (always-on: `block_ms` 999, reclaim 2000, U(1,3) s after an empty poll).
 /// A launch slot is taken BEFORE each poll (rule 6) and kept by the handler's
 /// child task; items are acked at once (rule 5); handed-off items are never
@@ -78,9 +79,12 @@ public final class Drainer: Sendable {
 
     public var health: DrainHealth { state.withLock { $0.health } }
 
-    /// Webhook shape: ends at the first empty poll; handed-off launches keep
-    /// their slots and finish on their own.
-    public func drain() async {
+    /// Webhook shape: ends at an empty poll that follows a success; handed-off
+    /// launches keep their slots and finish on their own. `.gaveUp` when it stopped
+    /// for another reason (failures in a row, the rule 47 gate), so that the scheduler
+    /// owes the triggers it absorbed another drain.
+    @discardableResult
+    public func drain() async -> DrainEnd {
         await run(.drain)
     }
 
@@ -88,7 +92,7 @@ public final class Drainer: Sendable {
     /// reported in `health.configurationError`). On cancellation it stops polling
     /// and waits for handed-off launches to finish.
     public func runForever() async {
-        await run(.alwaysOn)
+        _ = await run(.alwaysOn)
         await waitForLaunches()
     }
 
@@ -146,10 +150,15 @@ public final class Drainer: Sendable {
 
     // MARK: the one routine (rule 2)
 
-    private func run(_ shape: Shape) async {
+    private func run(_ shape: Shape) async -> DrainEnd {
         let backoff = Backoff(cap: configuration.pollBackoffCap, random: random)
         var pollFailures = 0   // separate counters (anthropic.md §4)
         var ackFailures = 0
+        // After a failed poll or ack, an item may sit claimed but unacked (its poll
+        // answer lost, or its ack refused) and comes back only once the reclaim window
+        // has passed. So the drain does not take the next empty poll as the end: it
+        // polls once more at this time, and ends at an empty poll that follows a success.
+        var recheckAt: Duration?
         updateHealth { $0.polling = true }
         defer { updateHealth { $0.polling = false } }
         while !Task.isCancelled {
@@ -157,12 +166,12 @@ public final class Drainer: Sendable {
             var wait: Duration?
             switch result {
             case .cancelled:
-                return
+                return .finished
             case .gated:
                 // Rule 47: claim nothing until the template check passes.
                 if shape == .drain {
                     logger.info("queue.drain.gated")
-                    return
+                    return .gaveUp
                 }
                 wait = configuration.gateRecheckInterval
             case .claimed:
@@ -172,15 +181,23 @@ public final class Drainer: Sendable {
                 pollFailures = 0
             case .empty:
                 pollFailures = 0
-                if shape == .drain { return }
-                let span = configuration.emptyPollSleep
-                wait = .milliseconds(Int64(((span.lowerBound + (span.upperBound - span.lowerBound) * random()) * 1000).rounded()))
+                if shape == .drain {
+                    guard let at = recheckAt else { return .finished }
+                    recheckAt = nil
+                    let left = at - sleeper.uptime()
+                    logger.debug("queue.drain.recheck", metadata: ["drain.wait_ms": "\(Int((max(.zero, left).secondsDouble * 1000).rounded()))"])
+                    if left > .zero { wait = left }
+                } else {
+                    let span = configuration.emptyPollSleep
+                    wait = .milliseconds(Int64(((span.lowerBound + (span.upperBound - span.lowerBound) * random()) * 1000).rounded()))
+                }
             case .pollFailed(let error, .transient):
                 pollFailures += 1
+                recheckAt = sleeper.uptime() + reclaimRecheck
                 logger.warning("queue.poll.failed", metadata: [
                     "error.message": "\(error)", "retry.attempt": "\(pollFailures)", "drain.shape": "\(shape.rawValue)",
                 ])
-                if shape == .drain, pollFailures >= configuration.drainMaxFailures { return }
+                if shape == .drain, pollFailures >= configuration.drainMaxFailures { return gaveUp(pollFailures, call: .poll) }
                 wait = backoff.delay(attempt: pollFailures - 1, hint: error.retryAfter)
             case .pollFailed(let error, _):
                 // Rule 33: a fatal poll answer (401, 403, 404) is a configuration problem,
@@ -188,18 +205,32 @@ public final class Drainer: Sendable {
                 // loop retries slowly, so a key fixed upstream recovers without a restart.
                 logger.error("queue.poll.fatal", metadata: ["error.message": "\(error)", "drain.shape": "\(shape.rawValue)"])
                 updateHealth { $0.configurationError = error.description }
-                if shape == .drain { return }
+                if shape == .drain { return .gaveUp }
                 wait = configuration.fatalPollRetryInterval
             case .ackFailed(let error):
                 pollFailures = 0
                 ackFailures += 1
-                if shape == .drain, ackFailures >= configuration.drainMaxFailures { return }
+                // The item stays claimed until the reclaim window passes (rule 7).
+                recheckAt = sleeper.uptime() + reclaimRecheck
+                if shape == .drain, ackFailures >= configuration.drainMaxFailures { return gaveUp(ackFailures, call: .ack) }
                 wait = backoff.delay(attempt: ackFailures - 1, hint: error.retryAfter)
             }
             if let wait {
-                guard (try? await sleeper.sleep(for: wait)) != nil else { return }
+                guard (try? await sleeper.sleep(for: wait)) != nil else { return .finished }
             }
         }
+        return .finished
+    }
+
+    /// How long after a failure the drain polls again for an item the failure may
+    /// have left claimed: the reclaim window plus a margin.
+    private var reclaimRecheck: Duration {
+        .milliseconds(configuration.reclaimOlderThanMs) + configuration.reclaimRecheckMargin
+    }
+
+    private func gaveUp(_ failures: Int, call: AnthropicCall) -> DrainEnd {
+        logger.warning("queue.drain.gave_up", metadata: ["retry.attempt": "\(failures)", "queue.call": "\(call.rawValue)"])
+        return .gaveUp
     }
 
     enum ClaimResult {

@@ -14,8 +14,15 @@ public struct DrainerConfiguration: Sendable {
     /// Rule 34: backoff cap for the poll loop (poll and ack counters are separate).
     public var pollBackoffCap: Duration = .seconds(60)
     /// Drain shape: transient failures in a row (poll and ack counted separately)
-    /// before the drain gives up; the 30 s timer drain (rule 42) tries again later.
-    public var drainMaxFailures = 3
+    /// before the drain gives up; the drain scheduler then runs another after a
+    /// backoff, so no trigger the drain absorbed is lost. With the poll loop's backoff
+    /// (rule 34) ten failures in a row take 1.5 to 3 minutes, and at a 20% failure
+    /// rate they come once in ten million polls.
+    public var drainMaxFailures = 10
+    /// Drain shape: after a failed poll or ack the drain polls again this long after
+    /// the reclaim window (`reclaimOlderThanMs`), so that an item left claimed but
+    /// unacked is taken by this drain rather than by the next timer drain.
+    public var reclaimRecheckMargin: Duration = .milliseconds(250)
     /// Always-on shape: how often to re-check the "may claim" gate (rule 47) while closed.
     public var gateRecheckInterval: Duration = .seconds(1)
     /// Rule 26 operator switch: force-stop items whose secret has no usable sessions token.

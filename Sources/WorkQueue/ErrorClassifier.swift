@@ -16,7 +16,9 @@ public enum ErrorDisposition: Sendable, Equatable {
 }
 
 /// Rule 33 in ONE function, mirroring the SDK's `lib/_retry.py`: transport errors,
-/// timeouts, 408, 409, 429 and ≥500 are transient; other 4xx are fatal.
+/// timeouts, 408, 409, 429 and ≥500 are transient; other 4xx are fatal. A redirect
+/// (never followed, `TransportError.redirectRefused`) is fatal: the base URL is
+/// wrong, and retrying cannot fix it.
 ///
 /// `x-should-retry` (anthropic.md §4): `true` makes any status transient. `false`
 /// makes a status fatal only for the per-call retries of stop, heartbeat and
@@ -28,6 +30,8 @@ public enum ErrorDisposition: Sendable, Equatable {
 public enum ErrorClassifier {
     public static func disposition(of error: WorkQueueError, for call: AnthropicCall) -> ErrorDisposition {
         switch error {
+        case .transport(.redirectRefused):
+            return .fatal
         case .transport:
             return .transient
         case .invalidResponse:

@@ -37,7 +37,8 @@ final class URLSessionTransportTests: XCTestCase {
         XCTAssertTrue(raw.contains("content-type: application/json\r\n"), raw)
     }
 
-    /// A 3xx is an error and is never followed: the second loopback server, where
+    /// A 3xx is an error of its own kind (callers treat it as fatal, never retried)
+    /// and is never followed: the second loopback server, where
     /// every redirect points, must not see any request, let alone a credential header.
     func testARedirectIsAnErrorAndNoCredentialReachesItsTarget() async throws {
         let target = try LoopbackServer { _ in LoopbackServer.response(status: 200, body: "{}") }
@@ -56,8 +57,8 @@ final class URLSessionTransportTests: XCTestCase {
                     headers: credentials, body: Data("{}".utf8), timeout: .seconds(5)))
                 XCTFail("\(status) answered as a response: \(response.status)")
             } catch let error as TransportError {
-                guard case .connectionFailed(let why) = error else { return XCTFail("\(status): \(error)") }
-                XCTAssertTrue(why.contains("redirect \(status)"), why)
+                guard case .redirectRefused(let why) = error else { return XCTFail("\(status): \(error)") }
+                XCTAssertTrue(why.hasPrefix("\(status) from 127.0.0.1:"), why)
                 for (_, value) in credentials { XCTAssertFalse(error.description.contains(value)) }
             }
             XCTAssertEqual(redirecting.recordedRequests.count, 1, "\(status)")

@@ -36,8 +36,54 @@ final class FaultInjectorTests: XCTestCase {
         var plan = FaultPlan()
         plan.errorRate = 1
         injector.set(plan)
-        XCTAssertEqual(injector.decide(groups: ["all", "sandboxes.create"]), .error(status: 500, retryAfterSeconds: nil, latency: .zero))
-        XCTAssertEqual(injector.decide(groups: ["exec"]), .pass(latency: .zero), "Superserve's data plane is not in `all`")
+        XCTAssertEqual(injector.decide(groups: ["all", "control", "sandboxes.create"]), .error(status: 500, retryAfterSeconds: nil, latency: .zero))
+        XCTAssertEqual(injector.decide(groups: ["exec"]), .pass(latency: .zero), "a route without `all` in its groups")
+        plan.routes = ["data"]
+        injector.set(plan)
+        XCTAssertEqual(injector.decide(groups: ["all", "control", "sandboxes.list"]), .pass(latency: .zero))
+        XCTAssertEqual(injector.decide(groups: ["all", "data", "exec"]), .error(status: 500, retryAfterSeconds: nil, latency: .zero))
+    }
+
+    /// A lost answer is its own decision, drawn after drops and errors, and counted.
+    func testLostAnswersAreDecidedAndCountedApartFromErrorsAndDrops() {
+        let injector = FaultInjector()
+        var plan = FaultPlan()
+        plan.loseRate = 1
+        plan.latencyMilliseconds = 3
+        injector.set(plan)
+        XCTAssertEqual(injector.decide(groups: ["all", "control", "sandboxes.create"]), .lose(latency: .milliseconds(3)))
+        XCTAssertEqual(injector.counts.lossesByRoute, ["sandboxes.create": 1])
+        plan.loseRate = 0.5
+        plan.errorRate = 0.5
+        plan.statuses = [503]
+        plan.latencyMilliseconds = 0
+        injector.set(plan)
+        var decisions: [FaultDecision] = []
+        for _ in 0..<200 { decisions.append(injector.decide(groups: ["all"])) }
+        XCTAssertFalse(decisions.contains(.pass(latency: .zero)), "the rates sum to 1")
+        XCTAssertTrue(decisions.contains(.lose(latency: .zero)))
+        XCTAssertTrue(decisions.contains(.error(status: 503, retryAfterSeconds: nil, latency: .zero)))
+        let counts = injector.counts
+        XCTAssertEqual(counts.losses + counts.errors, 201)
+        XCTAssertEqual(counts.drops, 0)
+        injector.resetCounts()
+        XCTAssertEqual(injector.counts, FaultCounts())
+    }
+
+    /// The status is drawn among those the request may get, so the error rate holds
+    /// for a request that may get only some of the plan's statuses.
+    func testTheStatusIsDrawnAmongTheEligibleOnes() {
+        let injector = FaultInjector()
+        var plan = FaultPlan()
+        plan.errorRate = 1
+        plan.statuses = [500, 503, 429]
+        injector.set(plan)
+        for _ in 0..<50 {
+            guard case .error(let status, _, _) = injector.decide(groups: ["all"], eligible: { $0 != 500 }) else {
+                return XCTFail("every request may get 503 or 429")
+            }
+            XCTAssertNotEqual(status, 500)
+        }
     }
 
     func testStatusesAnEmulatorCannotInjectPassAndSpendNothing() {
@@ -55,12 +101,13 @@ final class FaultInjectorTests: XCTestCase {
     }
 
     func testPlansDecodeFromTheOneJSONShapeAndRoundTrip() throws {
-        let text = #"{"error_rate":0.5,"statuses":[429,503],"latency_ms":20,"drop_rate":0.25,"routes":["poll"],"remaining":3,"retry_after_seconds":2}"#
+        let text = #"{"error_rate":0.5,"statuses":[429,503],"latency_ms":20,"drop_rate":0.25,"lose_rate":0.125,"routes":["poll"],"remaining":3,"retry_after_seconds":2}"#
         let plan = try FaultPlan.decode(JSONValue.parse(text)).get()
         XCTAssertEqual(plan.errorRate, 0.5)
         XCTAssertEqual(plan.statuses, [429, 503])
         XCTAssertEqual(plan.latencyMilliseconds, 20)
         XCTAssertEqual(plan.dropRate, 0.25)
+        XCTAssertEqual(plan.loseRate, 0.125)
         XCTAssertEqual(plan.routes, ["poll"])
         XCTAssertEqual(plan.remaining, 3)
         XCTAssertEqual(plan.retryAfterSeconds, 2)
@@ -72,6 +119,8 @@ final class FaultInjectorTests: XCTestCase {
         let table: [(String, Set<Int>, String)] = [
             (#"{"error_rate":2}"#, Set(400...599), "error_rate"),
             (#"{"error_rate":0.6,"drop_rate":0.6}"#, Set(400...599), "sum"),
+            (#"{"error_rate":0.6,"lose_rate":0.6}"#, Set(400...599), "sum"),
+            (#"{"lose_rate":-0.1}"#, Set(400...599), "lose_rate"),
             (#"{"statuses":[200]}"#, Set(400...599), "statuses"),
             (#"{"statuses":[418]}"#, [429, 500, 502, 503, 504], "statuses"),
             (#"{"routes":5}"#, Set(400...599), "routes"),

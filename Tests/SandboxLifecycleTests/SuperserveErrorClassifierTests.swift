@@ -72,6 +72,17 @@ final class SuperserveErrorClassifierTests: XCTestCase {
             (s.http(400), .dataPlane, .fatal),
             (s.http(404, "not_found"), .dataPlane, .fatal),
             (s.http(409), .dataPlane, .fatal),
+            // idempotent data plane (bundle write, launch exec, probe): every 5xx retried too.
+            (s.http(500, "internal_error"), .idempotentDataPlane, .retry(hint: nil)),
+            (s.http(503, hint: hint), .idempotentDataPlane, .retry(hint: hint)),
+            (s.http(429, "rate_limited", hint: hint), .idempotentDataPlane, .retry(hint: hint)),
+            (.transport(.timedOut), .idempotentDataPlane, .retry(hint: nil)),
+            (s.http(400), .idempotentDataPlane, .fatal),
+            (s.http(404, "not_found"), .idempotentDataPlane, .fatal),
+            // A redirect is never followed nor retried, whatever the call.
+            (.transport(.redirectRefused("301 from x")), .read, .fatal),
+            (.transport(.redirectRefused("307 from x")), .create, .fatal),
+            (.transport(.redirectRefused("308 from x")), .idempotentDataPlane, .fatal),
         ]
         for (error, call, expected) in cases {
             XCTAssertEqual(SuperserveErrorClassifier.disposition(of: error, for: call), expected, "\(error) on \(call)")

@@ -68,6 +68,36 @@ final class DrainSchedulerTests: XCTestCase {
         await task.value
     }
 
+    // A drain that gave up (failures in a row) never saw the queue empty: the triggers
+    // it absorbed get another drain after a backoff (1 s, 2 s, …), not the 30 s timer,
+    // and one that finishes resets the backoff.
+    func testADrainThatGaveUpIsFollowedByAnotherAfterABackoffWithoutANewTrigger() async {
+        let sleeper = ManualSleeper()
+        let ends = Locked<[DrainEnd]>([.gaveUp, .gaveUp, .finished])
+        let started = Locked(0)
+        let scheduler = DrainScheduler(interval: .seconds(30), drainAtStart: false, sleeper: sleeper, random: { 0 }) {
+            started.withLock { $0 += 1 }
+            return ends.withLock { $0.isEmpty ? .finished : $0.removeFirst() }
+        }
+        let task = Task { await scheduler.run() }
+        do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }   // idle, timer armed
+        scheduler.trigger()   // the only trigger
+        do { let ok = await ManualSleeper.waitUntil { started.value == 1 && sleeper.pendingSleepers == 1 }; XCTAssertTrue(ok) }
+        XCTAssertEqual(scheduler.drainsGivenUp, 1)
+        sleeper.advance(by: .seconds(1))
+        do { let ok = await ManualSleeper.waitUntil { started.value == 2 && sleeper.pendingSleepers == 1 }; XCTAssertTrue(ok) }
+        sleeper.advance(by: .seconds(1))
+        XCTAssertEqual(started.value, 2, "the second retry waits twice as long")
+        sleeper.advance(by: .seconds(1))
+        do { let ok = await ManualSleeper.waitUntil { started.value == 3 && !scheduler.isDraining && sleeper.pendingSleepers == 1 }; XCTAssertTrue(ok) }
+        XCTAssertEqual(scheduler.drainsGivenUp, 0)
+        // Finished: back to waiting for a trigger or the 30 s timer.
+        XCTAssertEqual(sleeper.requestedSleeps.last, .seconds(30))
+        task.cancel()
+        await task.value
+        XCTAssertEqual(started.value, 3)
+    }
+
     func testTriggersBeforeADrainStartsCoalesceIntoOne() async {
         let sleeper = ManualSleeper()
         let drain = ControlledDrain()

@@ -61,30 +61,88 @@ final class DrainerTests: XCTestCase {
         }
     }
 
-    // rule 7: ack failure → do not launch, back off (hint honoured), keep polling
-    func testTransientAckFailureDoesNotLaunchAndBacksOff() async throws {
-        let cases: [(ScriptedTransport.Answer, Duration)] = [
-            (.json(409, "{}", headers: ["x-should-retry": "false"]), .milliseconds(500)),
-            (.json(500, "{}"), .milliseconds(500)),
-            (.error(.timedOut), .milliseconds(500)),
-            (.json(429, "{}", headers: ["retry-after": "7"]), .seconds(7)),
+    // rule 7: ack failure → do not launch, back off (hint honoured), keep polling; the
+    // drain does not end at the next empty poll but polls again once the reclaim
+    // window (2 s + 250 ms margin) has passed, and takes the item then.
+    func testTransientAckFailureDoesNotLaunchBacksOffAndTakesTheItemAfterTheReclaimWindow() async throws {
+        let cases: [(ScriptedTransport.Answer, [Duration])] = [
+            (.json(409, "{}", headers: ["x-should-retry": "false"]), [.milliseconds(500), .milliseconds(1750)]),
+            (.json(500, "{}"), [.milliseconds(500), .milliseconds(1750)]),
+            (.error(.timedOut), [.milliseconds(500), .milliseconds(1750)]),
+            (.json(429, "{}", headers: ["retry-after": "7"]), [.seconds(7)]),   // the window passed during the hint
         ]
-        for (answer, expectedSleep) in cases {
+        for (answer, expectedSleeps) in cases {
             let transport = ScriptedTransport()
             let sleeper = ManualSleeper()
-            transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, "null")])
-            transport.script("POST", Q.ackPath("w1"), [answer])
+            transport.script("GET", Q.pollPath, [.json(200, Q.itemJSON("w1")), .json(200, "null"), .json(200, Q.itemJSON("w1")),
+                                                 .json(200, "null")])
+            transport.script("POST", Q.ackPath("w1"), [answer, ackOK])
             let handler = RecordingHandler()
             let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper)
             let task = Task { await drainer.drain() }
-            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok, "\(answer)") }
-            XCTAssertEqual(sleeper.requestedSleeps, [expectedSleep], "\(answer)")
-            sleeper.advanceToNextDeadline()
-            await task.value
-            XCTAssertEqual(handler.handled, [], "\(answer)")
-            XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 2, "\(answer)")   // kept polling
+            for _ in expectedSleeps {
+                do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok, "\(answer)") }
+                XCTAssertEqual(handler.handled, [], "\(answer): not launched after the failed ack")
+                sleeper.advanceToNextDeadline()
+            }
+            let end = await task.value
+            await drainer.waitForLaunches()
+            XCTAssertEqual(end, .finished, "\(answer)")
+            XCTAssertEqual(sleeper.requestedSleeps, expectedSleeps, "\(answer)")
+            XCTAssertEqual(handler.handled, ["w1"], "\(answer)")
+            XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 4, "\(answer)")   // kept polling
             XCTAssertTrue(transport.requests("POST", Q.stopPath("w1")).isEmpty, "\(answer)")
         }
+    }
+
+    // A poll that failed may have claimed an item whose answer was lost: the empty
+    // poll after it is not the end; one more poll after the reclaim window is, when
+    // it follows a success.
+    func testAnEmptyPollAfterAFailedPollIsCheckedAgainAfterTheReclaimWindow() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        transport.script("GET", Q.pollPath, [.json(503, "{}"), .json(200, "null"), .json(200, Q.itemJSON("w1")), .json(200, "null")])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        let handler = RecordingHandler()
+        let (drainer, logs) = drainer(transport, handler: handler, sleeper: sleeper)
+        let task = Task { await drainer.drain() }
+        for _ in 0..<2 {
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+            sleeper.advanceToNextDeadline()
+        }
+        let end = await task.value
+        await drainer.waitForLaunches()
+        XCTAssertEqual(end, .finished)
+        XCTAssertEqual(sleeper.requestedSleeps, [.milliseconds(500), .milliseconds(1750)])
+        XCTAssertEqual(handler.handled, ["w1"])
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 4)
+        XCTAssertTrue(logs.all.contains { $0.message == "queue.drain.recheck" })
+    }
+
+    // The drain keeps going through failures in a row below `drainMaxFailures` (10 by
+    // default), with the poll loop's backoff, and takes the work once polls succeed.
+    func testADrainKeepsGoingThroughFailuresInARowWithBackoff() async {
+        let transport = ScriptedTransport()
+        let sleeper = ManualSleeper()
+        let failures: [ScriptedTransport.Answer] = Array(repeating: .json(500, "{}"), count: 6)
+        transport.script("GET", Q.pollPath, failures + [.json(200, Q.itemJSON("w1")), .json(200, "null"), .json(200, "null")])
+        transport.script("POST", Q.ackPath("w1"), [ackOK])
+        let handler = RecordingHandler()
+        let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper)
+        XCTAssertEqual(DrainerConfiguration().drainMaxFailures, 10)
+        let task = Task { await drainer.drain() }
+        // Six backoffs; the reclaim window of the last failure has passed by the empty
+        // poll, which is checked once more at once and ends the drain.
+        for _ in 0..<6 {
+            do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
+            sleeper.advanceToNextDeadline()
+        }
+        let end = await task.value
+        await drainer.waitForLaunches()
+        XCTAssertEqual(end, .finished)
+        XCTAssertEqual(sleeper.requestedSleeps, [.milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(8), .seconds(16)])
+        XCTAssertEqual(handler.handled, ["w1"])
+        XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 9)
     }
 
     // rule 7: fatal ack → force-stop, 409 on that stop = done
@@ -184,7 +242,7 @@ final class DrainerTests: XCTestCase {
         do { let ok = await ManualSleeper.waitUntil { handler.handled.count == 3 }; XCTAssertTrue(ok) }
         XCTAssertLessThanOrEqual(handler.running, 2)
         handler.gate?.signal()
-        await drain.value                       // 4th poll is empty; the drain ends
+        _ = await drain.value                       // 4th poll is empty; the drain ends
         XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 4)
         handler.gate?.signal()
         await drainer.waitForLaunches()        // launches finish on their own after the drain
@@ -203,7 +261,8 @@ final class DrainerTests: XCTestCase {
             do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
             sleeper.advanceToNextDeadline()
         }
-        await task.value
+        let end = await task.value
+        XCTAssertEqual(end, .gaveUp, "the scheduler owes its triggers another drain")
         XCTAssertEqual(transport.requests.count, 3)
         XCTAssertEqual(sleeper.requestedSleeps, [.milliseconds(500), .seconds(1)])
         XCTAssertEqual(drainer.health.lastError, "anthropic HTTP 500")
@@ -255,19 +314,21 @@ final class DrainerTests: XCTestCase {
     func testPollAndAckKeepSeparateBackoffCounters() async {
         let transport = ScriptedTransport()
         let sleeper = ManualSleeper()
-        transport.script("GET", Q.pollPath, [.json(503, "{}"), .json(503, "{}"), .json(200, Q.itemJSON("w1")), .json(200, Q.itemJSON("w2")), .json(200, "null")])
+        transport.script("GET", Q.pollPath, [.json(503, "{}"), .json(503, "{}"), .json(200, Q.itemJSON("w1")), .json(200, Q.itemJSON("w2")),
+                                             .json(200, "null"), .json(200, "null")])
         transport.script("POST", Q.ackPath("w1"), [.json(500, "{}")])
         transport.script("POST", Q.ackPath("w2"), [.json(409, "{}")])
         let handler = RecordingHandler()
         let (drainer, _) = drainer(transport, handler: handler, sleeper: sleeper, configure: { $0.drainMaxFailures = 5 })
         let task = Task { await drainer.drain() }
-        for _ in 0..<4 {
+        for _ in 0..<5 {
             do { let ok = await sleeper.waitForSleepers(1); XCTAssertTrue(ok) }
             sleeper.advanceToNextDeadline()
         }
-        await task.value
-        // poll: attempts 0, 1; ack: its own attempts 0, 1 (not continuing the poll count)
-        XCTAssertEqual(sleeper.requestedSleeps, [.milliseconds(500), .seconds(1), .milliseconds(500), .seconds(1)])
+        _ = await task.value
+        // poll: attempts 0, 1; ack: its own attempts 0, 1 (not continuing the poll count);
+        // then the recheck 2.25 s after the last failed ack (at 2 s), 1 s of it spent.
+        XCTAssertEqual(sleeper.requestedSleeps, [.milliseconds(500), .seconds(1), .milliseconds(500), .seconds(1), .milliseconds(1250)])
         XCTAssertEqual(handler.handled, [])
     }
 
@@ -304,7 +365,7 @@ final class DrainerTests: XCTestCase {
         do { let ok = await ManualSleeper.waitUntil { handler.running == 1 && drainer.slots.waiting == 1 }; XCTAssertTrue(ok) }
         open.withLock { $0 = false }
         handler.gate?.signal()
-        await drain.value
+        _ = await drain.value
         XCTAssertEqual(transport.requests("GET", Q.pollPath).count, 1)
         await drainer.waitForLaunches()
         XCTAssertEqual(drainer.slots.available, 1)

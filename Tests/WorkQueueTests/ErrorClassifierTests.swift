@@ -12,6 +12,10 @@ final class ErrorClassifierTests: XCTestCase {
         let cases: [(WorkQueueError, AnthropicCall, ErrorDisposition)] = [
             (.transport(.timedOut), .poll, .transient),
             (.transport(.connectionFailed("x")), .ack, .transient),
+            // A redirect (never followed) is fatal: the configured base URL is wrong.
+            (.transport(.redirectRefused("301 from x")), .poll, .fatal),
+            (.transport(.redirectRefused("307 from x")), .ack, .fatal),
+            (.transport(.redirectRefused("302 from x")), .session, .fatal),
             (.invalidResponse("x"), .poll, .transient),
             (http(408), .poll, .transient),
             (http(409), .poll, .transient),
