@@ -11,10 +11,19 @@ import Synchronization
 /// description names only the failure kind and the host, never header values
 /// (they carry credentials) or the query.
 public final class URLSessionTransport: HTTPTransport {
-    private let session: URLSession
+    /// URLSession's own default of connections per host. Below the Superserve
+    /// in-flight cap (rule 35, 8) it makes requests queue for a connection inside
+    /// URLSession while their deadline runs, so the app passes its own figure.
+    public static let urlSessionDefaultConnectionsPerHost = 6
 
-    public init() {
+    private let session: URLSession
+    /// Connections URLSession opens to one host at most (`CMA_HTTP_CONNECTIONS_PER_HOST`).
+    public let maxConnectionsPerHost: Int
+
+    public init(maxConnectionsPerHost: Int = URLSessionTransport.urlSessionDefaultConnectionsPerHost) {
+        self.maxConnectionsPerHost = max(1, maxConnectionsPerHost)
         let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = self.maxConnectionsPerHost
         configuration.urlCache = nil
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         configuration.httpShouldSetCookies = false

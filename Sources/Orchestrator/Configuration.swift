@@ -61,6 +61,27 @@ public struct Configuration: Sendable {
     /// Rule 43: pause after `session.status_idled` / `terminated` / `deleted`.
     public var pauseOnIdleWebhook = false
 
+    // A pod's life
+    /// `CMA_SHUTDOWN_GRACE_SECONDS`: bounds the whole stop after SIGTERM (`ShutdownPlan`);
+    /// set the pod's grace period above it.
+    public var shutdownGrace: Duration = .seconds(20)
+    /// `CMA_RECONCILE_INTERVAL_SECONDS`: time between reconciler passes (`Reconciler`).
+    public var reconcileInterval: Duration = .seconds(120)
+    /// `CMA_RECONCILE_MIN_AGE_SECONDS`; nil = the launch budget plus 60 s (`reconcileAge`).
+    public var reconcileMinimumAge: Duration?
+    /// `CMA_FORCE_STOP_RETRY_SECONDS`: how long a failed force-stop is retried (rule 37).
+    public var forceStopRetryWindow: Duration = .seconds(600)
+    /// `CMA_POLL_FATAL_RETRY_SECONDS`: poll mode's wait after a 401/403/404 poll answer.
+    public var pollFatalRetry: Duration = .seconds(60)
+    /// `CMA_HTTP_CONNECTIONS_PER_HOST`; nil = the Superserve in-flight cap plus Anthropic's 4.
+    public var httpConnectionsPerHost: Int?
+
+    /// Acked items younger than this are never taken for orphans: above the launch budget.
+    public var reconcileAge: Duration { reconcileMinimumAge ?? launcher.launchBudget + .seconds(60) }
+    /// Outbound connections per host: at least the Superserve in-flight cap (rule 35)
+    /// plus Anthropic's four (rule 36), which share one host in emulated mode.
+    public var outboundConnectionsPerHost: Int { httpConnectionsPerHost ?? superserveMaxInFlight + 4 }
+
     // Emulated mode
     public var emulatorSandboxesDirectory: URL?
     public var emulatorVenvDirectory: URL?
@@ -126,7 +147,8 @@ extension Configuration {
         c.server.bodyReadTimeout = try reader.seconds("CMA_BODY_TIMEOUT_SECONDS") ?? c.server.bodyReadTimeout
         c.server.idleTimeout = try reader.seconds("CMA_IDLE_TIMEOUT_SECONDS") ?? c.server.idleTimeout
         c.server.writeTimeout = try reader.seconds("CMA_WRITE_TIMEOUT_SECONDS") ?? c.server.writeTimeout
-        c.server.shutdownGracePeriod = try reader.seconds("CMA_SHUTDOWN_GRACE_SECONDS", allowZero: true) ?? c.server.shutdownGracePeriod
+        c.shutdownGrace = try reader.seconds("CMA_SHUTDOWN_GRACE_SECONDS", allowZero: true) ?? c.shutdownGrace
+        c.server.shutdownGracePeriod = ShutdownPlan(grace: c.shutdownGrace).httpGrace
         c.server.trustedProxies = reader.list("CMA_TRUSTED_PROXIES")
         c.webhookPath = reader.string("CMA_WEBHOOK_PATH") ?? c.webhookPath
         guard c.webhookPath.hasPrefix("/"), !c.webhookPath.contains(" ") else {
@@ -171,6 +193,17 @@ extension Configuration {
         c.idlePause = try reader.seconds("CMA_IDLE_PAUSE_SECONDS") ?? c.idlePause
         c.janitorInterval = try reader.seconds("CMA_JANITOR_INTERVAL_SECONDS") ?? c.janitorInterval
         c.pauseOnIdleWebhook = try reader.bool("CMA_PAUSE_ON_IDLE") ?? false
+        c.reconcileInterval = try reader.seconds("CMA_RECONCILE_INTERVAL_SECONDS") ?? c.reconcileInterval
+        c.reconcileMinimumAge = try reader.seconds("CMA_RECONCILE_MIN_AGE_SECONDS")
+        guard c.reconcileAge > c.launcher.launchBudget else {
+            throw Error("CMA_RECONCILE_MIN_AGE_SECONDS", "must be above the launch budget (CMA_LAUNCH_BUDGET_SECONDS)")
+        }
+        c.forceStopRetryWindow = try reader.seconds("CMA_FORCE_STOP_RETRY_SECONDS") ?? c.forceStopRetryWindow
+        c.pollFatalRetry = try reader.seconds("CMA_POLL_FATAL_RETRY_SECONDS") ?? c.pollFatalRetry
+        c.httpConnectionsPerHost = try reader.int("CMA_HTTP_CONNECTIONS_PER_HOST", in: 1...1024)
+        guard c.outboundConnectionsPerHost >= c.superserveMaxInFlight else {
+            throw Error("CMA_HTTP_CONNECTIONS_PER_HOST", "must be at least CMA_SUPERSERVE_MAX_IN_FLIGHT")
+        }
         // Test and benchmark hooks of launch.sh: another entry script and interpreter.
         if let entry = reader.string("CMA_RUNNER_ENTRY") { c.launcher.runnerExtraEnvironment["CMA_RUNNER_ENTRY"] = entry }
         if let python = reader.string("CMA_RUNNER_PYTHON") { c.launcher.runnerExtraEnvironment["CMA_PYTHON"] = python }

@@ -109,4 +109,20 @@ public struct LaunchHandler: WorkHandler {
             await drainer.forceStop(workID: workID, sessionID: sessionID, .runnerDied, reason: reason)
         }
     }
+
+    /// The reconciler's question (is a runner holding this session's item?) answered by
+    /// the janitor's probe of the session's sandbox, where the work queue and the
+    /// sandbox lifecycle meet (as `Context` does for launches).
+    struct JanitorRunnerCheck: RunnerCheck {
+        let janitor: Janitor
+
+        func presence(sessionID: String) async -> RunnerPresence {
+            switch await janitor.sessionRunner(sessionID: sessionID) {
+            case .running(let workID): .running(workID: workID)
+            case .notRunning(let why): .notRunning(why: why)
+            case .busy: .busy
+            case .unknown(let problem): .unknown(problem)
+            }
+        }
+    }
 }

@@ -15,13 +15,14 @@ extension OrchestratorApp {
     /// 2. Build: the work pipeline, against the final upstream URLs.
     /// 3. Serve: the router is built with direct references to those parts and frozen.
     ///
-    /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
+    /// `transport` defaults to URLSession with `outboundConnectionsPerHost` connections per
+    /// host. `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
     /// queue half, and embedders with their own launcher). `localUpstreams` are served
     /// on the instance's own port; emulated mode (rule 46) needs them. `accessLog`
     /// writes access lines to stdout in batches (`AccessLogWriter`) instead of
     /// through `logger`; the executable passes the format `LineLogHandler` writes.
     public static func start(configuration original: Configuration, logger: Logger,
-                             transport: any HTTPTransport = URLSessionTransport(),
+                             transport given: (any HTTPTransport)? = nil,
                              workHandler: (any WorkHandler)? = nil,
                              localUpstreams: (any LocalUpstreams)? = nil,
                              accessLog: AccessLine.Format? = nil) async throws(StartError) -> OrchestratorApp {
@@ -30,6 +31,8 @@ extension OrchestratorApp {
             throw .emulators("emulated mode needs the emulators passed in as local upstreams")
         }
         localUpstreams?.configure(&configuration)
+        // URLSession's per-host limit at least the Superserve in-flight cap (rule 35).
+        let transport = given ?? URLSessionTransport(maxConnectionsPerHost: configuration.outboundConnectionsPerHost)
         let bundle: RunnerBundle
         do {
             guard let directory = configuration.runnerSourceDirectory else { throw SandboxLifecycleError.invalidBundle("no runner folder") }
@@ -47,6 +50,7 @@ extension OrchestratorApp {
 
         // 1. Bind.
         let metrics = OrchestratorMetrics()
+        metrics.upstreamHealth.attach(logger: logger)
         let accessWriter = accessLog.map { format in
             AccessLogWriter(format: format, output: AccessLogWriter.fileOutput(STDOUT_FILENO),
                             onDrop: { metrics.count("cma_access_log_dropped_total", []) })

@@ -59,11 +59,21 @@ public final class OrchestratorApp: Sendable {
     public var notReadyReasons: [String] { pipeline.notReadyReasons(stop: stop) }
 
     /// Runs every service until a graceful shutdown (SIGTERM/SIGINT when
-    /// `handleSignals`, or `shutdown()`), then stops them in reverse order: the stop
-    /// flag (readyz 503, webhooks 503), claiming work, the janitor and template check,
-    /// the HTTP server (in-flight requests finish within the grace period), the local upstreams.
+    /// `handleSignals`, or `shutdown()`), then stops them in reverse order, the whole
+    /// stop bounded by `CMA_SHUTDOWN_GRACE_SECONDS` (`ShutdownPlan`): the stop flag
+    /// (readyz 503, webhooks 503, no more claims), the launches (finished, or cancelled
+    /// at the deadline with their items force-stopped), pending stops and metadata
+    /// writes, the reconciler, the template check and the janitor, the HTTP server,
+    /// the local upstreams. Returns normally (exit 0).
     public func run(handleSignals: Bool) async throws {
         let pipeline = self.pipeline
+        let plan = ShutdownPlan(grace: configuration.shutdownGrace)
+        let stop = self.stop
+        let logger = self.logger
+        // Launches end as the plan says, once nothing claims any more.
+        let finishWork: @Sendable () async -> Void = {
+            await pipeline.finishForShutdown(plan: plan, since: stop.since ?? .now, logger: logger)
+        }
         var services: [any Service] = []
         if let localUpstreams {
             services.append(ClosureService("local-upstreams") {
@@ -82,26 +92,37 @@ public final class OrchestratorApp: Sendable {
             await cancelWhenGracefulShutdown { await pipeline.janitor.run() }
         })
         services.append(ClosureService("template-check") {
-            // Rule 47: until it passes; then it has nothing left to do.
+            // Rule 47: until it passes; then it has nothing left to do but start the
+            // first drain at once: the start-up drain ran gated, and the timer is 30 s away.
             await cancelWhenGracefulShutdown { await pipeline.templateCheck.run() }
+            if pipeline.templateCheck.status.isReady, !stop.isSet {
+                logger.info("template.ready_drain")
+                pipeline.scheduler?.trigger()
+            }
             try? await gracefulShutdown()
+        })
+        services.append(ClosureService("reconciler") {
+            let templateCheck = pipeline.templateCheck
+            await cancelWhenGracefulShutdown {
+                await pipeline.reconciler.run(mayRun: { templateCheck.status.isReady && !stop.isSet })
+            }
         })
         if let scheduler = pipeline.scheduler {
             services.append(ClosureService("drain-scheduler") {
                 await cancelWhenGracefulShutdown { await scheduler.run() }
-                await pipeline.drainer.waitForLaunches()
+                await finishWork()
             })
         } else {
             services.append(ClosureService("poll-loop") {
                 await cancelWhenGracefulShutdown { await pipeline.drainer.runForever() }
-                await pipeline.drainer.waitForLaunches()
+                await finishWork()
             })
         }
         services.append(ClosureService("stop-flag") { [stop, metrics, logger] in
             try? await gracefulShutdown()
             stop.set()
             metrics.ready.set(0)
-            logger.notice("shutdown.started")
+            logger.notice("shutdown.started", metadata: ["shutdown.grace_seconds": "\(plan.grace.secondsDouble)"])
         })
 
         let serviceGroup = ServiceGroup(

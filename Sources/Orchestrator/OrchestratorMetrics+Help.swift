@@ -24,6 +24,11 @@ extension OrchestratorMetrics {
         "cma_work_force_stops_total": "Acked work items force-stopped, by reason class and outcome (rules 7, 8, 26 and 37).",
         "cma_work_queue_errors_total": "Failed work-queue calls (poll, ack, stop) by rule 33's class: transient ones are retried, fatal poll errors stop the loop.",
         "cma_superserve_bucket_wait_seconds_total": "Seconds callers spent waiting for a token of the shared Superserve bucket (rule 35).",
+        "cma_upstream_up": "0 while an upstream (anthropic, superserve) has answered no call for 5 s or more, only failures (transport errors, 5xx); else 1. Not part of readiness (rule 47).",
+        "cma_work_pending_stops": "Force-stops that failed and are being retried with backoff until they succeed or the item is seen stopped (rule 37).",
+        "cma_work_queue_configuration_error": "1 while the last poll got a fatal answer (401, 403, 404: key or environment); poll mode keeps retrying slowly, so a fixed key recovers without a restart.",
+        "cma_reconciler_passes_total": "Reconciler passes over this environment's work list, by outcome (failed: the list call failed).",
+        "cma_reconciler_items_total": "Acked items without a heartbeat that the reconciler looked at, by verdict (orphan_stopped, runner_running, busy, unknown).",
         "cma_superserve_bucket_waiters": "Callers waiting for a token of the shared Superserve bucket now (rule 35).",
     ]
 

@@ -22,10 +22,15 @@ extension OrchestratorMetrics {
         for reason in ForceStopReason.allCases {
             for outcome in Self.stopOutcomes { count("cma_work_force_stops_total", [("reason", reason.rawValue), ("outcome", outcome)], by: 0) }
         }
+        gauge("cma_work_pending_stops", [], 0)
+        gauge("cma_work_queue_configuration_error", [], 0)
+        for outcome in Reconciler.Verdict.metricLabels { count("cma_reconciler_items_total", [("outcome", outcome)], by: 0) }
+        for outcome in ["ok", "failed"] { count("cma_reconciler_passes_total", [("outcome", outcome)], by: 0) }
         for call in Self.failedCalls {
             for disposition in Self.failureClasses { count("cma_work_queue_errors_total", Self.errorLabels(call, disposition), by: 0) }
         }
         for upstream in UpstreamRoute.Upstream.allCases {
+            gauge("cma_upstream_up", [("upstream", upstream.rawValue)], 1)
             for route in UpstreamRoute.known(upstream) {
                 _ = upstreamTimer(route)
                 for status in Self.statusClasses { count("cma_upstream_requests_total", Self.upstreamLabels(route, status), by: 0) }
@@ -53,6 +58,7 @@ extension OrchestratorMetrics {
 
     func upstreamCall(_ route: UpstreamRoute, status: String, duration: Duration) {
         count("cma_upstream_requests_total", Self.upstreamLabels(route, status))
+        upstreamHealth.record(route.upstream, statusClass: status)
         upstreamTimer(route).recordNanoseconds(duration.wholeNanoseconds)
     }
 
@@ -83,7 +89,28 @@ extension OrchestratorMetrics: DrainerObserver {
         count("cma_work_force_stops_total", [("reason", reason.rawValue), ("outcome", label)])
     }
 
-    public func drainHealthChanged() { refreshReadiness() }
+    public func drainHealthChanged() {
+        refreshReadiness()
+        if let health = queueHealth.withLock({ $0 })?() {
+            gauge("cma_work_queue_configuration_error", [], health.configurationError == nil ? 0 : 1)
+        }
+    }
+
+    public func pendingStopsChanged(_ count: Int) { gauge("cma_work_pending_stops", [], count) }
+
+    func trackQueueHealth(_ health: @escaping @Sendable () -> DrainHealth) {
+        queueHealth.withLock { $0 = health }
+    }
+
+    func reconcilerPassed(_ report: Reconciler.Report) {
+        count("cma_reconciler_passes_total", [("outcome", report.error == nil ? "ok" : "failed")])
+        for verdict in report.verdicts.values { count("cma_reconciler_items_total", [("outcome", verdict.rawValue)]) }
+    }
+
+    /// A gauge per label set; the registry hands back the same series for the same labels.
+    func gauge(_ name: String, _ labels: [(String, String)], _ value: Int) {
+        CoreMetrics.Meter(label: name, dimensions: labels, factory: factory).set(value)
+    }
 }
 
 extension OrchestratorMetrics: LifecycleObserver {

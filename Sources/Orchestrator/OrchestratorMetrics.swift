@@ -3,6 +3,7 @@ import HTTPServer
 import HTTPWire
 import Prometheus
 import Synchronization
+import WorkQueue
 
 /// The process's metrics through swift-metrics, exported by swift-prometheus from a
 /// registry of this instance's own (tests run several instances in one process, so
@@ -19,8 +20,12 @@ public final class OrchestratorMetrics: Sendable {
     let drains: CoreMetrics.Counter
     let bucketWaitSeconds: CoreMetrics.FloatingPointCounter
     let bucketWaiters: CoreMetrics.Meter
+    /// Each upstream's answers for `/status`, the log and `cma_upstream_up` (never `/readyz`).
+    let upstreamHealth: UpstreamHealth
     /// What `cma_ready` is computed from, once the pipeline exists (`trackReadiness`).
     let readiness = Mutex<(@Sendable () -> Bool)?>(nil)
+    /// The drainer's health, for `cma_work_queue_configuration_error` (`trackQueueHealth`).
+    let queueHealth = Mutex<(@Sendable () -> DrainHealth)?>(nil)
     /// A counter and the same count as a plain number, for `/status`.
     final class Tallied: Sendable {
         let counter: CoreMetrics.Counter
@@ -66,6 +71,10 @@ public final class OrchestratorMetrics: Sendable {
         drains = CoreMetrics.Counter(label: "cma_drains_total", factory: factory)
         bucketWaitSeconds = CoreMetrics.FloatingPointCounter(label: "cma_superserve_bucket_wait_seconds_total", factory: factory)
         bucketWaiters = CoreMetrics.Meter(label: "cma_superserve_bucket_waiters", factory: factory)
+        upstreamHealth = UpstreamHealth { upstream, up in
+            CoreMetrics.Meter(label: "cma_upstream_up", dimensions: [("upstream", upstream.rawValue)], factory: factory)
+                .set(up ? 1 : 0)
+        }
         webhookCounters = WebhookOutcome.allCases.map { outcome in
             Tallied(CoreMetrics.Counter(label: "cma_webhooks_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         }

@@ -34,7 +34,12 @@ extension Probes {
         out += #","triggers":"# + String(pipeline.scheduler?.triggersReceived ?? 0)
         out += #","polling":"# + (health.polling ? "true" : "false")
         out += #","last_success":"# + date(health.lastSuccess)
-        out += #","last_error":"# + string(health.lastError) + "}"
+        out += #","last_error":"# + string(health.lastError)
+        out += #","configuration_error":"# + string(health.configurationError)
+        out += #","pending_stops":"# + String(pipeline.drainer.pendingStops.count) + "}"
+        out += #","upstreams":"# + upstreamsJSON(now: Date())
+        out += #","reconciler":"# + reconcilerJSON()
+        out += #","shutdown_grace_seconds":"# + String(configuration.shutdownGrace.secondsDouble)
         out += #","launches":{"launched":"# + String(launched) + #","failed":"# + String(failed)
         out += #","in_flight":"# + String(health.launchesInFlight) + "}"
         out += #","webhooks":{"queued":"# + String(metrics.webhooks(.queued)) + #","ignored":"# + String(metrics.webhooks(.ignored))
@@ -51,6 +56,32 @@ extension Probes {
         out += #","series":"# + seriesJSON()
         out += "}"
         return out
+    }
+
+    /// Each upstream's answers (`UpstreamHealth`): `ok`, `failing` (failures since the
+    /// last success) or `outage` (failing for 5 s or more). Not part of readiness.
+    func upstreamsJSON(now: Date) -> String {
+        func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
+        let parts = UpstreamRoute.Upstream.allCases.map { upstream -> String in
+            let e = metrics.upstreamHealth.entry(upstream)
+            let state = e.failingSince.map { now.timeIntervalSince($0) >= UpstreamHealth.outageAfter ? "outage" : "failing" } ?? "ok"
+            return JSONEscape.quoted(upstream.rawValue) + #":{"state":"# + JSONEscape.quoted(state)
+                + #","failing_since":"# + date(e.failingSince) + #","last_success":"# + date(e.lastSuccess)
+                + #","last_failure":"# + (e.lastFailure.map(JSONEscape.quoted) ?? "null") + "}"
+        }
+        return "{" + parts.joined(separator: ",") + "}"
+    }
+
+    /// The reconciler's last pass and the orphans it stopped since start.
+    func reconcilerJSON() -> String {
+        let last = pipeline.reconciler.lastPass
+        func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
+        return #"{"interval_seconds":"# + String(pipeline.reconciler.configuration.interval.secondsDouble)
+            + #","minimum_age_seconds":"# + String(pipeline.reconciler.configuration.minimumAge.secondsDouble)
+            + #","last_pass_at":"# + date(last.at) + #","last_listed":"# + String(last.report?.listed ?? 0)
+            + #","last_candidates":"# + String(last.report?.candidates ?? 0)
+            + #","last_error":"# + (last.report?.error.map(JSONEscape.quoted) ?? "null")
+            + #","orphans_stopped":"# + String(last.orphansStopped) + "}"
     }
 
     /// The session board, newest first. `idle_seconds`: since the runner was last seen

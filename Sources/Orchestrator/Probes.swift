@@ -27,8 +27,9 @@ struct Probes: Sendable {
         router.add(.GET, "/healthz", healthz)
         router.add(.HEAD, "/healthz", healthz)
 
-        // Accepting work: configuration valid, template ready (rule 47), queue
-        // reachable, not shutting down (503 while draining on shutdown).
+        // Takes webhooks and work: template ready (rule 47) and not shutting down. Upstream
+        // trouble never flips it (every replica would leave the Service at once); it is
+        // on /status, in metrics and in the log.
         let readyz = Handler.sync { _ in
             let reasons = probes.pipeline.notReadyReasons(stop: probes.stop)
             metrics.ready.set(reasons.isEmpty ? 1 : 0)

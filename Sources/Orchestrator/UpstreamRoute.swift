@@ -14,6 +14,7 @@ struct UpstreamRoute: Sendable, Hashable {
             switch self {
             case .anthropic: [
                 ("GET", "/v1/environments/{id}/work/poll"),
+                ("GET", "/v1/environments/{id}/work"),
                 ("POST", "/v1/environments/{id}/work/{id}/ack"),
                 ("POST", "/v1/environments/{id}/work/{id}/stop"),
                 ("POST", "/v1/environments/{id}/work/{id}/heartbeat"),

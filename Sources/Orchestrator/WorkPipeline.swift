@@ -1,6 +1,7 @@
 import APIClient
 import Foundation
 import Logging
+import Synchronization
 import SandboxLifecycle
 import WorkQueue
 
@@ -16,6 +17,8 @@ struct WorkPipeline: Sendable {
     let launcher: SandboxLauncher
     let templateCheck: TemplateCheck
     let janitor: Janitor
+    /// Finds items acked by a process that died before their runner started.
+    let reconciler: Reconciler
 
     /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
     /// queue half, and embedders with their own launcher).
@@ -60,13 +63,22 @@ struct WorkPipeline: Sendable {
         var drainerConfiguration = DrainerConfiguration()
         drainerConfiguration.launchSlots = configuration.launchSlots
         drainerConfiguration.refuseSecretless = launcherConfiguration.requireWorkSecret
+        drainerConfiguration.fatalPollRetryInterval = configuration.pollFatalRetry
+        drainerConfiguration.forceStopRetryWindow = configuration.forceStopRetryWindow
         let handler = workHandler ?? LaunchHandler(launcher: launcher, client: workClient, metrics: metrics,
                                                    activity: activity, board: board, series: series, logger: logger)
         // Rule 47: nothing is claimed before the template check passes, nor while stopping.
         let drainer = Drainer(client: workClient, handler: handler, configuration: drainerConfiguration, logger: logger,
                               mayClaim: { !stop.isSet && templateCheck.status.isReady }, observer: metrics)
         self.drainer = drainer
-        metrics.trackReadiness { Self.notReadyReasons(templateCheck: templateCheck, drainer: drainer, stop: stop).isEmpty }
+        metrics.trackReadiness { Self.notReadyReasons(templateCheck: templateCheck, stop: stop).isEmpty }
+        metrics.trackQueueHealth { drainer.health }
+        var reconcilerConfiguration = Reconciler.Configuration()
+        reconcilerConfiguration.interval = configuration.reconcileInterval
+        reconcilerConfiguration.minimumAge = configuration.reconcileAge
+        reconciler = Reconciler(drainer: drainer, runnerCheck: LaunchHandler.JanitorRunnerCheck(janitor: janitor),
+                                configuration: reconcilerConfiguration, logger: logger,
+                                onPass: { metrics.reconcilerPassed($0) })
         scheduler = configuration.mode == .webhook
             ? DrainScheduler(interval: configuration.drainInterval, minimumGap: configuration.drainMinimumGap) {
                 metrics.drains.increment()
@@ -77,20 +89,55 @@ struct WorkPipeline: Sendable {
 
     /// Why the process is not ready to take work; empty when it is (`/readyz`).
     func notReadyReasons(stop: StopFlag) -> [String] {
-        Self.notReadyReasons(templateCheck: templateCheck, drainer: drainer, stop: stop)
+        Self.notReadyReasons(templateCheck: templateCheck, stop: stop)
     }
 
-    static func notReadyReasons(templateCheck: TemplateCheck, drainer: Drainer, stop: StopFlag) -> [String] {
+    /// Readiness means "this process takes webhooks and work" (rule 47 as amended): only
+    /// the template check and shutdown flip it. Upstream trouble (a failed poll, an
+    /// Anthropic outage, a fatal poll answer) does not: every replica sees the same
+    /// outage, and all of them would leave the Service at once while the ingress
+    /// refuses Anthropic's three delivery attempts. That goes to `/status`, metrics and logs.
+    static func notReadyReasons(templateCheck: TemplateCheck, stop: StopFlag) -> [String] {
         var reasons: [String] = []
         if stop.isSet { reasons.append("shutting down") }
         if let reason = templateCheck.status.reason { reasons.append(reason) }
-        let health = drainer.health
-        if let error = health.configurationError {
-            reasons.append("work queue: \(error)")
-        } else if let error = health.lastError, let at = health.lastErrorAt,
-                  health.lastSuccess.map({ $0 < at }) ?? true {
-            reasons.append("work queue unreachable: \(error)")
-        }
         return reasons
+    }
+
+    /// The bounded stop after SIGTERM, once claiming has stopped (`ShutdownPlan`): launches
+    /// finish or are cancelled and their items stopped; pending stops and the
+    /// after-hand-off metadata writes are flushed.
+    func finishForShutdown(plan: ShutdownPlan, since start: ContinuousClock.Instant, logger: Logger) async {
+        let stopsBy = start + plan.stopsUntil
+        let cancelled = await drainer.stopLaunches(finishBy: start + plan.launchesUntil, giveUpAt: stopsBy)
+        let launcher = self.launcher
+        await Self.wait(until: stopsBy) { await launcher.waitForBackgroundWork() }
+        let abandoned = await drainer.pendingStops.flush(until: stopsBy)
+        logger.notice("shutdown.work_finished", metadata: [
+            "launch.cancelled": "\(cancelled)", "stop.abandoned": "\(abandoned)",
+            "shutdown.elapsed_ms": "\(Int((ContinuousClock.now - start).secondsDouble * 1000))",
+        ])
+    }
+
+    /// Waits for `body` or until `deadline`, whichever comes first; `body` may not heed
+    /// cancellation (the launcher's after-hand-off tasks are not ours to cancel), so it
+    /// is left running rather than awaited past the deadline.
+    static func wait(until deadline: ContinuousClock.Instant, for body: @escaping @Sendable () async -> Void) async {
+        final class Once: Sendable {
+            let continuation = Mutex<CheckedContinuation<Void, Never>?>(nil)
+            func resume() { continuation.withLock { c in defer { c = nil }; return c }?.resume() }
+        }
+        let once = Once()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            once.continuation.withLock { $0 = continuation }
+            Task {
+                await body()
+                once.resume()
+            }
+            Task {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                once.resume()
+            }
+        }
     }
 }

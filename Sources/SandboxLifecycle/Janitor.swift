@@ -103,6 +103,89 @@ public final class Janitor: Sendable {
         }
     }
 
+    /// What a session's sandbox says about its runner, for the reconciler.
+    public enum SessionRunner: Sendable, Equatable {
+        case running(workID: String?)
+        case notRunning(String)
+        /// This process holds the session's lock (a launch or a pause is under way).
+        case busy
+        case unknown(String)
+    }
+
+    /// Whether a runner lives in the session's sandbox (rule 10: under its lock, and a
+    /// held lock answers `.busy` at once). Active sandboxes are probed; a paused one, no
+    /// sandbox at all, or one without the runner bundle hold no runner.
+    public func sessionRunner(sessionID: String) async -> SessionRunner {
+        let answer: SessionRunner? = await locks.withLockIfAvailable(sessionID) { () async -> SessionRunner in
+            do throws(SandboxLifecycleError) {
+                let sandboxes = try await client.listSandboxes(metadata: ["cma.session_id": sessionID])
+                    .filter { $0.status != .failed && $0.status != .deleted }
+                if sandboxes.isEmpty { return .notRunning("no sandbox") }
+                var notes: [String] = []
+                for sandbox in sandboxes {
+                    switch sandbox.status {
+                    case .active:
+                        let access: SandboxAccess
+                        if let known = activity.access(for: sandbox.id) {
+                            access = known
+                        } else {
+                            access = try SandboxAccess(try await client.activate(id: sandbox.id))
+                            activity.remember(access)
+                        }
+                        guard let look = try await lookAtRunner(access) else {
+                            return .unknown("sandbox \(sandbox.id): probe printed no state")
+                        }
+                        if look.probe.state == .running {
+                            activity.recordRunning(sandbox.id, at: now())
+                            return .running(workID: look.workID)
+                        }
+                        notes.append(look.noBundle ? "sandbox \(sandbox.id) has no runner bundle"
+                            : "sandbox \(sandbox.id): runner \(look.probe.state.rawValue)")
+                    case .paused, .pausing:
+                        notes.append("sandbox \(sandbox.id) is paused")
+                    default:
+                        // starting, resuming, migrating: look again on a later pass.
+                        return .unknown("sandbox \(sandbox.id) is \(sandbox.status.rawValue)")
+                    }
+                }
+                return .notRunning(notes.joined(separator: "; "))
+            } catch {
+                return .unknown("\(error)")
+            }
+        }
+        return answer ?? .busy
+    }
+
+    /// The probe's answer, the work id the runner was started for (`.runner.work`), and
+    /// whether the runner bundle is missing. A sandbox without the bundle (created by
+    /// a process that died before the upload, or never launched into) reads as
+    /// `no_pidfile`, "runner not running" (rule 44), so the janitor pauses it when
+    /// idle instead of failing on it every sweep. Nil when the probe printed no state.
+    func lookAtRunner(_ access: SandboxAccess) async throws(SandboxLifecycleError) -> (probe: ProbeResult, workID: String?, noBundle: Bool)? {
+        let dir = configuration.runnerDirectory
+        let command = "if [ -f \(dir)/probe.sh ]; then sh \(dir)/probe.sh; printf '\(Self.workMarker)%s\\n' \"$(cat \(dir)/.runner.work 2>/dev/null)\"; "
+            + "else printf '%s\\n' '\(Self.noBundleMarker)'; fi"
+        let stdout: String
+        do throws(SandboxLifecycleError) {
+            // No working directory: the runner's may not exist.
+            stdout = try await client.exec(access, command: command, timeoutSeconds: configuration.probeExecTimeoutSeconds).stdout
+        } catch {
+            // An exec refused for a missing path is the same "no bundle".
+            guard error.status == 400 else { throw error }
+            return (ProbeResult(state: .noPidfile, pid: nil, exitCode: nil), nil, true)
+        }
+        let lines = stdout.split(whereSeparator: \.isNewline)
+        if lines.contains(where: { $0 == Self.noBundleMarker }) {
+            return (ProbeResult(state: .noPidfile, pid: nil, exitCode: nil), nil, true)
+        }
+        guard let probe = ProbeResult.parse(stdout) else { return nil }
+        let work = lines.last { $0.hasPrefix(Self.workMarker) }.map { String($0.dropFirst(Self.workMarker.count)) }
+        return (probe, work.flatMap { $0.isEmpty ? nil : $0 }, false)
+    }
+
+    static let workMarker = "cma.runner.work="
+    static let noBundleMarker = "cma.no_runner_bundle"
+
     /// Last activity: the later of the in-memory probe time and `cma.launched_at`.
     func lastActivity(_ sandbox: Sandbox) -> Date? {
         let launched = sandbox.metadata["cma.launched_at"].flatMap(Timestamp.parse)
@@ -147,10 +230,7 @@ public final class Janitor: Sendable {
                     access = try SandboxAccess(try await client.activate(id: fresh.id))
                     activity.remember(access)
                 }
-                let dir = configuration.runnerDirectory
-                let result = try await client.exec(access, command: RunnerEnvironment.probeCommand(runnerDirectory: dir),
-                                                   workingDirectory: dir, timeoutSeconds: configuration.probeExecTimeoutSeconds)
-                guard let probe = ProbeResult.parse(result.stdout) else {
+                guard let probe = try await lookAtRunner(access)?.probe else {
                     log.warning("janitor.probe_unreadable")
                     return .failed("probe printed no state")
                 }

@@ -17,9 +17,14 @@ public final class Drainer: Sendable {
     private struct State {
         var health = DrainHealth()
         var nextLaunchID: UInt64 = 0
-        var launching: Set<UInt64> = []
-        var tasks: [UInt64: Task<Void, Never>] = [:]
+        /// Launch id → work id, for every launch holding a slot.
+        var launching: [UInt64: String] = [:]
+        var nextWaiterID: UInt64 = 0
+        var idleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
+
+    /// One launch, run as a child task of the launch group.
+    typealias LaunchJob = @Sendable () async -> Void
 
     let client: WorkClient
     private let handler: any WorkHandler
@@ -31,6 +36,12 @@ public final class Drainer: Sendable {
     private let observer: (any DrainerObserver)?
     let slots: AsyncSemaphore
     private let state = Mutex(State())
+    /// Failed force-stops, retried for minutes (rule 37).
+    public let pendingStops: PendingStops
+    /// Launches are child tasks of one task group, fed through this stream: cancelling
+    /// the group at the shutdown deadline cancels every launch still running.
+    private let launchJobs: AsyncStream<LaunchJob>.Continuation
+    private let launchGroup: Task<Void, Never>
 
     /// - Parameters:
     ///   - random: values in [0, 1) for jitter and the empty-poll sleep (tests pin it).
@@ -50,6 +61,19 @@ public final class Drainer: Sendable {
         self.mayClaim = mayClaim ?? { true }
         self.observer = observer
         self.slots = AsyncSemaphore(value: max(1, configuration.launchSlots))
+        pendingStops = PendingStops(client: client, retryWindow: configuration.forceStopRetryWindow, logger: logger,
+                                    sleeper: sleeper, random: random, observer: observer)
+        let (jobs, continuation) = AsyncStream.makeStream(of: LaunchJob.self)
+        launchJobs = continuation
+        launchGroup = Task {
+            await withDiscardingTaskGroup { group in
+                for await job in jobs { group.addTask { await job() } }
+            }
+        }
+    }
+
+    deinit {
+        launchJobs.finish()
     }
 
     public var health: DrainHealth { state.withLock { $0.health } }
@@ -68,18 +92,55 @@ public final class Drainer: Sendable {
         await waitForLaunches()
     }
 
-    /// Waits until no launch holds a slot.
+    /// Waits until no launch holds a slot (or the calling task is cancelled).
     public func waitForLaunches() async {
-        while true {
-            let (pending, tasks): (Bool, [Task<Void, Never>]) = state.withLock { s in
-                (!s.launching.isEmpty, Array(s.tasks.values))
+        let waiterID: UInt64 = state.withLock { s in
+            s.nextWaiterID += 1
+            return s.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now: Bool = state.withLock { s in
+                    if s.launching.isEmpty || Task.isCancelled { return true }
+                    s.idleWaiters[waiterID] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
             }
-            guard pending else { return }
-            if tasks.isEmpty {
-                await Task.yield()
-                continue
-            }
-            for task in tasks { await task.value }
+        } onCancel: {
+            state.withLock { $0.idleWaiters.removeValue(forKey: waiterID) }?.resume()
+        }
+    }
+
+    /// Whether this process is launching `workID` right now (the reconciler leaves it alone).
+    public func isLaunching(workID: String) -> Bool {
+        state.withLock { $0.launching.values.contains(workID) }
+    }
+
+    /// The bounded end of launches at shutdown (claiming has stopped already): launches
+    /// may finish until `finishBy`; then the rest are cancelled, and each cancelled
+    /// launch force-stops its item with a reason saying so (rule 37, `.shutdown`).
+    /// Returns once every launch has ended or `giveUpAt` has passed; the number of
+    /// launches cancelled.
+    @discardableResult
+    public func stopLaunches(finishBy: ContinuousClock.Instant, giveUpAt: ContinuousClock.Instant) async -> Int {
+        await waitForLaunches(until: finishBy)
+        let left = state.withLock { $0.launching.count }
+        guard left > 0 else { return 0 }
+        logger.warning("shutdown.launches_cancelled", metadata: ["launch.count": "\(left)"])
+        launchJobs.finish()
+        launchGroup.cancel()
+        await waitForLaunches(until: giveUpAt)
+        return left
+    }
+
+    /// `waitForLaunches`, or until `deadline`, whichever comes first.
+    func waitForLaunches(until deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in await waitForLaunches() }
+            group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            await group.next()
+            group.cancelAll()
         }
     }
 
@@ -122,10 +183,13 @@ public final class Drainer: Sendable {
                 if shape == .drain, pollFailures >= configuration.drainMaxFailures { return }
                 wait = backoff.delay(attempt: pollFailures - 1, hint: error.retryAfter)
             case .pollFailed(let error, _):
-                // Rule 33: fatal poll error = configuration problem; stop the loop.
+                // Rule 33: a fatal poll answer (401, 403, 404) is a configuration problem,
+                // reported on /status, in metrics and the log. A drain ends; the always-on
+                // loop retries slowly, so a key fixed upstream recovers without a restart.
                 logger.error("queue.poll.fatal", metadata: ["error.message": "\(error)", "drain.shape": "\(shape.rawValue)"])
                 updateHealth { $0.configurationError = error.description }
-                return
+                if shape == .drain { return }
+                wait = configuration.fatalPollRetryInterval
             case .ackFailed(let error):
                 pollFailures = 0
                 ackFailures += 1
@@ -212,35 +276,51 @@ public final class Drainer: Sendable {
         return .claimed
     }
 
-    /// Runs the handler in a child task that holds the slot taken before the poll.
+    /// Runs the handler in a child task of the launch group; it holds the slot taken
+    /// before the poll.
     private func launch(_ item: WorkItem) {
         let id: UInt64 = state.withLock { s in
             s.nextLaunchID += 1
-            s.launching.insert(s.nextLaunchID)
+            s.launching[s.nextLaunchID] = item.id
             s.health.launchesInFlight = s.launching.count
             return s.nextLaunchID
         }
-        let task = Task { [self] in
+        let job: LaunchJob = { [self] in
             defer { finishLaunch(id) }
             let outcome = await handler.handle(item, from: self)
             if case .failed(let reason) = outcome {
-                // Rule 37: nothing holds the item; stop it so it does not hang.
-                await forceStop(item, .launchFailed, reason: reason)
+                // Rule 37: nothing holds the item; stop it so it does not hang. A launch
+                // cancelled at the shutdown deadline says so in its reason.
+                if Task.isCancelled {
+                    await forceStop(item, .shutdown, reason: Self.shutdownReason + ": " + reason)
+                } else {
+                    await forceStop(item, .launchFailed, reason: reason)
+                }
             }
             // .handedOff: never stop, never heartbeat (rule 9).
         }
-        state.withLock { s in
-            if s.launching.contains(id) { s.tasks[id] = task }
+        if case .terminated = launchJobs.yield(job) {
+            // Launches were closed by a shutdown between the claim and here.
+            Task { [self] in
+                defer { finishLaunch(id) }
+                await forceStop(item, .shutdown, reason: Self.shutdownReason)
+            }
         }
     }
 
+    /// What a launch cancelled at the shutdown deadline is stopped with.
+    public static let shutdownReason = "shutting down: launch cancelled at the shutdown deadline (CMA_SHUTDOWN_GRACE_SECONDS)"
+
     private func finishLaunch(_ id: UInt64) {
-        state.withLock { s in
-            s.launching.remove(id)
-            s.tasks[id] = nil
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { s in
+            s.launching[id] = nil
             s.health.launchesInFlight = s.launching.count
+            guard s.launching.isEmpty else { return [] }
+            defer { s.idleWaiters.removeAll() }
+            return Array(s.idleWaiters.values)
         }
         slots.signal()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Force-stops an item this drainer claimed (rules 7, 8, 37).
@@ -260,16 +340,26 @@ public final class Drainer: Sendable {
         var meta: Logger.Metadata = ["work.id": "\(workID)", "stop.reason": "\(reason)"]
         if let sessionID { meta["session.id"] = "\(sessionID)" }
         logger.warning("queue.item.force_stop", metadata: meta)
-        do {
-            let outcome = try await client.stop(workID: workID, force: true)
+        // Its own task: a launch cancelled at the shutdown deadline still gets its stop
+        // out (cancellation would end the call before it is sent).
+        let client = self.client
+        let result = await Task { () -> Result<StopOutcome, WorkQueueError> in
+            do throws(WorkQueueError) { return .success(try await client.stop(workID: workID, force: true)) } catch {
+                return .failure(error)
+            }
+        }.value
+        switch result {
+        case .success(let outcome):
+            pendingStops.seenStopped(workID: workID)
             meta["stop.outcome"] = outcome == .stopped ? "stopped" : "already_stopped"
             logger.info("queue.item.stopped", metadata: meta)
             observer?.itemForceStopped(cause, outcome: outcome)
-        } catch {
-            observer?.itemForceStopped(cause, outcome: nil)
+        case .failure(let error):
             recordError(error, call: .stop, ErrorClassifier.disposition(of: error, for: .stop))
             meta["error.message"] = "\(error)"
             logger.error("queue.item.stop_failed", metadata: meta)
+            // Not given up: retried with backoff for minutes (rule 37).
+            pendingStops.retry(workID: workID, sessionID: sessionID, cause, reason: reason)
         }
     }
 

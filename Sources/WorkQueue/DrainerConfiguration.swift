@@ -20,6 +20,11 @@ public struct DrainerConfiguration: Sendable {
     public var gateRecheckInterval: Duration = .seconds(1)
     /// Rule 26 operator switch: force-stop items whose secret has no usable sessions token.
     public var refuseSecretless = false
+    /// Always-on shape: wait after a fatal poll answer (401/403/404) before polling again
+    /// (`CMA_POLL_FATAL_RETRY_SECONDS`): slow, but a fixed key recovers without a restart.
+    public var fatalPollRetryInterval: Duration = .seconds(60)
+    /// How long a failed force-stop is retried (`CMA_FORCE_STOP_RETRY_SECONDS`, rule 37).
+    public var forceStopRetryWindow: Duration = .seconds(600)
 
     public init() {}
 }
@@ -33,8 +38,9 @@ public struct DrainHealth: Sendable, Equatable {
     /// times: `lastErrorAt` > `lastSuccess` means it is current).
     public var lastError: String?
     public var lastErrorAt: Date?
-    /// Set when a fatal poll error stopped the always-on loop (rule 33): a
-    /// configuration problem (bad key, wrong environment, …). `/readyz` should fail.
+    /// Set by a fatal poll answer (rule 33): a configuration problem (bad key, wrong
+    /// environment, …), cleared by the next successful poll. Shown on `/status`; the
+    /// always-on loop keeps retrying slowly.
     public var configurationError: String?
     /// Launches currently holding a slot.
     public var launchesInFlight: Int = 0

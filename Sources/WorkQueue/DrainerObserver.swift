@@ -9,6 +9,12 @@ public protocol DrainerObserver: Sendable {
     func itemForceStopped(_ reason: ForceStopReason, outcome: StopOutcome?)
     /// `Drainer.health` changed (a poll succeeded or failed, a configuration error).
     func drainHealthChanged()
+    /// Force-stops being retried now (`PendingStops`).
+    func pendingStopsChanged(_ count: Int)
+}
+
+extension DrainerObserver {
+    public func pendingStopsChanged(_ count: Int) {}
 }
 
 /// Why an acked item was force-stopped, as a bounded class of the logged reason.
@@ -23,6 +29,10 @@ public enum ForceStopReason: String, Sendable, CaseIterable {
     case launchFailed = "launch_failed"
     /// The runner died after the hand-off (rules 30, 37).
     case runnerDied = "runner_died"
+    /// A launch still running at the shutdown deadline was cancelled (CMA_SHUTDOWN_GRACE_SECONDS).
+    case shutdown
+    /// The reconciler found the item acked, without a heartbeat and without a runner.
+    case orphaned
     /// Any other caller of `Drainer.forceStop`.
     case other
 }

@@ -1,6 +1,6 @@
 /// Which Anthropic call failed (rule 33's rows).
 public enum AnthropicCall: String, Sendable {
-    case poll, ack, stop, heartbeat, session
+    case poll, ack, stop, heartbeat, session, list
 }
 
 /// What to do with a failed Anthropic call.

@@ -72,6 +72,20 @@ public final class WorkClient: Sendable {
         }
     }
 
+    /// `GET …/work?limit=…[&page=…]` (anthropic.md §2, list; environment key). One page;
+    /// transient failures are retried like stop (rule 34). The reconciler's only read.
+    public func listWork(limit: Int = 1000, page: String? = nil) async throws(WorkQueueError) -> WorkListing {
+        var query = [URLQueryItem(name: "limit", value: String(min(max(limit, 1), 1000)))]
+        if let page { query.append(URLQueryItem(name: "page", value: page)) }
+        let path = "/v1/environments/\(Self.segment(configuration.environmentID))/work"
+        let request = makeRequest("GET", path, query: query, body: nil, timeout: configuration.callTimeout)
+        let response = try await sendRetrying(request, call: .list)
+        guard let listing = WorkListing.decode(response.body) else {
+            throw .invalidResponse("work list body is not {data, next_page}")
+        }
+        return listing
+    }
+
     /// `POST …/work/{id}/heartbeat?expected_last_heartbeat=…[&desired_ttl_seconds=…]`
     /// (parameters in the query, §2.3). One attempt: a heartbeat is cut off at its interval.
     public func heartbeat(workID: String, expectedLastHeartbeat: String, desiredTTLSeconds: Int? = nil) async throws(WorkQueueError) -> HeartbeatResult {

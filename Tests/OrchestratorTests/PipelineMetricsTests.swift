@@ -166,7 +166,8 @@ final class PipelineMetricsTests: XCTestCase {
         let stop = StopFlag()
         let drainer = Drainer(client: client, handler: ClosureWorkHandler { _ in .handedOff }, logger: logger,
                               sleeper: ManualSleeper(), observer: metrics)
-        metrics.trackReadiness { WorkPipeline.notReadyReasons(templateCheck: check, drainer: drainer, stop: stop).isEmpty }
+        metrics.trackReadiness { WorkPipeline.notReadyReasons(templateCheck: check, stop: stop).isEmpty }
+        metrics.trackQueueHealth { drainer.health }
         XCTAssertEqual(sample(metrics, "cma_ready"), 0, "template check not done yet")
         await check.check()
         XCTAssertEqual(sample(metrics, "cma_ready"), 1, "the template check passing alone makes the gauge 1")
@@ -175,11 +176,17 @@ final class PipelineMetricsTests: XCTestCase {
         func stops(_ outcome: String) -> Int {
             metrics.tally("cma_work_force_stops_total", [("reason", "not_session"), ("outcome", outcome)])
         }
-        XCTAssertEqual([stops("already_stopped"), stops("failed"), stops("stopped")], [50, 50, 100])
+        // The 400s are not given up: they wait in the pending stops, retried with backoff (rule 37).
+        XCTAssertEqual([stops("already_stopped"), stops("failed"), stops("stopped")], [50, 0, 100])
+        XCTAssertEqual(drainer.pendingStops.count, 50)
+        XCTAssertEqual(sample(metrics, "cma_work_pending_stops"), 50)
         XCTAssertEqual(metrics.tally("cma_work_queue_errors_total", [("call", "stop"), ("class", "fatal")]), 50)
         XCTAssertEqual(metrics.tally("cma_work_queue_errors_total", [("call", "poll"), ("class", "fatal")]), 1)
         XCTAssertNotNil(drainer.health.configurationError)
-        XCTAssertEqual(sample(metrics, "cma_ready"), 0, "a fatal poll error makes the gauge 0 by itself")
+        // Readiness is "takes webhooks and work" (rule 47 as amended): a fatal poll answer
+        // shows in its own gauge and on /status, never in cma_ready.
+        XCTAssertEqual(sample(metrics, "cma_ready"), 1, "a fatal poll error leaves readiness alone")
+        XCTAssertEqual(sample(metrics, "cma_work_queue_configuration_error"), 1)
         let exposed = text(metrics)
         XCTAssertFalse(exposed.contains("wrk_") || exposed.contains("sesn_"), "an id became a label value")
         XCTAssertEqual(seriesCount(metrics, "cma_work_force_stops_total"), ForceStopReason.allCases.count * 3)
