@@ -75,23 +75,25 @@ func configurationFailure(_ error: any Error) -> ExitCode {
 
 /// Loads the configuration (exit 2 naming the variable), starts and runs an instance.
 func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Bool) async throws {
-    let configuration: Configuration
+    // One per served environment: a file's every environment (or --environment's), else the variables'.
+    let environments: [Configuration]
     let (environment, file) = try options.files.load()
     let overrides = CommandLineOverrides(host: options.host, port: options.port, emulated: emulated,
                                          emulatedAllowRemote: options.emulatedAllowRemote)
     do {
         if let file {
-            configuration = try Configuration.load(mode: mode, file: file, environmentID: options.files.environment,
-                                                   environment: environment, overrides: overrides).0
+            environments = try Configuration.loadEnvironments(mode: mode, file: file, environmentID: options.files.environment,
+                                                              environment: environment, overrides: overrides).map(\.0)
         } else {
             guard options.files.environment == nil else {
                 throw Configuration.Error("--environment", "selects an environment of a configuration file; give --config too")
             }
-            configuration = try Configuration.load(mode: mode, environment: environment, overrides: overrides)
+            environments = [try Configuration.load(mode: mode, environment: environment, overrides: overrides)]
         }
     } catch {
         throw configurationFailure(error)
     }
+    let configuration = environments[0]
     LineLogHandler.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
     let logger = Logger(label: "cma-orchestrator")
     let instance: OrchestratorApp
@@ -105,7 +107,7 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
         }
         let accessLog = LineLogHandler.accessLineFormat(format: configuration.logFormat, level: configuration.logLevel,
                                                         label: logger.label)
-        instance = try await OrchestratorApp.start(configuration: configuration, logger: logger, localUpstreams: emulators,
+        instance = try await OrchestratorApp.start(environments: environments, logger: logger, localUpstreams: emulators,
                                                    accessLog: accessLog)
     } catch let error as StartError {
         FileHandle.standardError.write(Data("cma-orchestrator: \(error)\n".utf8))
@@ -115,6 +117,7 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
     logger.notice("server.listening", metadata: [
         "http.address": "\(instance.localURL.absoluteString)", "orchestrator.mode": "\(mode.rawValue)",
         "orchestrator.emulated": "\(emulated)",
+        "orchestrator.environments": "\(environments.map(\.environmentID).joined(separator: ","))",
     ])
     if emulated {
         let url = instance.localURL.absoluteString
