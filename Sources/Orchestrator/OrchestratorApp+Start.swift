@@ -67,7 +67,7 @@ extension OrchestratorApp {
         // Verified before the bind, so a bad key never opens a port.
         let routing: WebhookRouting?
         do {
-            routing = configuration.mode == .webhook ? try WebhookRouting(keysByEnvironment: originals.map(\.webhookSigningKeys)) : nil
+            routing = configuration.mode == .webhook ? try WebhookRouting(keysByEnvironment: ([configuration] + others).map(\.webhookSigningKeys)) : nil
         } catch {
             throw .configuration(error)
         }
