@@ -122,9 +122,14 @@ extension OrchestratorApp {
                     Task { await janitors[environment].pauseWhenIdle(sessionID: session) }
                 }
             }
+            var isRefused: (@Sendable (Int) -> Bool)?
+            if pipelines.count > 1 {
+                let drainers = pipelines.all.map(\.drainer)
+                isRefused = { environment in drainers[environment].health.configurationError != nil }
+            }
             let endpoint = WebhookEndpoint(
                 routing: routing, dedupe: DeliveryDedupe(windowSeconds: configuration.webhookDedupeSeconds),
-                schedulers: schedulers, schedulePause: schedulePause, stop: stop, metrics: metrics,
+                schedulers: schedulers, schedulePause: schedulePause, isRefused: isRefused, stop: stop, metrics: metrics,
                 activity: activity, board: board, series: series, logger: logger)
             router.add(.POST, configuration.webhookPath, maxBodyBytes: configuration.webhookMaxBodyBytes,
                        .sync { endpoint.handle($0) })

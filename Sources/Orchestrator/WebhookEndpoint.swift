@@ -21,6 +21,11 @@ public final class WebhookEndpoint: Sendable {
     /// Rule 43, when enabled: pause the session's sandbox (environment index, session
     /// id) once its runner is idle.
     let schedulePause: (@Sendable (Int, String) -> Void)?
+    /// With several environments: whether environment `e`'s last poll was refused
+    /// (401/403/404). Its drain is then left to its timer (`CMA_DRAIN_INTERVAL_SECONDS`),
+    /// so deliveries of a key shared with healthy environments do not turn into a stream
+    /// of refused polls and error lines; nil with one environment (drained as before).
+    let isRefused: (@Sendable (Int) -> Bool)?
     /// Rule 39: set when the process stops; deliveries then get 503.
     let stop: StopFlag
     let metrics: OrchestratorMetrics
@@ -54,7 +59,7 @@ public final class WebhookEndpoint: Sendable {
 
     /// `schedulers[e]` drains environment `e` of `routing`.
     public init(routing: WebhookRouting, dedupe: DeliveryDedupe, schedulers: [DrainScheduler],
-                schedulePause: (@Sendable (Int, String) -> Void)?, stop: StopFlag,
+                schedulePause: (@Sendable (Int, String) -> Void)?, isRefused: (@Sendable (Int) -> Bool)? = nil, stop: StopFlag,
                 metrics: OrchestratorMetrics, activity: ActivityLog, board: SessionBoard = SessionBoard(),
                 series: StatusSeries = StatusSeries(), logger: Logger,
                 now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
@@ -63,6 +68,7 @@ public final class WebhookEndpoint: Sendable {
         self.dedupe = dedupe
         self.schedulers = schedulers
         self.schedulePause = schedulePause
+        self.isRefused = isRefused
         self.stop = stop
         self.metrics = metrics
         self.activity = activity
@@ -161,9 +167,13 @@ public final class WebhookEndpoint: Sendable {
         return Answer.ignored
     }
 
-    /// Triggers the drain of every environment in the mask (coalesced each, rule 40).
+    /// Triggers the drain of every environment in the mask (coalesced each, rule 40),
+    /// but a refused environment's (see `isRefused`).
     private func trigger(_ environments: UInt64) {
-        forEach(environments) { schedulers[$0].trigger() }
+        forEach(environments) { e in
+            if let isRefused, isRefused(e) { return }
+            schedulers[e].trigger()
+        }
     }
 
     private func forEach(_ environments: UInt64, _ body: (Int) -> Void) {

@@ -22,6 +22,8 @@ struct WorkPipeline: Sendable {
     /// Webhook mode only; `poll` mode runs `drainer.runForever()` instead (rule 2).
     let scheduler: DrainScheduler?
     let launcher: SandboxLauncher
+    /// The process's one Superserve client (`superserveClient`), shared by every pipeline.
+    let superserve: SuperserveClient
     let templateCheck: TemplateCheck
     let janitor: Janitor
     /// Finds items acked by a process that died before their runner started.
@@ -55,6 +57,7 @@ struct WorkPipeline: Sendable {
         let scope = metrics.scope(configuration.environmentID)
         self.metrics = scope
         self.logger = logger
+        self.superserve = superserve
         let api = AnthropicAPIConfiguration(baseURL: configuration.anthropicBaseURL,
                                             environmentID: configuration.environmentID,
                                             environmentKey: configuration.environmentKey)

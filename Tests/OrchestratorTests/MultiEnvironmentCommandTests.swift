@@ -195,6 +195,14 @@ final class MultiEnvironmentCommandTests: XCTestCase {
             let fatal = serve.logLines(message: "queue.poll.fatal")
             XCTAssertFalse(fatal.isEmpty, "the refused poll is logged")
             XCTAssertTrue(fatal.allSatisfy { $0["environment.id"] as? String == "env_beta" }, "\(fatal)")
+            // Deliveries of the shared key leave the refused environment to its timer drain.
+            before = (try await triggers(serve, "env_alpha"), try await triggers(serve, "env_beta"))
+            let whileRevoked = try await WebhookTrigger.send(url: hook, signingKey: Self.sharedSigningKey,
+                                                             type: "session.status_run_started", sessionID: "sesn_shared2")
+            XCTAssertEqual(whileRevoked.status, 200, whileRevoked.body)
+            after = (try await triggers(serve, "env_alpha"), try await triggers(serve, "env_beta"))
+            XCTAssertEqual(after.0 - before.0, 1, "env_alpha is drained as before")
+            XCTAssertEqual(after.1 - before.1, 0, "env_beta's refused key is retried by its timer only")
             // env_alpha keeps serving meanwhile.
             try await assertLaunchedInProfile(upstreams, environmentID: "env_alpha", marker: "alpha-profile",
                                               host: "alpha.example.org", timeout: 1800, vcpus: 2)
