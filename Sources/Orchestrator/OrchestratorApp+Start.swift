@@ -97,12 +97,14 @@ extension OrchestratorApp {
         let environments = [configuration] + others
         let superserve = WorkPipeline.superserveClient(configuration: configuration, transport: transport, metrics: metrics,
                                                        logger: logger)
+        // Session ids are unique across environments: one lock table (rule 10) for all.
+        let locks = SessionLocks()
         let pipelines = WorkPipelines(environments.map { environment in
             // With several environments every line of a pipeline names its environment.
             var scoped = logger
             if environments.count > 1 { scoped[metadataKey: "environment.id"] = "\(environment.environmentID)" }
             return WorkPipeline(configuration: environment, bundle: bundle, transport: transport, superserve: superserve,
-                                workHandler: workHandler, metrics: metrics, activity: activity, board: board,
+                                locks: locks, workHandler: workHandler, metrics: metrics, activity: activity, board: board,
                                 series: series, stop: stop, logger: scoped)
         })
         metrics.trackReadiness { pipelines.notReadyReasons(stop: stop).isEmpty }
@@ -118,8 +120,12 @@ extension OrchestratorApp {
             var schedulePause: (@Sendable (Int, String) -> Void)?
             if configuration.pauseOnIdleWebhook {
                 let janitors = pipelines.all.map(\.janitor)
+                let ids = pipelines.all.map(\.environmentID)
                 schedulePause = { environment, session in
-                    Task { await janitors[environment].pauseWhenIdle(sessionID: session) }
+                    // The session's own environment (its max_idle) when this process
+                    // launched it; else the first environment of the delivery's key.
+                    let index = board.environmentID(ofSession: session).flatMap { ids.firstIndex(of: $0) } ?? environment
+                    Task { await janitors[index].pauseWhenIdle(sessionID: session) }
                 }
             }
             var isRefused: (@Sendable (Int) -> Bool)?

@@ -18,8 +18,8 @@ public final class WebhookEndpoint: Sendable {
     /// Rule 40: where verified `session.status_run_started` deliveries go, coalesced;
     /// one per environment, in configuration order (the bits of `routing`'s masks).
     let schedulers: [DrainScheduler]
-    /// Rule 43, when enabled: pause the session's sandbox (environment index, session
-    /// id) once its runner is idle.
+    /// Rule 43, when enabled: pause the session's sandbox once its runner is idle
+    /// (the first environment of the verifying key, the session id).
     let schedulePause: (@Sendable (Int, String) -> Void)?
     /// With several environments: whether environment `e`'s last poll was refused
     /// (401/403/404). Its drain is then left to its timer (`CMA_DRAIN_INTERVAL_SECONDS`),
@@ -155,9 +155,9 @@ public final class WebhookEndpoint: Sendable {
             board.stopped(sessionID: session, reason: event.dataType)
         }
         if let schedulePause, Self.pauseEvents.contains(event.dataType), let session = event.sessionID {
-            // The session's environment is not in the delivery: each environment of the
-            // key looks for the session's sandbox among its own.
-            forEach(environments) { schedulePause($0, session) }
+            // The session's environment is not in the delivery: the pause goes once, to
+            // the first environment of the key (the app prefers the session's own).
+            if environments != 0 { schedulePause(environments.trailingZeroBitCount, session) }
             count(.pauseScheduled)
             if logsInfo { logger.info("webhook.pause_scheduled", metadata: metadata()) }
             return Answer.pauseScheduled

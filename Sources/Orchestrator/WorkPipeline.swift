@@ -47,11 +47,12 @@ struct WorkPipeline: Sendable {
     }
 
     /// `configuration` is this environment's; `superserve` the shared client. `logger`
-    /// carries the environment's metadata already. `workHandler` replaces the sandbox
+    /// carries the environment's metadata already; `locks` is the process's one session
+    /// lock table (rule 10). `workHandler` replaces the sandbox
     /// launcher as the drain's handler (tests of the queue half, and embedders with
     /// their own launcher).
     init(configuration: Configuration, bundle: RunnerBundle, transport: any HTTPTransport, superserve: SuperserveClient,
-         workHandler: (any WorkHandler)?, metrics: OrchestratorMetrics, activity: ActivityLog, board: SessionBoard,
+         locks: SessionLocks, workHandler: (any WorkHandler)?, metrics: OrchestratorMetrics, activity: ActivityLog, board: SessionBoard,
          series: StatusSeries, stop: StopFlag, logger: Logger) {
         environmentID = configuration.environmentID
         let scope = metrics.scope(configuration.environmentID)
@@ -66,7 +67,6 @@ struct WorkPipeline: Sendable {
         workClient = WorkClient(configuration: api, transport: MeteredTransport(
             transport, upstream: .anthropic, baseURLs: [configuration.anthropicBaseURL], metrics: metrics))
         let launcherConfiguration = configuration.launcherSettings
-        let locks = SessionLocks()
         // The board hears the launcher's and the janitor's probes and pauses through it.
         let sandboxActivity = SandboxActivity(observer: board)
         launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,

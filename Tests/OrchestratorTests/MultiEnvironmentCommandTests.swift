@@ -254,8 +254,8 @@ final class MultiEnvironmentCommandTests: XCTestCase {
             let gamma = try await environment(poll, "env_gamma")
             XCTAssertEqual(gamma["state"] as? String, "failing")
             XCTAssertTrue((gamma["problem"] as? String ?? "").contains("cma-missing does not exist"), "\(gamma)")
-            let value1 = try await metrics(poll).contains(#"cma_environment_ready{environment="env_gamma"} 0"#)
-            XCTAssertTrue(value1)
+            let gammaNotReady = try await metrics(poll).contains(#"cma_environment_ready{environment="env_gamma"} 0"#)
+            XCTAssertTrue(gammaNotReady)
 
             try await assertLaunchedInProfile(upstreams, environmentID: "env_beta", marker: "beta-profile",
                                               host: "beta.example.org", timeout: 2400, vcpus: 4)
