@@ -165,6 +165,8 @@ struct Emulate: AsyncParsableCommand {
         @Option(help: "Environment key (env ANTHROPIC_ENVIRONMENT_KEY).") var environmentKey: String?
         @Option(help: "whsec_ key that signs webhooks (env ANTHROPIC_WEBHOOK_SIGNING_KEY).") var signingKey: String?
         @Option(help: "Where session.status_run_started webhooks are delivered.") var webhookURL: String?
+        @Option(help: "A further environment ID=KEY whose work queue it serves too (repeatable; the emulator's keys are placeholders, never real ones).")
+        var additionalEnvironment: [String] = []
 
         func run() async throws {
             LineLogHandler.bootstrap(format: .automatic, level: .notice)
@@ -175,6 +177,13 @@ struct Emulate: AsyncParsableCommand {
             options.environmentID = environmentID ?? env["ANTHROPIC_ENVIRONMENT_ID"]
             options.environmentKey = environmentKey ?? env["ANTHROPIC_ENVIRONMENT_KEY"]
             options.signingKey = signingKey ?? env["ANTHROPIC_WEBHOOK_SIGNING_KEY"] ?? env["ANTHROPIC_WEBHOOK_SECRET"]
+            for entry in additionalEnvironment {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, parts[0].hasPrefix("env_"), !parts[1].isEmpty else {
+                    throw ValidationError("--additional-environment must be env_…=KEY")
+                }
+                options.additionalEnvironments[parts[0]] = parts[1]
+            }
             if let webhookURL {
                 guard let url = URL(string: webhookURL), url.scheme != nil else {
                     throw ValidationError("--webhook-url must be an http(s) URL")

@@ -301,3 +301,51 @@ final class MultiEnvironmentCommandTests: XCTestCase {
         XCTAssertFalse(result.output.contains("ALPHAENVKEY"), result.output)
     }
 }
+
+/// `emulate anthropic --additional-environment ID=KEY` serves that environment's work
+/// queue too (its key polls it; another environment's key is refused).
+final class EmulateSeveralEnvironmentsTests: XCTestCase {
+    func testTheStandaloneAnthropicEmulatorHostsAdditionalEnvironments() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try ServeProcess.binary())
+        process.arguments = ["emulate", "anthropic", "--port", "0", "--environment-id", "env_first",
+                             "--environment-key", "sk-ant-oat01-FIRST", "--additional-environment", "env_extra=sk-ant-oat01-EXTRA"]
+        process.environment = ServeProcess.baseEnvironment()
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let output = Locked("")
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        defer {
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+            process.waitUntilExit()
+            pipe.fileHandleForReading.readabilityHandler = nil
+        }
+        // The bound port, from its `emulator.listening` line (JSON off a terminal).
+        var port = 0
+        let deadline = Date().addingTimeInterval(30)
+        while port == 0, Date() < deadline {
+            for line in output.withLock({ $0 }).split(separator: "\n") where line.contains("emulator.listening") {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                port = Int(object?["http.port"] as? String ?? "") ?? 0
+            }
+            if port == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        XCTAssertNotEqual(port, 0, output.withLock { $0 })
+        func poll(_ environment: String, key: String) async throws -> Int {
+            try await RunningInstance.call("GET", URL(string: "http://127.0.0.1:\(port)/v1/environments/\(environment)/work/poll")!,
+                                           headers: [("Authorization", "Bearer \(key)"),
+                                                     ("anthropic-beta", "managed-agents-2026-04-01")]).status
+        }
+        let extra = try await poll("env_extra", key: "sk-ant-oat01-EXTRA")
+        XCTAssertTrue([200, 204].contains(extra), "env_extra's queue answers its key: \(extra)")
+        let crossed = try await poll("env_extra", key: "sk-ant-oat01-FIRST")
+        XCTAssertEqual(crossed, 403, "another environment's key is refused")
+        let unknown = try await poll("env_nowhere", key: "sk-ant-oat01-EXTRA")
+        XCTAssertEqual(unknown, 404)
+    }
+}
