@@ -45,7 +45,7 @@ struct ConfigOptions: ParsableArguments {
     var config: String?
     @Option(help: "A .env file of variables; the process environment wins over it.")
     var envFile: String?
-    @Option(help: "The environment (env_…) of the configuration file to use.")
+    @Option(help: "The environment (env_…) of the configuration file: serve/poll serve only it (default: every one of the file); setup template and prepare act on it.")
     var environment: String?
 
     /// The process environment over `--env-file`, and the configuration file if any.
