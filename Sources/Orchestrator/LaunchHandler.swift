@@ -63,14 +63,15 @@ public struct LaunchHandler: WorkHandler {
             board.launched(sessionID: sessionID, sandboxID: sandboxID, duration: elapsed)
             activity.record("launched", sessionID: sessionID, workID: item.id, sandboxID: sandboxID,
                             detail: alreadyRunning ? "runner already running (pid \(pid))"
-                                : "runner pid \(pid) in \(Int(elapsed.secondsDouble * 1000)) ms")
+                                : "runner pid \(pid) in \(Int(elapsed.secondsDouble * 1000)) ms",
+                            environmentID: item.environmentID)
             return .handedOff
         case .failed(let failure):
             scoped.launch("failed", duration: elapsed)
             series.launch("failed", duration: elapsed)
             board.failed(sessionID: sessionID, sandboxID: failure.sandboxID, reason: failure.reason, duration: elapsed)
             activity.record("failed", sessionID: sessionID, workID: item.id, sandboxID: failure.sandboxID,
-                            detail: failure.reason)
+                            detail: failure.reason, environmentID: item.environmentID)
             return .failed(reason: failure.description)
         }
     }
@@ -106,7 +107,7 @@ public struct LaunchHandler: WorkHandler {
             handler.scoped.lateFailure()
             let reason = "runner not alive after launch: \(failure.reason)"
             handler.activity.record("failed", sessionID: sessionID, workID: workID, sandboxID: failure.sandboxID,
-                                    detail: reason)
+                                    detail: reason, environmentID: handler.scoped.environmentID.isEmpty ? nil : handler.scoped.environmentID)
             handler.board.failed(sessionID: sessionID, sandboxID: failure.sandboxID, reason: reason)
             handler.logger.error("launch.late_failure", metadata: [
                 "work.id": "\(workID)", "session.id": "\(sessionID)", "sandbox.id": "\(failure.sandboxID ?? "-")",

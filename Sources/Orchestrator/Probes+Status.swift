@@ -51,7 +51,8 @@ extension Probes {
         out += activity.recent.map { entry in
             #"{"at":"# + date(entry.at) + #","event":"# + JSONEscape.quoted(entry.event)
                 + #","session_id":"# + string(entry.sessionID) + #","work_id":"# + string(entry.workID)
-                + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail) + "}"
+                + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail)
+                + #","environment_id":"# + string(entry.environmentID) + "}"
         }.joined(separator: ",")
         out += "]"
         out += #","sessions":"# + sessionsJSON(now: Date())

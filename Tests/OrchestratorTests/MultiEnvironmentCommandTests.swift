@@ -156,6 +156,11 @@ final class MultiEnvironmentCommandTests: XCTestCase {
             try await assertLaunchedInProfile(upstreams, environmentID: "env_beta", marker: "beta-profile",
                                               host: "beta.example.org", timeout: 2400, vcpus: 4)
 
+            // The status page names each launch's environment.
+            let recent = try await status(serve)["recent"] as? [[String: Any]] ?? []
+            let launchedIn = Set(recent.filter { $0["event"] as? String == "launched" }.compactMap { $0["environment_id"] as? String })
+            XCTAssertEqual(launchedIn, ["env_alpha", "env_beta"], "\(recent)")
+
             // Rule 42: the key that verified a delivery picks the environments it drains.
             let hook = URL(string: serve.base + "/webhooks")!
             var before = (try await triggers(serve, "env_alpha"), try await triggers(serve, "env_beta"))
