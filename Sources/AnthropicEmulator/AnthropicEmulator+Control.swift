@@ -14,6 +14,8 @@ import JSON
 /// - `GET /_emulator/work` → `{"data":[item…]}`; `GET /_emulator/work/{id}` → item with `calls`
 /// - `GET|POST|DELETE /_emulator/faults` → `{"faults": plan|null}`
 /// - `GET /_emulator/webhooks` → `{"data":[attempt…]}`
+/// - `POST /_emulator/environments/{id}/revoke` | `/restore` → `{"environment_id","revoked"}`: the
+///   environment's key answers 401 until restored (a key deleted in the Console)
 extension AnthropicEmulator {
     /// Session metadata limits of the SDK (anthropic.md §6, §9): 16 pairs, key ≤64, value ≤512.
     static let maximumMetadataPairs = 16
@@ -86,6 +88,11 @@ extension AnthropicEmulator {
             case nil:
                 throw methodNotAllowed
             }
+        case ("environments", 4, .POST) where s[3] == "revoke" || s[3] == "restore":
+            let revoked = s[3] == "revoke"
+            try state.withLock { st throws(AnthropicEmulatorError) in try st.setKeyRevoked(environmentID: s[2], revoked) }
+            logger.info("anthropic.emulator.environment_key", metadata: ["environment.id": "\(s[2])", "key.revoked": "\(revoked)"])
+            return json(.object([("environment_id", .string(s[2])), ("revoked", .bool(revoked))]))
         case ("webhooks", 2, .GET):
             return json(.object([("data", .array(webhooks.attempts.map(\.json)))]))
         case ("sessions", 4, _) where s[3] == "webhooks" || s[3] == "runs":

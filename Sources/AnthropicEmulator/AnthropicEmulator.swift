@@ -51,7 +51,7 @@ public final class AnthropicEmulator: Sendable {
         r.add(nil, "/v1/agents", match: .exact, setup)
         r.add(.GET, "/_emulator/environments", match: .exact, Handler.async { [self] _ in self.setupControl() })
         let control = Handler.async { [self] request in await self.handleControl(request) }
-        for path in ["/_emulator/sessions", "/_emulator/work", "/_emulator/faults", "/_emulator/webhooks"] {
+        for path in ["/_emulator/sessions", "/_emulator/work", "/_emulator/faults", "/_emulator/webhooks", "/_emulator/environments"] {
             r.add(nil, path, match: .prefix, control)
         }
         return r

@@ -24,7 +24,9 @@ extension AnthropicEmulatorState {
     public func authenticate(_ presented: String?) throws(AnthropicEmulatorError) -> AnthropicCredential {
         guard let presented, !presented.isEmpty else { throw .authentication("missing credential") }
         if presented == apiKey { return .apiKey }
-        if let env = environments.first(where: { $0.value.key == presented })?.key { return .environmentKey(environmentID: env) }
+        if let env = environments.first(where: { $0.value.key == presented && !$0.value.revoked })?.key {
+            return .environmentKey(environmentID: env)
+        }
         if let session = tokens[presented] { return .sessionsToken(sessionID: session) }
         throw .authentication("invalid credential")
     }
@@ -63,5 +65,14 @@ extension AnthropicEmulatorState {
             case .sessionsToken(let sid): if sid != sessionID { throw otherSession }
             }
         }
+    }
+}
+
+extension AnthropicEmulatorState {
+    /// Revokes (or restores) an environment's key, as deleting it in the Console does:
+    /// every call made with it then answers 401 (anthropic.md §1).
+    public mutating func setKeyRevoked(environmentID: String, _ revoked: Bool) throws(AnthropicEmulatorError) {
+        guard environments[environmentID] != nil else { throw .notFound("environment not found") }
+        environments[environmentID]?.revoked = revoked
     }
 }

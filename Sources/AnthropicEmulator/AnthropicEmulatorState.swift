@@ -4,6 +4,9 @@ import JSON
 /// Per-environment queue bookkeeping (anthropic.md §8.1: a FIFO, a pending map, workers).
 struct AnthropicEnvironmentQueue: Sendable {
     let key: String
+    /// The key was revoked (`POST /_emulator/environments/{id}/revoke`): it answers 401
+    /// as an unknown credential does, until restored.
+    var revoked = false
     /// Item ids still `queued`, oldest first; pending ones stay here until acked or stopped.
     var fifo: [String] = []
     /// Items handed out by a poll and not acked yet → when they were handed out (§2.2).

@@ -16,6 +16,8 @@ public enum StandaloneEmulator {
         public var environmentKey: String?
         public var signingKey: String?
         public var webhookURL: URL?
+        /// Further environments (id → key), for a `serve --config` of several environments.
+        public var additionalEnvironments: [String: String] = [:]
         public init() {}
     }
 
@@ -38,6 +40,7 @@ public enum StandaloneEmulator {
         if let key = options.environmentKey { configuration.environmentKey = key }
         if let key = options.signingKey { configuration.webhookSigningKey = key }
         configuration.webhookURL = options.webhookURL
+        configuration.additionalEnvironments = options.additionalEnvironments
         try configuration.validate()
         let emulator = AnthropicEmulator(configuration: configuration, logger: logger)
         try await serve(router: emulator.router, host: options.host, port: options.port, name: "anthropic", logger: logger) {

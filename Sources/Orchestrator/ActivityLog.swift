@@ -11,6 +11,9 @@ public final class ActivityLog: Sendable {
         public var workID: String?
         public var sandboxID: String?
         public var detail: String?
+        /// The environment the event belongs to, when known (launches); nil for webhooks,
+        /// which name none (rule 42).
+        public var environmentID: String?
     }
 
     public let capacity: Int
@@ -25,9 +28,10 @@ public final class ActivityLog: Sendable {
     public init(capacity: Int = 50) { self.capacity = max(1, capacity) }
 
     public func record(_ event: String, sessionID: String? = nil, workID: String? = nil, sandboxID: String? = nil,
-                       detail: String? = nil) {
+                       detail: String? = nil, environmentID: String? = nil) {
         let entry = Entry(at: Date(), event: event, sessionID: sessionID, workID: workID, sandboxID: sandboxID,
-                          detail: detail.map { $0.utf8.count <= 500 ? $0 : String($0.prefix(500)) })
+                          detail: detail.map { $0.utf8.count <= 500 ? $0 : String($0.prefix(500)) },
+                          environmentID: environmentID)
         ring.withLock { ring in
             if ring.slots.count < capacity {
                 ring.slots.append(entry)

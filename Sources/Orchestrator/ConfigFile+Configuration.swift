@@ -5,8 +5,9 @@ import SandboxLifecycle
 /// already runs on: the file's values are laid over the environment variables of the
 /// same settings (file wins), the whole goes through `Configuration.load` (the same
 /// checks as without a file), and the settings that have no variable (runner
-/// variables, open egress) are set afterwards. Several environments will each get
-/// their `Configuration` the same way.
+/// variables, open egress) are set afterwards. With several environments each gets
+/// its `Configuration` the same way (`loadEnvironments`), so process settings read
+/// from variables are the same in all of them.
 extension ConfigFile {
     /// The variables `profile` and the shared sections stand for. Secrets end up in this
     /// dictionary only in memory, exactly as if they had been exported.
@@ -49,6 +50,40 @@ extension Configuration {
         throws(ConfigurationLoadError) -> (Configuration, EnvironmentProfile) {
         let profile: EnvironmentProfile
         do { profile = try file.select(environmentID) } catch { throw .file(error) }
+        return (try load(mode: mode, file: file, profile: profile, environment: environment, overrides: overrides,
+                         workingDirectory: workingDirectory), profile)
+    }
+
+    /// `serve`/`poll` with a configuration file: every environment of the file (or the
+    /// one `environmentID` names), each over the process environment, then the flags.
+    /// One process serves them all (README "Configuration file").
+    public static func loadEnvironments(mode: Mode, file: ConfigFile, environmentID: String?, environment: [String: String],
+                                        overrides: CommandLineOverrides,
+                                        workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        throws(ConfigurationLoadError) -> [(Configuration, EnvironmentProfile)] {
+        var profiles = file.environments
+        if let environmentID {
+            do { profiles = [try file.select(environmentID)] } catch { throw .file(error) }
+        }
+        if overrides.emulated, profiles.count > 1 {
+            throw .file(ConfigFile.Error(file: file.path, line: profiles[1].line, field: "environments",
+                                         problem: "lists \(profiles.count) environments; --emulated serves one: choose it with --environment ID"))
+        }
+        if profiles.count > WebhookRouting.maximumEnvironments {
+            throw .file(ConfigFile.Error(file: file.path, line: profiles[WebhookRouting.maximumEnvironments].line, field: "environments",
+                                         problem: "one process serves at most \(WebhookRouting.maximumEnvironments) environments"))
+        }
+        var loaded: [(Configuration, EnvironmentProfile)] = []
+        for profile in profiles {
+            loaded.append((try load(mode: mode, file: file, profile: profile, environment: environment, overrides: overrides,
+                                    workingDirectory: workingDirectory), profile))
+        }
+        return loaded
+    }
+
+    /// One environment of the file over the process environment, then the flags.
+    static func load(mode: Mode, file: ConfigFile, profile: EnvironmentProfile, environment: [String: String],
+                     overrides: CommandLineOverrides, workingDirectory: URL) throws(ConfigurationLoadError) -> Configuration {
         var merged = environment
         // The file's environment replaces both names of the signing key (rule 38's fallback).
         if profile.webhookSigningKeys.isEmpty == false || file.webhookSigningKeys.isEmpty == false {
@@ -65,6 +100,6 @@ extension Configuration {
         do { try configuration.launcher.validate() } catch {
             throw .file(ConfigFile.Error(file: file.path, line: profile.line, field: "environments", problem: "\(error)"))
         }
-        return (configuration, profile)
+        return configuration
     }
 }

@@ -236,7 +236,8 @@ public struct ConfigFile: Sendable, Equatable {
         return .allow(hosts)
     }
 
-    /// The environment named `id`, or the only one; several without a choice is an error.
+    /// The environment named `id`, or the only one; several without a choice is an error
+    /// (`setup template`, `prepare`; `serve`/`poll` serve them all, `Configuration.loadEnvironments`).
     public func select(_ id: String?) throws(Error) -> EnvironmentProfile {
         if let id {
             guard let profile = environments.first(where: { $0.id == id }) else {
@@ -247,7 +248,7 @@ public struct ConfigFile: Sendable, Equatable {
         }
         guard environments.count == 1 else {
             throw Error(file: path, line: environments.dropFirst().first?.line, field: "environments",
-                        problem: "lists \(environments.count) environments; serving several from one process needs the multi-environment release: for now run one process per environment with --environment ID")
+                        problem: "lists \(environments.count) environments; choose one with --environment ID")
         }
         return environments[0]
     }

@@ -14,17 +14,22 @@ public struct LaunchHandler: WorkHandler {
     let launcher: SandboxLauncher
     let client: WorkClient
     let metrics: OrchestratorMetrics
+    /// This environment's families (`environment` label when the process serves several).
+    let scoped: EnvironmentMetrics
     let activity: ActivityLog
     /// The status page's session rows and per-minute plots.
     let board: SessionBoard
     let series: StatusSeries
     let logger: Logger
 
+    /// `environmentID`: whose metric families it counts in (default: the only one).
     public init(launcher: SandboxLauncher, client: WorkClient, metrics: OrchestratorMetrics, activity: ActivityLog,
-                board: SessionBoard = SessionBoard(), series: StatusSeries = StatusSeries(), logger: Logger) {
+                board: SessionBoard = SessionBoard(), series: StatusSeries = StatusSeries(), logger: Logger,
+                environmentID: String? = nil) {
         self.launcher = launcher
         self.client = client
         self.metrics = metrics
+        self.scoped = environmentID.map(metrics.scope) ?? metrics.defaultScope
         self.activity = activity
         self.board = board
         self.series = series
@@ -44,27 +49,29 @@ public struct LaunchHandler: WorkHandler {
         let context = Context(handler: self, drainer: drainer)
         board.launching(sessionID: sessionID, environmentID: item.environmentID, workID: item.id)
 
-        metrics.launchesInFlight.increment()
-        defer { metrics.launchesInFlight.decrement() }
+        let inFlight = scoped.launchesInFlight
+        inFlight.increment()
+        defer { inFlight.decrement() }
         let clock = ContinuousClock()
         let start = clock.now
         let outcome = await launcher.launch(request, context: context)
         let elapsed = clock.now - start
         switch outcome {
         case .launched(let sandboxID, let pid, let alreadyRunning):
-            metrics.launch("launched", duration: elapsed)
+            scoped.launch("launched", duration: elapsed)
             series.launch("launched", duration: elapsed)
             board.launched(sessionID: sessionID, sandboxID: sandboxID, duration: elapsed)
             activity.record("launched", sessionID: sessionID, workID: item.id, sandboxID: sandboxID,
                             detail: alreadyRunning ? "runner already running (pid \(pid))"
-                                : "runner pid \(pid) in \(Int(elapsed.secondsDouble * 1000)) ms")
+                                : "runner pid \(pid) in \(Int(elapsed.secondsDouble * 1000)) ms",
+                            environmentID: item.environmentID)
             return .handedOff
         case .failed(let failure):
-            metrics.launch("failed", duration: elapsed)
+            scoped.launch("failed", duration: elapsed)
             series.launch("failed", duration: elapsed)
             board.failed(sessionID: sessionID, sandboxID: failure.sandboxID, reason: failure.reason, duration: elapsed)
             activity.record("failed", sessionID: sessionID, workID: item.id, sandboxID: failure.sandboxID,
-                            detail: failure.reason)
+                            detail: failure.reason, environmentID: item.environmentID)
             return .failed(reason: failure.description)
         }
     }
@@ -97,10 +104,10 @@ public struct LaunchHandler: WorkHandler {
         /// Rules 30 and 37: the runner died after the hand-off; end the item visibly,
         /// through the drainer's one force-stop (409 = already stopped = done).
         func lateFailure(workID: String, sessionID: String, _ failure: LaunchFailure) async {
-            handler.metrics.count("cma_sandbox_late_failures_total", [])
+            handler.scoped.lateFailure()
             let reason = "runner not alive after launch: \(failure.reason)"
             handler.activity.record("failed", sessionID: sessionID, workID: workID, sandboxID: failure.sandboxID,
-                                    detail: reason)
+                                    detail: reason, environmentID: handler.scoped.environmentID.isEmpty ? nil : handler.scoped.environmentID)
             handler.board.failed(sessionID: sessionID, sandboxID: failure.sandboxID, reason: reason)
             handler.logger.error("launch.late_failure", metadata: [
                 "work.id": "\(workID)", "session.id": "\(sessionID)", "sandbox.id": "\(failure.sandboxID ?? "-")",

@@ -12,7 +12,8 @@ extension OrchestratorApp {
     /// 1. Bind: the listening socket is open (port 0 resolved), so emulated mode and
     ///    the local upstreams know the final address (rule 46). Connections that
     ///    arrive now wait in the backlog.
-    /// 2. Build: the work pipeline, against the final upstream URLs.
+    /// 2. Build: one work pipeline per environment, against the final upstream URLs, on
+    ///    one shared Superserve client (rule 35).
     /// 3. Serve: the router is built with direct references to those parts and frozen.
     ///
     /// `transport` defaults to URLSession with `outboundConnectionsPerHost` connections per
@@ -26,7 +27,30 @@ extension OrchestratorApp {
                              workHandler: (any WorkHandler)? = nil,
                              localUpstreams: (any LocalUpstreams)? = nil,
                              accessLog: AccessLine.Format? = nil) async throws(StartError) -> OrchestratorApp {
-        var configuration = original
+        try await start(environments: [original], logger: logger, transport: given, workHandler: workHandler,
+                        localUpstreams: localUpstreams, accessLog: accessLog)
+    }
+
+    /// Several environments from one process (README "Configuration file"): one
+    /// `Configuration` per environment, as `Configuration.loadEnvironments` makes them
+    /// from a file. Process settings (server, logs, limits, Superserve) are the first's;
+    /// they are read from the same variables for every environment.
+    public static func start(environments originals: [Configuration], logger: Logger,
+                             transport given: (any HTTPTransport)? = nil,
+                             workHandler: (any WorkHandler)? = nil,
+                             localUpstreams: (any LocalUpstreams)? = nil,
+                             accessLog: AccessLine.Format? = nil) async throws(StartError) -> OrchestratorApp {
+        guard var configuration = originals.first else {
+            throw .configuration(Configuration.Error("environments", "list at least one environment"))
+        }
+        var others = Array(originals.dropFirst())
+        if configuration.emulated, !others.isEmpty {
+            throw .configuration(Configuration.Error("--emulated", "the embedded emulators serve one environment; choose one with --environment ID"))
+        }
+        let ids = originals.map(\.environmentID)
+        if Set(ids).count != ids.count {
+            throw .configuration(Configuration.Error("environments", "each environment may be served once"))
+        }
         if configuration.emulated, localUpstreams == nil {
             throw .emulators("emulated mode needs the emulators passed in as local upstreams")
         }
@@ -41,15 +65,15 @@ extension OrchestratorApp {
             throw .runner("\(error)")
         }
         // Verified before the bind, so a bad key never opens a port.
-        let verifier: WebhookVerifier?
+        let routing: WebhookRouting?
         do {
-            verifier = configuration.mode == .webhook ? try WebhookVerifier(secrets: configuration.webhookSigningKeys) : nil
+            routing = configuration.mode == .webhook ? try WebhookRouting(keysByEnvironment: ([configuration] + others).map(\.webhookSigningKeys)) : nil
         } catch {
-            throw .configuration(Configuration.Error("ANTHROPIC_WEBHOOK_SIGNING_KEY", "is not a valid whsec_ key"))
+            throw .configuration(error)
         }
 
         // 1. Bind.
-        let metrics = OrchestratorMetrics()
+        let metrics = OrchestratorMetrics(environmentIDs: ids)
         metrics.upstreamHealth.attach(logger: logger)
         let accessWriter = accessLog.map { format in
             AccessLogWriter(format: format, output: AccessLogWriter.fileOutput(STDOUT_FILENO),
@@ -60,6 +84,7 @@ extension OrchestratorApp {
         do { configuration.server.port = try server.bind() } catch {
             throw Self.startError(error)
         }
+        for index in others.indices { others[index].server.port = configuration.server.port }
         // Rule 46: every endpoint points at the loopback upstreams.
         localUpstreams?.bound(to: localURL(host: configuration.server.host, port: configuration.server.port),
                               configuration: &configuration)
@@ -69,25 +94,53 @@ extension OrchestratorApp {
         let board = SessionBoard(capacity: configuration.statusSessions)
         let series = StatusSeries()
         let stop = StopFlag()
-        let pipeline = WorkPipeline(configuration: configuration, bundle: bundle, transport: transport,
-                                    workHandler: workHandler, metrics: metrics, activity: activity, board: board,
-                                    series: series, stop: stop, logger: logger)
-        let probes = Probes(configuration: configuration, pipeline: pipeline, stop: stop, metrics: metrics,
+        let environments = [configuration] + others
+        let superserve = WorkPipeline.superserveClient(configuration: configuration, transport: transport, metrics: metrics,
+                                                       logger: logger)
+        // Session ids are unique across environments: one lock table (rule 10) for all.
+        let locks = SessionLocks()
+        let pipelines = WorkPipelines(environments.map { environment in
+            // With several environments every line of a pipeline names its environment.
+            var scoped = logger
+            if environments.count > 1 { scoped[metadataKey: "environment.id"] = "\(environment.environmentID)" }
+            return WorkPipeline(configuration: environment, bundle: bundle, transport: transport, superserve: superserve,
+                                locks: locks, workHandler: workHandler, metrics: metrics, activity: activity, board: board,
+                                series: series, stop: stop, logger: scoped)
+        })
+        metrics.trackReadiness { pipelines.notReadyReasons(stop: stop).isEmpty }
+        // One team budget for every environment: the bucket's rate, the limit Superserve
+        // reported, and the launches of all environments waiting for quota room.
+        metrics.trackSuperserve {
+            (superserve.rateInForce, superserve.reportedRateLimit, pipelines.all.reduce(0) { $0 + $1.quotaRoom.waiting })
+        }
+        let probes = Probes(configuration: configuration, pipelines: pipelines, stop: stop, metrics: metrics,
                             activity: activity, board: board, series: series)
 
         // 3. Serve.
         var router = Router()
         if let localUpstreams { router.merge(localUpstreams.routes) }
         probes.add(to: &router)
-        if let verifier, let scheduler = pipeline.scheduler {
-            var schedulePause: (@Sendable (String) -> Void)?
+        if let routing {
+            let schedulers = pipelines.all.compactMap(\.scheduler)
+            var schedulePause: (@Sendable (Int, String) -> Void)?
             if configuration.pauseOnIdleWebhook {
-                let janitor = pipeline.janitor
-                schedulePause = { session in Task { await janitor.pauseWhenIdle(sessionID: session) } }
+                let janitors = pipelines.all.map(\.janitor)
+                let ids = pipelines.all.map(\.environmentID)
+                schedulePause = { environment, session in
+                    // The session's own environment (its max_idle) when this process
+                    // launched it; else the first environment of the delivery's key.
+                    let index = board.environmentID(ofSession: session).flatMap { ids.firstIndex(of: $0) } ?? environment
+                    Task { await janitors[index].pauseWhenIdle(sessionID: session) }
+                }
+            }
+            var isRefused: (@Sendable (Int) -> Bool)?
+            if pipelines.count > 1 {
+                let drainers = pipelines.all.map(\.drainer)
+                isRefused = { environment in drainers[environment].health.configurationError != nil }
             }
             let endpoint = WebhookEndpoint(
-                verifier: verifier, dedupe: DeliveryDedupe(windowSeconds: configuration.webhookDedupeSeconds),
-                scheduler: scheduler, schedulePause: schedulePause, stop: stop, metrics: metrics,
+                routing: routing, dedupe: DeliveryDedupe(windowSeconds: configuration.webhookDedupeSeconds),
+                schedulers: schedulers, schedulePause: schedulePause, isRefused: isRefused, stop: stop, metrics: metrics,
                 activity: activity, board: board, series: series, logger: logger)
             router.add(.POST, configuration.webhookPath, maxBodyBytes: configuration.webhookMaxBodyBytes,
                        .sync { endpoint.handle($0) })
@@ -100,7 +153,7 @@ extension OrchestratorApp {
         do { try server.serve(router: router) } catch {
             throw Self.startError(error)
         }
-        return OrchestratorApp(configuration: configuration, metrics: metrics, activity: activity, pipeline: pipeline,
+        return OrchestratorApp(environments: environments, metrics: metrics, activity: activity, pipelines: pipelines,
                                stop: stop, probes: probes, localUpstreams: localUpstreams, logger: logger,
                                server: server, accessLog: accessWriter)
     }

@@ -5,17 +5,23 @@ import ServiceLifecycle
 import Synchronization
 
 /// One running orchestrator: the HTTP server (probes, metrics, status page, webhook
-/// route, and in emulated mode the `LocalUpstreams` passed in) and the work pipeline
-/// (drain in its configured shape, launcher, janitor, template check), run as
-/// swift-service-lifecycle services.
+/// route, and in emulated mode the `LocalUpstreams` passed in) and one work pipeline
+/// per served environment (drain in its configured shape, launcher, janitor, template
+/// check, reconciler), run as swift-service-lifecycle services: each service runs its
+/// part of every environment at once.
 ///
 /// `start` binds, then builds, then serves (`OrchestratorApp+Start.swift`): every part
 /// exists before the first request, so handlers hold the parts they use directly.
 public final class OrchestratorApp: Sendable {
+    /// The process's settings (server, logs, limits), which are also the first
+    /// environment's; `environments` has every environment's own.
     public let configuration: Configuration
+    public let environments: [Configuration]
     public let metrics: OrchestratorMetrics
     public let activity: ActivityLog
-    let pipeline: WorkPipeline
+    let pipelines: WorkPipelines
+    /// The first environment's pipeline (the only one without a configuration file).
+    var pipeline: WorkPipeline { pipelines.primary }
     let stop: StopFlag
     let probes: Probes
     let localUpstreams: (any LocalUpstreams)?
@@ -26,13 +32,14 @@ public final class OrchestratorApp: Sendable {
 
     public static let version = "0.1.0"
 
-    init(configuration: Configuration, metrics: OrchestratorMetrics, activity: ActivityLog, pipeline: WorkPipeline,
+    init(environments: [Configuration], metrics: OrchestratorMetrics, activity: ActivityLog, pipelines: WorkPipelines,
          stop: StopFlag, probes: Probes, localUpstreams: (any LocalUpstreams)?, logger: Logger, server: HTTPServer,
          accessLog: AccessLogWriter?) {
-        self.configuration = configuration
+        self.configuration = environments[0]
+        self.environments = environments
         self.metrics = metrics
         self.activity = activity
-        self.pipeline = pipeline
+        self.pipelines = pipelines
         self.stop = stop
         self.probes = probes
         self.localUpstreams = localUpstreams
@@ -56,7 +63,7 @@ public final class OrchestratorApp: Sendable {
     public var isStopping: Bool { stop.isSet }
 
     /// Why the instance is not ready to take work; empty when it is (`/readyz`).
-    public var notReadyReasons: [String] { pipeline.notReadyReasons(stop: stop) }
+    public var notReadyReasons: [String] { pipelines.notReadyReasons(stop: stop) }
 
     /// Runs every service until a graceful shutdown (SIGTERM/SIGINT when
     /// `handleSignals`, or `shutdown()`), then stops them in reverse order, the whole
@@ -66,13 +73,17 @@ public final class OrchestratorApp: Sendable {
     /// writes, the reconciler, the template check and the janitor, the HTTP server,
     /// the local upstreams. Returns normally (exit 0).
     public func run(handleSignals: Bool) async throws {
-        let pipeline = self.pipeline
+        let pipelines = self.pipelines
         let plan = ShutdownPlan(grace: configuration.shutdownGrace)
         let stop = self.stop
         let logger = self.logger
-        // Launches end as the plan says, once nothing claims any more.
+        // Launches end as the plan says, once nothing claims any more: every
+        // environment at once, against the same deadlines.
         let finishWork: @Sendable () async -> Void = {
-            await pipeline.finishForShutdown(plan: plan, since: stop.since ?? .now, logger: logger)
+            let since = stop.since ?? .now
+            await pipelines.concurrently { pipeline in
+                await pipeline.finishForShutdown(plan: plan, since: since, logger: pipeline.logger)
+            }
         }
         var services: [any Service] = []
         if let localUpstreams {
@@ -89,32 +100,40 @@ public final class OrchestratorApp: Sendable {
             accessLog?.close()   // after the last answer: every access line is out before exit
         })
         services.append(ClosureService("janitor") {
-            await cancelWhenGracefulShutdown { await pipeline.janitor.run() }
+            await cancelWhenGracefulShutdown { await pipelines.concurrently { await $0.janitor.run() } }
         })
         services.append(ClosureService("template-check") {
-            // Rule 47: until it passes; then it has nothing left to do but start the
-            // first drain at once: the start-up drain ran gated, and the timer is 30 s away.
-            await cancelWhenGracefulShutdown { await pipeline.templateCheck.run() }
-            if pipeline.templateCheck.status.isReady, !stop.isSet {
-                logger.info("template.ready_drain")
-                pipeline.scheduler?.requestDrain()
+            // Rule 47, per environment: until it passes; then it has nothing left to do
+            // but start that environment's first drain at once: the start-up drain ran
+            // gated, and the timer is 30 s away. A missing template keeps only its own
+            // environment waiting.
+            await cancelWhenGracefulShutdown {
+                await pipelines.concurrently { pipeline in
+                    await pipeline.templateCheck.run()
+                    if pipeline.templateCheck.status.isReady, !stop.isSet, !Task.isCancelled {
+                        pipeline.logger.info("template.ready_drain")
+                        pipeline.scheduler?.requestDrain()
+                    }
+                }
             }
             try? await gracefulShutdown()
         })
         services.append(ClosureService("reconciler") {
-            let templateCheck = pipeline.templateCheck
             await cancelWhenGracefulShutdown {
-                await pipeline.reconciler.run(mayRun: { templateCheck.status.isReady && !stop.isSet })
+                await pipelines.concurrently { pipeline in
+                    let templateCheck = pipeline.templateCheck
+                    await pipeline.reconciler.run(mayRun: { templateCheck.status.isReady && !stop.isSet })
+                }
             }
         })
-        if let scheduler = pipeline.scheduler {
+        if configuration.mode == .webhook {
             services.append(ClosureService("drain-scheduler") {
-                await cancelWhenGracefulShutdown { await scheduler.run() }
+                await cancelWhenGracefulShutdown { await pipelines.concurrently { await $0.scheduler?.run() } }
                 await finishWork()
             })
         } else {
             services.append(ClosureService("poll-loop") {
-                await cancelWhenGracefulShutdown { await pipeline.drainer.runForever() }
+                await cancelWhenGracefulShutdown { await pipelines.concurrently { await $0.drainer.runForever() } }
                 await finishWork()
             })
         }

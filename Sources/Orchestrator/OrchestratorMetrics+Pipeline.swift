@@ -14,21 +14,8 @@ extension OrchestratorMetrics {
 
     /// Every family at 0 for its known label values, so that the first increase is an
     /// increase to Prometheus (`increase()` of a series that appears at 1 is 0).
+    /// The per-environment families are made by `EnvironmentMetrics.createSeries`.
     func createPipelineSeries() {
-        for outcome in ["ok", "failed"] { count("cma_janitor_sweeps_total", [("outcome", outcome)], by: 0) }
-        for trigger in PauseTrigger.allCases {
-            for outcome in ["paused", "failed"] { count("cma_janitor_pauses_total", Self.pauseLabels(trigger, outcome), by: 0) }
-        }
-        for reason in ForceStopReason.allCases {
-            for outcome in Self.stopOutcomes { count("cma_work_force_stops_total", [("reason", reason.rawValue), ("outcome", outcome)], by: 0) }
-        }
-        gauge("cma_work_pending_stops", [], 0)
-        gauge("cma_work_queue_configuration_error", [], 0)
-        for outcome in Reconciler.Verdict.metricLabels { count("cma_reconciler_items_total", [("outcome", outcome)], by: 0) }
-        for outcome in ["ok", "failed"] { count("cma_reconciler_passes_total", [("outcome", outcome)], by: 0) }
-        for call in Self.failedCalls {
-            for disposition in Self.failureClasses { count("cma_work_queue_errors_total", Self.errorLabels(call, disposition), by: 0) }
-        }
         for upstream in UpstreamRoute.Upstream.allCases {
             gauge("cma_upstream_up", [("upstream", upstream.rawValue)], 1)
             for route in UpstreamRoute.known(upstream) {
@@ -81,37 +68,24 @@ extension OrchestratorMetrics {
     }
 }
 
+/// The only (or first) environment's families, for callers that report without a
+/// scope (tests of one drainer, janitor or template check).
 extension OrchestratorMetrics: DrainerObserver {
     public func workQueueCallFailed(_ call: AnthropicCall, _ disposition: ErrorDisposition) {
-        count("cma_work_queue_errors_total", Self.errorLabels(call, disposition))
+        defaultScope.workQueueCallFailed(call, disposition)
     }
 
     public func itemForceStopped(_ reason: ForceStopReason, outcome: StopOutcome?) {
-        let label = switch outcome {
-        case .stopped?: "stopped"
-        case .alreadyStopped?: "already_stopped"
-        case nil: "failed"
-        }
-        count("cma_work_force_stops_total", [("reason", reason.rawValue), ("outcome", label)])
+        defaultScope.itemForceStopped(reason, outcome: outcome)
     }
 
-    public func drainHealthChanged() {
-        refreshReadiness()
-        if let health = queueHealth.withLock({ $0 })?() {
-            gauge("cma_work_queue_configuration_error", [], health.configurationError == nil ? 0 : 1)
-        }
-    }
+    public func drainHealthChanged() { defaultScope.drainHealthChanged() }
 
-    public func pendingStopsChanged(_ count: Int) { gauge("cma_work_pending_stops", [], count) }
+    public func pendingStopsChanged(_ count: Int) { defaultScope.pendingStopsChanged(count) }
 
-    func trackQueueHealth(_ health: @escaping @Sendable () -> DrainHealth) {
-        queueHealth.withLock { $0 = health }
-    }
+    func trackQueueHealth(_ health: @escaping @Sendable () -> DrainHealth) { defaultScope.trackQueueHealth(health) }
 
-    func reconcilerPassed(_ report: Reconciler.Report) {
-        count("cma_reconciler_passes_total", [("outcome", report.error == nil ? "ok" : "failed")])
-        for verdict in report.verdicts.values { count("cma_reconciler_items_total", [("outcome", verdict.rawValue)]) }
-    }
+    func reconcilerPassed(_ report: Reconciler.Report) { defaultScope.reconcilerPassed(report) }
 
     /// A gauge per label set; the registry hands back the same series for the same labels.
     func gauge(_ name: String, _ labels: [(String, String)], _ value: Int) {
@@ -120,15 +94,11 @@ extension OrchestratorMetrics: DrainerObserver {
 }
 
 extension OrchestratorMetrics: LifecycleObserver {
-    public func janitorSwept(listed: Bool) {
-        count("cma_janitor_sweeps_total", [("outcome", listed ? "ok" : "failed")])
-    }
+    public func janitorSwept(listed: Bool) { defaultScope.janitorSwept(listed: listed) }
 
-    public func janitorPause(_ trigger: PauseTrigger, paused: Bool) {
-        count("cma_janitor_pauses_total", Self.pauseLabels(trigger, paused ? "paused" : "failed"))
-    }
+    public func janitorPause(_ trigger: PauseTrigger, paused: Bool) { defaultScope.janitorPause(trigger, paused: paused) }
 
-    public func templateStatusChanged(_ status: TemplateStatus) { refreshReadiness() }
+    public func templateStatusChanged(_ status: TemplateStatus) { defaultScope.templateStatusChanged(status) }
 }
 
 extension OrchestratorMetrics: TokenBucketObserver {

@@ -2,6 +2,7 @@ import CoreMetrics
 import HTTPServer
 import HTTPWire
 import Prometheus
+import SandboxLifecycle
 import Synchronization
 import WorkQueue
 
@@ -15,10 +16,8 @@ public final class OrchestratorMetrics: Sendable {
 
     let openConnections: CoreMetrics.Meter
     let bufferedBytes: CoreMetrics.Meter
-    let launchesInFlight: CoreMetrics.Meter
     let ready: CoreMetrics.Meter
     let launchDuration: CoreMetrics.Timer
-    let drains: CoreMetrics.Counter
     let bucketWaitSeconds: CoreMetrics.FloatingPointCounter
     let bucketWaiters: CoreMetrics.Meter
     /// The team budget's gauges, read at each exposition (`trackSuperserve`).
@@ -30,8 +29,17 @@ public final class OrchestratorMetrics: Sendable {
     let upstreamHealth: UpstreamHealth
     /// What `cma_ready` is computed from, once the pipeline exists (`trackReadiness`).
     let readiness = Mutex<(@Sendable () -> Bool)?>(nil)
-    /// The drainer's health, for `cma_work_queue_configuration_error` (`trackQueueHealth`).
-    let queueHealth = Mutex<(@Sendable () -> DrainHealth)?>(nil)
+    /// The environments this process serves; with several, the per-environment
+    /// families (`EnvironmentMetrics`) carry an `environment` label.
+    public let environmentIDs: [String]
+    let labelsEnvironments: Bool
+    /// What each environment's `cma_work_queue_configuration_error` and
+    /// `cma_environment_ready` follow, by environment id (`EnvironmentMetrics.track…`).
+    struct EnvironmentSources {
+        var health: (@Sendable () -> DrainHealth)?
+        var template: (@Sendable () -> TemplateStatus)?
+    }
+    let environmentSources = Mutex<[String: EnvironmentSources]>([:])
     /// A counter and the same count as a plain number, for `/status`.
     final class Tallied: Sendable {
         let counter: CoreMetrics.Counter
@@ -62,7 +70,11 @@ public final class OrchestratorMetrics: Sendable {
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
     private let upstreamTimers = Mutex<[UpstreamRoute: CoreMetrics.Timer]>([:])
 
-    public init() {
+    /// `environmentIDs`: the environments served (their per-environment families are
+    /// made at 0 now); more than one adds the `environment` label to those families.
+    public init(environmentIDs: [String] = []) {
+        self.environmentIDs = environmentIDs
+        labelsEnvironments = environmentIDs.count > 1
         var prometheus = PrometheusMetricsFactory(registry: registry)
         prometheus.defaultDurationHistogramBuckets = [
             .microseconds(100), .microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(10),
@@ -72,10 +84,8 @@ public final class OrchestratorMetrics: Sendable {
         self.factory = factory
         openConnections = CoreMetrics.Meter(label: "cma_http_open_connections", factory: factory)
         bufferedBytes = CoreMetrics.Meter(label: "cma_http_buffered_bytes", factory: factory)
-        launchesInFlight = CoreMetrics.Meter(label: "cma_launches_in_flight", factory: factory)
         ready = CoreMetrics.Meter(label: "cma_ready", factory: factory)
         launchDuration = CoreMetrics.Timer(label: "cma_launch_duration_seconds", factory: factory)
-        drains = CoreMetrics.Counter(label: "cma_drains_total", factory: factory)
         bucketWaitSeconds = CoreMetrics.FloatingPointCounter(label: "cma_superserve_bucket_wait_seconds_total", factory: factory)
         bucketWaiters = CoreMetrics.Meter(label: "cma_superserve_bucket_waiters", factory: factory)
         superserveRate = CoreMetrics.Meter(label: "cma_superserve_rate_per_second", factory: factory)
@@ -91,7 +101,19 @@ public final class OrchestratorMetrics: Sendable {
         createPipelineSeries()
         // Over the buffer budget: a steady 0 until the first 503, so an alert sees the first.
         count("cma_http_rejected_requests_total", [("reason", "budget")], by: 0)
+        for id in labelsEnvironments ? environmentIDs : [environmentIDs.first ?? ""] {
+            EnvironmentMetrics(metrics: self, environmentID: id).createSeries()
+        }
     }
+
+    /// The families of one environment (labelled when the process serves several).
+    public func scope(_ environmentID: String) -> EnvironmentMetrics {
+        EnvironmentMetrics(metrics: self, environmentID: environmentID)
+    }
+
+    /// The only environment's families (or the first one's): what the observer
+    /// conformances of `OrchestratorMetrics` itself report to.
+    var defaultScope: EnvironmentMetrics { scope(environmentIDs.first ?? "") }
 
     /// The duration histogram of one upstream route, made once.
     func upstreamTimer(_ route: UpstreamRoute) -> CoreMetrics.Timer {
@@ -132,10 +154,7 @@ public final class OrchestratorMetrics: Sendable {
 
     func webhooks(_ outcome: WebhookOutcome) -> Int { webhookCounters[outcome.index].total.load(ordering: .relaxed) }
 
-    func launch(_ outcome: String, duration: Duration) {
-        count("cma_sandbox_launches_total", [("outcome", outcome)])
-        launchDuration.recordNanoseconds(duration.wholeNanoseconds)
-    }
+    func launch(_ outcome: String, duration: Duration) { defaultScope.launch(outcome, duration: duration) }
 
     /// The Prometheus text exposition.
     public func exposition() -> [UInt8] {

@@ -7,14 +7,16 @@ extension Probes {
     /// The status page's data. Ids, counts and fixed reasons only: no key, token or
     /// secret is reachable from here (style habit 6).
     func statusJSON() -> String {
-        let reasons = pipeline.notReadyReasons(stop: stop)
+        let reasons = pipelines.notReadyReasons(stop: stop)
         let health = pipeline.drainer.health
         func string(_ s: String?) -> String { s.map(JSONEscape.quoted) ?? "null" }
         func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
         let uptime = (ContinuousClock.now - startedAt).secondsDouble
         let template = pipeline.templateCheck.status
-        let launched = metrics.tally("cma_sandbox_launches_total", [("outcome", "launched")])
-        let failed = metrics.tally("cma_sandbox_launches_total", [("outcome", "failed")])
+        // Every environment's launches (one family per environment when labelled).
+        let launched = pipelines.all.reduce(0) { $0 + $1.metrics.launches("launched") }
+        let failed = pipelines.all.reduce(0) { $0 + $1.metrics.launches("failed") }
+        let inFlight = pipelines.all.reduce(0) { $0 + $1.drainer.health.launchesInFlight }
 
         var out = "{"
         // Bumped when a field changes meaning or goes away; new fields keep the version
@@ -45,23 +47,25 @@ extension Probes {
         out += #","reconciler":"# + reconcilerJSON()
         out += #","shutdown_grace_seconds":"# + String(configuration.shutdownGrace.secondsDouble)
         out += #","launches":{"launched":"# + String(launched) + #","failed":"# + String(failed)
-        out += #","in_flight":"# + String(health.launchesInFlight) + "}"
+        out += #","in_flight":"# + String(inFlight) + "}"
         // The team's Superserve budget: the bucket's rate now and the limit Superserve
         // reported, and the active-sandbox quota's pressure (superserve.md §7).
         let superserve = pipeline.launcher.client
         out += #","superserve":{"rate_per_second":"# + String((superserve.rateInForce * 100).rounded() / 100)
         out += #","reported_limit_per_second":"# + (superserve.reportedRateLimit.map { String($0) } ?? "null")
         out += #","bucket_waiters":"# + String(superserve.bucketWaiters)
-        out += #","quota":{"waiting":"# + String(pipeline.quotaRoom.waiting)
-        out += #","paused_for_room":"# + String(pipeline.quotaRoom.pausedForRoom)
-        out += #","last_pressure":"# + date(pipeline.quotaRoom.lastPressure) + "}}"
+        out += #","quota":{"waiting":"# + String(pipelines.all.reduce(0) { $0 + $1.quotaRoom.waiting })
+        out += #","paused_for_room":"# + String(pipelines.all.reduce(0) { $0 + $1.quotaRoom.pausedForRoom })
+        out += #","last_pressure":"# + date(pipelines.all.compactMap(\.quotaRoom.lastPressure).max()) + "}}"
         out += #","webhooks":{"queued":"# + String(metrics.webhooks(.queued)) + #","ignored":"# + String(metrics.webhooks(.ignored))
         out += #","duplicate":"# + String(metrics.webhooks(.duplicate)) + #","rejected":"# + String(metrics.webhooks(.rejected)) + "}"
+        out += #","environments":"# + environmentsJSON()
         out += #","recent":["#
         out += activity.recent.map { entry in
             #"{"at":"# + date(entry.at) + #","event":"# + JSONEscape.quoted(entry.event)
                 + #","session_id":"# + string(entry.sessionID) + #","work_id":"# + string(entry.workID)
-                + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail) + "}"
+                + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail)
+                + #","environment_id":"# + string(entry.environmentID) + "}"
         }.joined(separator: ",")
         out += "]"
         out += #","sessions":"# + sessionsJSON(now: Date())
@@ -69,6 +73,34 @@ extension Probes {
         out += #","series":"# + seriesJSON()
         out += "}"
         return out
+    }
+
+    /// One entry per served environment, in configuration order: its state (`ready`,
+    /// `checking`, `failing` with the problem), template, drain and launches. The
+    /// single-environment fields above describe the first entry (README "Status JSON").
+    func environmentsJSON() -> String {
+        func string(_ s: String?) -> String { s.map(JSONEscape.quoted) ?? "null" }
+        func date(_ d: Date?) -> String { d.map { JSONEscape.quoted(UTCTimestamp.format($0)) } ?? "null" }
+        let entries = pipelines.all.map { pipeline -> String in
+            let (state, problem) = WorkPipelines.state(of: pipeline)
+            let health = pipeline.drainer.health
+            let template = pipeline.templateCheck.status
+            return #"{"id":"# + JSONEscape.quoted(pipeline.environmentID)
+                + #","state":"# + JSONEscape.quoted(state) + #","problem":"# + string(problem)
+                + #","template":{"name":"# + JSONEscape.quoted(pipeline.templateCheck.templateName)
+                + #","status":"# + JSONEscape.quoted(template.isReady ? "ready" : (template.reason ?? "checking")) + "}"
+                + #","drain":{"draining":"# + ((pipeline.scheduler?.isDraining ?? false) ? "true" : "false")
+                + #","drains_started":"# + String(pipeline.scheduler?.drainsStarted ?? 0)
+                + #","triggers":"# + String(pipeline.scheduler?.triggersReceived ?? 0)
+                + #","polling":"# + (health.polling ? "true" : "false")
+                + #","last_success":"# + date(health.lastSuccess) + #","last_error":"# + string(health.lastError)
+                + #","configuration_error":"# + string(health.configurationError)
+                + #","pending_stops":"# + String(pipeline.drainer.pendingStops.count) + "}"
+                + #","launches":{"launched":"# + String(pipeline.metrics.launches("launched"))
+                + #","failed":"# + String(pipeline.metrics.launches("failed"))
+                + #","in_flight":"# + String(health.launchesInFlight) + "}}"
+        }
+        return "[" + entries.joined(separator: ",") + "]"
     }
 
     /// Each upstream's answers (`UpstreamHealth`): `ok`, `failing` (failures since the

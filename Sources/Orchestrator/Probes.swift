@@ -8,7 +8,9 @@ import JSON
 /// app that owns the server (which would make a cycle through the router).
 struct Probes: Sendable {
     let configuration: Configuration
-    let pipeline: WorkPipeline
+    let pipelines: WorkPipelines
+    /// The first environment's pipeline: the single-environment fields of `/status`.
+    var pipeline: WorkPipeline { pipelines.primary }
     let stop: StopFlag
     let metrics: OrchestratorMetrics
     let activity: ActivityLog
@@ -27,11 +29,12 @@ struct Probes: Sendable {
         router.add(.GET, "/healthz", healthz)
         router.add(.HEAD, "/healthz", healthz)
 
-        // Takes webhooks and work: template ready (rule 47) and not shutting down. Upstream
-        // trouble never flips it (every replica would leave the Service at once); it is
-        // on /status, in metrics and in the log.
+        // Takes webhooks and work: not shutting down, and the template of at least one
+        // environment ready (rule 47). Upstream trouble never flips it (every replica would
+        // leave the Service at once), nor does one environment's refused key or missing
+        // template while another is ready; those are on /status, in metrics and the log.
         let readyz = Handler.sync { _ in
-            let reasons = probes.pipeline.notReadyReasons(stop: probes.stop)
+            let reasons = probes.pipelines.notReadyReasons(stop: probes.stop)
             metrics.ready.set(reasons.isEmpty ? 1 : 0)
             if reasons.isEmpty { return Response.json(#"{"ready":true}"#) }
             let list = reasons.map(JSONEscape.quoted).joined(separator: ",")

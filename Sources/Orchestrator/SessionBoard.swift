@@ -113,6 +113,11 @@ public final class SessionBoard: SandboxObserver {
 
     public var count: Int { rows.withLock { $0.count } }
 
+    /// The environment of a session on the board (one this instance launched).
+    public func environmentID(ofSession sessionID: String) -> String? {
+        rows.withLock { $0[sessionID]?.environmentID }
+    }
+
     /// Rows per state, every state present (zero when none).
     public func countsByState() -> [(state: State, count: Int)] {
         let all = rows.withLock { $0.values.map(\.state) }

@@ -5,16 +5,25 @@ import Synchronization
 import SandboxLifecycle
 import WorkQueue
 
-/// Everything between the work queue and a runner: the Anthropic work client, the
-/// drainer and (webhook mode) its scheduler, the sandbox launcher, the template check
-/// and the janitor. Built once the server is bound, so every upstream URL is final
-/// (rule 46), and before the router, which is handed these parts directly.
+/// Everything between one environment's work queue and a runner: the Anthropic work
+/// client, the drainer and (webhook mode) its scheduler, the sandbox launcher, the
+/// template check, the janitor and the reconciler. One per served environment
+/// (`WorkPipelines`), all on one shared `SuperserveClient` (one token bucket, rule 35).
+/// Built once the server is bound, so every upstream URL is final (rule 46), and
+/// before the router, which is handed these parts directly.
 struct WorkPipeline: Sendable {
+    /// `env_…` of the environment this pipeline serves.
+    let environmentID: String
+    /// Its metric families and its logger (`environment.id` when the process serves several).
+    let metrics: EnvironmentMetrics
+    let logger: Logger
     let workClient: WorkClient
     let drainer: Drainer
     /// Webhook mode only; `poll` mode runs `drainer.runForever()` instead (rule 2).
     let scheduler: DrainScheduler?
     let launcher: SandboxLauncher
+    /// The process's one Superserve client (`superserveClient`), shared by every pipeline.
+    let superserve: SuperserveClient
     let templateCheck: TemplateCheck
     let janitor: Janitor
     /// Launches waiting for room under the active-sandbox quota (`/status`, metrics).
@@ -22,18 +31,10 @@ struct WorkPipeline: Sendable {
     /// Finds items acked by a process that died before their runner started.
     let reconciler: Reconciler
 
-    /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
-    /// queue half, and embedders with their own launcher).
-    init(configuration: Configuration, bundle: RunnerBundle, transport: any HTTPTransport,
-         workHandler: (any WorkHandler)?, metrics: OrchestratorMetrics, activity: ActivityLog, board: SessionBoard,
-         series: StatusSeries, stop: StopFlag, logger: Logger) {
-        let api = AnthropicAPIConfiguration(baseURL: configuration.anthropicBaseURL,
-                                            environmentID: configuration.environmentID,
-                                            environmentKey: configuration.environmentKey)
-        // Each client gets its own metered transport: the upstream label comes from
-        // which client called, since emulated mode puts both APIs on one address.
-        workClient = WorkClient(configuration: api, transport: MeteredTransport(
-            transport, upstream: .anthropic, baseURLs: [configuration.anthropicBaseURL], metrics: metrics))
+    /// The Superserve client every pipeline of the process shares: one team key, one
+    /// token bucket and one in-flight cap (rule 35) whatever the number of environments.
+    static func superserveClient(configuration: Configuration, transport: any HTTPTransport, metrics: OrchestratorMetrics,
+                                 logger: Logger) -> SuperserveClient {
         var superserveConfiguration = SuperserveConfiguration(controlPlaneURL: configuration.superserveControlURL,
                                                               dataPlaneURL: configuration.superserveDataURL,
                                                               apiKey: configuration.superserveAPIKey)
@@ -44,10 +45,31 @@ struct WorkPipeline: Sendable {
         let superserveTransport = MeteredTransport(
             transport, upstream: .superserve,
             baseURLs: [configuration.superserveControlURL, configuration.superserveDataURL], metrics: metrics)
-        let superserve = SuperserveClient(configuration: superserveConfiguration, transport: superserveTransport,
-                                          logger: logger, bucketObserver: metrics)
+        return SuperserveClient(configuration: superserveConfiguration, transport: superserveTransport,
+                                logger: logger, bucketObserver: metrics)
+    }
+
+    /// `configuration` is this environment's; `superserve` the shared client. `logger`
+    /// carries the environment's metadata already; `locks` is the process's one session
+    /// lock table (rule 10). `workHandler` replaces the sandbox
+    /// launcher as the drain's handler (tests of the queue half, and embedders with
+    /// their own launcher).
+    init(configuration: Configuration, bundle: RunnerBundle, transport: any HTTPTransport, superserve: SuperserveClient,
+         locks: SessionLocks, workHandler: (any WorkHandler)?, metrics: OrchestratorMetrics, activity: ActivityLog, board: SessionBoard,
+         series: StatusSeries, stop: StopFlag, logger: Logger) {
+        environmentID = configuration.environmentID
+        let scope = metrics.scope(configuration.environmentID)
+        self.metrics = scope
+        self.logger = logger
+        self.superserve = superserve
+        let api = AnthropicAPIConfiguration(baseURL: configuration.anthropicBaseURL,
+                                            environmentID: configuration.environmentID,
+                                            environmentKey: configuration.environmentKey)
+        // Each client gets its own metered transport: the upstream label comes from
+        // which client called, since emulated mode puts both APIs on one address.
+        workClient = WorkClient(configuration: api, transport: MeteredTransport(
+            transport, upstream: .anthropic, baseURLs: [configuration.anthropicBaseURL], metrics: metrics))
         let launcherConfiguration = configuration.launcherSettings
-        let locks = SessionLocks()
         // The board hears the launcher's and the janitor's probes and pauses through it.
         let sandboxActivity = SandboxActivity(observer: board)
         var janitorConfiguration = Janitor.Configuration(environmentID: configuration.environmentID)
@@ -56,18 +78,17 @@ struct WorkPipeline: Sendable {
         janitorConfiguration.runnerDirectory = launcherConfiguration.runnerDirectory
         janitorConfiguration.maxIdle = .seconds(launcherConfiguration.maxIdleSeconds)
         let janitor = Janitor(client: superserve, configuration: janitorConfiguration, locks: locks,
-                              activity: sandboxActivity, logger: logger, observer: metrics)
+                              activity: sandboxActivity, logger: logger, observer: scope)
         self.janitor = janitor
         // Launches that meet the active-sandbox quota wait in order while the janitor
         // pauses idle sandboxes of this environment to make room (superserve.md §7).
         let quotaRoom = QuotaRoom(maker: { count in await janitor.makeRoom(count: count) },
                                   retryInterval: launcherConfiguration.quotaRetryInterval)
         self.quotaRoom = quotaRoom
-        metrics.trackSuperserve { (superserve.rateInForce, superserve.reportedRateLimit, quotaRoom.waiting) }
         launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,
                                    locks: locks, activity: sandboxActivity, logger: logger, quotaRoom: quotaRoom)
         let templateCheck = TemplateCheck(client: superserve, templateName: launcherConfiguration.template, logger: logger,
-                                          observer: metrics, versions: launcher.versions)
+                                          observer: scope, versions: launcher.versions)
         self.templateCheck = templateCheck
 
         var drainerConfiguration = DrainerConfiguration()
@@ -76,22 +97,23 @@ struct WorkPipeline: Sendable {
         drainerConfiguration.fatalPollRetryInterval = configuration.pollFatalRetry
         drainerConfiguration.forceStopRetryWindow = configuration.forceStopRetryWindow
         let handler = workHandler ?? LaunchHandler(launcher: launcher, client: workClient, metrics: metrics,
-                                                   activity: activity, board: board, series: series, logger: logger)
+                                                   activity: activity, board: board, series: series, logger: logger,
+                                                   environmentID: configuration.environmentID)
         // Rule 47: nothing is claimed before the template check passes, nor while stopping.
         let drainer = Drainer(client: workClient, handler: handler, configuration: drainerConfiguration, logger: logger,
-                              mayClaim: { !stop.isSet && templateCheck.status.isReady }, observer: metrics)
+                              mayClaim: { !stop.isSet && templateCheck.status.isReady }, observer: scope)
         self.drainer = drainer
-        metrics.trackReadiness { Self.notReadyReasons(templateCheck: templateCheck, stop: stop).isEmpty }
-        metrics.trackQueueHealth { drainer.health }
+        scope.trackQueueHealth { drainer.health }
+        scope.trackTemplate { templateCheck.status }
         var reconcilerConfiguration = Reconciler.Configuration()
         reconcilerConfiguration.interval = configuration.reconcileInterval
         reconcilerConfiguration.minimumAge = configuration.reconcileAge
         reconciler = Reconciler(drainer: drainer, runnerCheck: LaunchHandler.JanitorRunnerCheck(janitor: janitor),
                                 configuration: reconcilerConfiguration, logger: logger,
-                                onPass: { metrics.reconcilerPassed($0) })
+                                onPass: { scope.reconcilerPassed($0) })
         scheduler = configuration.mode == .webhook
             ? DrainScheduler(interval: configuration.drainInterval, minimumGap: configuration.drainMinimumGap) {
-                metrics.drains.increment()
+                scope.drainStarted()
                 return await drainer.drain()
             }
             : nil

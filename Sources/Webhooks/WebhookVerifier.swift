@@ -52,6 +52,18 @@ public struct WebhookVerifier: Sendable {
     /// hold the bytes: the server's route verifies without making a String of them.
     public func verify(body: [UInt8], id: UnsafeRawBufferPointer?, timestamp timestampBytes: UnsafeRawBufferPointer?,
                        signature: UnsafeRawBufferPointer?, now: Int64) -> Result<VerifiedDelivery, WebhookError> {
+        verifyMatching(body: body, id: id, timestamp: timestampBytes, signature: signature, now: now).map(\.delivery)
+    }
+
+    /// The most keys `verifyMatching` can name (bits of its mask).
+    public static let maximumMatchedKeys = 64
+
+    /// `verify`, also naming which of the keys matched: bit `i` of `keys` is set when
+    /// the `i`-th key of `init(secrets:)` (the first 64) signed one of the signatures.
+    /// Each key's MAC is computed once, as in `verify`.
+    public func verifyMatching(body: [UInt8], id: UnsafeRawBufferPointer?, timestamp timestampBytes: UnsafeRawBufferPointer?,
+                               signature: UnsafeRawBufferPointer?, now: Int64)
+        -> Result<(delivery: VerifiedDelivery, keys: UInt64), WebhookError> {
         // Step 2: all three headers present and non-empty.
         guard let id, !id.isEmpty else { return .failure(.missingHeader("webhook-id")) }
         guard let timestampBytes, !timestampBytes.isEmpty else { return .failure(.missingHeader("webhook-timestamp")) }
@@ -65,7 +77,7 @@ public struct WebhookVerifier: Sendable {
         // Step 6 (parsing first): every entry must be well formed. The decoded v1
         // signatures go to a scratch buffer (on the stack for any usual header).
         let most = Self.signatureRoom(signature.count)
-        let matched: Result<Bool, WebhookError> = withUnsafeTemporaryAllocation(
+        let matched: Result<UInt64, WebhookError> = withUnsafeTemporaryAllocation(
             of: UInt8.self, capacity: (most + 1) * HMACSHA256.byteCount
         ) { scratch in
             let expected = UnsafeMutableBufferPointer(rebasing: scratch[0..<HMACSHA256.byteCount])
@@ -75,17 +87,20 @@ public struct WebhookVerifier: Sendable {
             case .failure(let error): return .failure(error)
             case .success(let n): count = n
             }
-            guard count > 0 else { return .success(false) }
+            guard count > 0 else { return .success(0) }
             // Steps 4–5: MAC over `id.timestamp.body` with each key; constant-time
             // compare. The body is hashed where it lies; only the short head is built.
             return .success(Self.withSignedHead(id: id, timestamp: timestamp) { head in
                 body.withUnsafeBytes { body in
-                    var matched = false
-                    for secret in secrets {
+                    var matched: UInt64 = 0
+                    for (index, secret) in secrets.enumerated() {
                         secret.mac(head, body, into: expected)
                         for k in 0..<count {
                             let candidate = UnsafeBufferPointer(rebasing: candidates[(k * HMACSHA256.byteCount)...].prefix(HMACSHA256.byteCount))
-                            if HMACSHA256.equal(UnsafeBufferPointer(expected), candidate) { matched = true }
+                            if HMACSHA256.equal(UnsafeBufferPointer(expected), candidate) {
+                                // Past 64 keys a match still verifies; it just has no bit of its own.
+                                matched |= index < Self.maximumMatchedKeys ? 1 << UInt64(index) : 1 << 63
+                            }
                         }
                     }
                     return matched
@@ -94,8 +109,9 @@ public struct WebhookVerifier: Sendable {
         }
         switch matched {
         case .failure(let error): return .failure(error)
-        case .success(false): return .failure(.noMatchingSignature)
-        case .success(true): return .success(VerifiedDelivery(webhookID: String(decoding: id, as: UTF8.self), timestamp: timestamp))
+        case .success(0): return .failure(.noMatchingSignature)
+        case .success(let keys):
+            return .success((VerifiedDelivery(webhookID: String(decoding: id, as: UTF8.self), timestamp: timestamp), keys))
         }
     }
 

@@ -45,7 +45,7 @@ struct ConfigOptions: ParsableArguments {
     var config: String?
     @Option(help: "A .env file of variables; the process environment wins over it.")
     var envFile: String?
-    @Option(help: "The environment (env_…) of the configuration file to use.")
+    @Option(help: "The environment (env_…) of the configuration file: serve/poll serve only it (default: every one of the file); setup template and prepare act on it.")
     var environment: String?
 
     /// The process environment over `--env-file`, and the configuration file if any.
@@ -75,23 +75,25 @@ func configurationFailure(_ error: any Error) -> ExitCode {
 
 /// Loads the configuration (exit 2 naming the variable), starts and runs an instance.
 func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Bool) async throws {
-    let configuration: Configuration
+    // One per served environment: a file's every environment (or --environment's), else the variables'.
+    let environments: [Configuration]
     let (environment, file) = try options.files.load()
     let overrides = CommandLineOverrides(host: options.host, port: options.port, emulated: emulated,
                                          emulatedAllowRemote: options.emulatedAllowRemote)
     do {
         if let file {
-            configuration = try Configuration.load(mode: mode, file: file, environmentID: options.files.environment,
-                                                   environment: environment, overrides: overrides).0
+            environments = try Configuration.loadEnvironments(mode: mode, file: file, environmentID: options.files.environment,
+                                                              environment: environment, overrides: overrides).map(\.0)
         } else {
             guard options.files.environment == nil else {
                 throw Configuration.Error("--environment", "selects an environment of a configuration file; give --config too")
             }
-            configuration = try Configuration.load(mode: mode, environment: environment, overrides: overrides)
+            environments = [try Configuration.load(mode: mode, environment: environment, overrides: overrides)]
         }
     } catch {
         throw configurationFailure(error)
     }
+    let configuration = environments[0]
     LineLogHandler.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
     let logger = Logger(label: "cma-orchestrator")
     let instance: OrchestratorApp
@@ -105,7 +107,7 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
         }
         let accessLog = LineLogHandler.accessLineFormat(format: configuration.logFormat, level: configuration.logLevel,
                                                         label: logger.label)
-        instance = try await OrchestratorApp.start(configuration: configuration, logger: logger, localUpstreams: emulators,
+        instance = try await OrchestratorApp.start(environments: environments, logger: logger, localUpstreams: emulators,
                                                    accessLog: accessLog)
     } catch let error as StartError {
         FileHandle.standardError.write(Data("cma-orchestrator: \(error)\n".utf8))
@@ -115,6 +117,7 @@ func runInstance(mode: Configuration.Mode, options: ServerOptions, emulated: Boo
     logger.notice("server.listening", metadata: [
         "http.address": "\(instance.localURL.absoluteString)", "orchestrator.mode": "\(mode.rawValue)",
         "orchestrator.emulated": "\(emulated)",
+        "orchestrator.environments": "\(environments.map(\.environmentID).joined(separator: ","))",
     ])
     if emulated {
         let url = instance.localURL.absoluteString
@@ -162,6 +165,8 @@ struct Emulate: AsyncParsableCommand {
         @Option(help: "Environment key (env ANTHROPIC_ENVIRONMENT_KEY).") var environmentKey: String?
         @Option(help: "whsec_ key that signs webhooks (env ANTHROPIC_WEBHOOK_SIGNING_KEY).") var signingKey: String?
         @Option(help: "Where session.status_run_started webhooks are delivered.") var webhookURL: String?
+        @Option(help: "A further environment ID=KEY whose work queue it serves too (repeatable; the emulator's keys are placeholders, never real ones).")
+        var additionalEnvironment: [String] = []
 
         func run() async throws {
             LineLogHandler.bootstrap(format: .automatic, level: .notice)
@@ -172,6 +177,13 @@ struct Emulate: AsyncParsableCommand {
             options.environmentID = environmentID ?? env["ANTHROPIC_ENVIRONMENT_ID"]
             options.environmentKey = environmentKey ?? env["ANTHROPIC_ENVIRONMENT_KEY"]
             options.signingKey = signingKey ?? env["ANTHROPIC_WEBHOOK_SIGNING_KEY"] ?? env["ANTHROPIC_WEBHOOK_SECRET"]
+            for entry in additionalEnvironment {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, parts[0].hasPrefix("env_"), !parts[1].isEmpty else {
+                    throw ValidationError("--additional-environment must be env_…=KEY")
+                }
+                options.additionalEnvironments[parts[0]] = parts[1]
+            }
             if let webhookURL {
                 guard let url = URL(string: webhookURL), url.scheme != nil else {
                     throw ValidationError("--webhook-url must be an http(s) URL")

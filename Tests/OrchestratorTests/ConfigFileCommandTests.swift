@@ -132,8 +132,8 @@ final class ConfigFileCommandTests: XCTestCase {
         XCTAssertTrue(viaVariable.output.contains("\(file.path):1: environments: must list at least one environment"), viaVariable.output)
     }
 
-    /// `--env-file`: the .env supplies the secrets the file references; several
-    /// environments need `--environment` until one process serves them all.
+    /// `--env-file`: the .env supplies the secrets the file references; `--environment`
+    /// serves one of several (the commands that act on one environment need it).
     func testEnvFileSuppliesSecretsAndSeveralEnvironmentsNeedOneChosen() async throws {
         let upstreams = try UpstreamEmulators(environmentID: "env_second", environmentKey: "sk-ant-oat01-SECONDKEY",
                                               template: "cma-runner")
@@ -158,11 +158,10 @@ final class ConfigFileCommandTests: XCTestCase {
         var env = upstreams.variables
         env["SUPERSERVE_API_KEY"] = nil
 
-        let ambiguous = try await Self.runBinary(["poll", "--port", "0", "--config", file.path, "--env-file", dotenv.path],
+        let ambiguous = try await Self.runBinary(["setup", "template", "--config", file.path, "--env-file", dotenv.path],
                                                  environment: env, timeout: 30)
         XCTAssertEqual(ambiguous.status, 2, ambiguous.output)
-        XCTAssertTrue(ambiguous.output.contains("lists 2 environments"), ambiguous.output)
-        XCTAssertTrue(ambiguous.output.contains("--environment"), ambiguous.output)
+        XCTAssertTrue(ambiguous.output.contains("lists 2 environments; choose one with --environment ID"), ambiguous.output)
 
         let missing = try await Self.runBinary(["poll", "--port", "0", "--config", file.path], environment: env, timeout: 30)
         XCTAssertEqual(missing.status, 2, missing.output)

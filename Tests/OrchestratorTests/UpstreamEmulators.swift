@@ -19,7 +19,9 @@ final class UpstreamEmulators: Sendable {
     static let apiKey = "sk-ant-api03-UPSTREAMTEST"
     static let signingKey = AnthropicEmulatorConfiguration().webhookSigningKey
 
-    init(environmentID: String, environmentKey: String, template: String, pythonBin: URL? = nil) throws {
+    /// `additionalEnvironments`: further environments (id → key) of the Anthropic emulator.
+    init(environmentID: String, environmentKey: String, template: String, pythonBin: URL? = nil,
+         additionalEnvironments: [String: String] = [:]) throws {
         signal(SIGPIPE, SIG_IGN)
         var quiet = Logger(label: "test.upstreams")
         quiet.logLevel = .critical
@@ -27,6 +29,7 @@ final class UpstreamEmulators: Sendable {
         a.environmentID = environmentID
         a.environmentKey = environmentKey
         a.apiKey = Self.apiKey
+        a.additionalEnvironments = additionalEnvironments
         anthropic = AnthropicEmulator(configuration: a, logger: quiet)
         anthropicServer = try ServerHarness(router: anthropic.router)
         sandboxes = FileManager.default.temporaryDirectory.appendingPathComponent("cma-up-\(UUID().uuidString.prefix(8))")
