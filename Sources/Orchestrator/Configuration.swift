@@ -60,6 +60,11 @@ public struct Configuration: Sendable {
     public var janitorInterval: Duration = .seconds(60)
     /// Rule 43: pause after `session.status_idled` / `terminated` / `deleted`.
     public var pauseOnIdleWebhook = false
+    /// Warm pool (README "Warm pool"): sandboxes kept ready per environment, 0 = off;
+    /// recycled past `warmPoolMaxAge`; maintained every `warmPoolInterval`.
+    public var warmPoolSize = 0
+    public var warmPoolMaxAge: Duration = .seconds(3600)
+    public var warmPoolInterval: Duration = .seconds(10)
 
     // Emulated mode
     public var emulatorSandboxesDirectory: URL?
@@ -171,6 +176,9 @@ extension Configuration {
         c.idlePause = try reader.seconds("CMA_IDLE_PAUSE_SECONDS") ?? c.idlePause
         c.janitorInterval = try reader.seconds("CMA_JANITOR_INTERVAL_SECONDS") ?? c.janitorInterval
         c.pauseOnIdleWebhook = try reader.bool("CMA_PAUSE_ON_IDLE") ?? false
+        c.warmPoolSize = try reader.int("CMA_WARM_POOL", in: 0...100) ?? c.warmPoolSize
+        if let age = try reader.int("CMA_WARM_POOL_MAX_AGE_SECONDS", in: 60...604_800) { c.warmPoolMaxAge = .seconds(age) }
+        c.warmPoolInterval = try reader.seconds("CMA_WARM_POOL_INTERVAL_SECONDS") ?? c.warmPoolInterval
         // Test and benchmark hooks of launch.sh: another entry script and interpreter.
         if let entry = reader.string("CMA_RUNNER_ENTRY") { c.launcher.runnerExtraEnvironment["CMA_RUNNER_ENTRY"] = entry }
         if let python = reader.string("CMA_RUNNER_PYTHON") { c.launcher.runnerExtraEnvironment["CMA_PYTHON"] = python }

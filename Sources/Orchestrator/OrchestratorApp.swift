@@ -81,6 +81,17 @@ public final class OrchestratorApp: Sendable {
         services.append(ClosureService("janitor") {
             await cancelWhenGracefulShutdown { await pipeline.janitor.run() }
         })
+        if let pool = pipeline.warmPool {
+            services.append(ClosureService("warm-pool") {
+                // Rule 47: no pool sandbox before the template is ready (creates would 409).
+                await cancelWhenGracefulShutdown {
+                    while !pipeline.templateCheck.status.isReady, !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(200))
+                    }
+                    await pool.run()
+                }
+            })
+        }
         services.append(ClosureService("template-check") {
             // Rule 47: until it passes; then it has nothing left to do.
             await cancelWhenGracefulShutdown { await pipeline.templateCheck.run() }

@@ -25,6 +25,10 @@ extension OrchestratorMetrics {
         "cma_work_queue_errors_total": "Failed work-queue calls (poll, ack, stop) by rule 33's class: transient ones are retried, fatal poll errors stop the loop.",
         "cma_superserve_bucket_wait_seconds_total": "Seconds callers spent waiting for a token of the shared Superserve bucket (rule 35).",
         "cma_superserve_bucket_waiters": "Callers waiting for a token of the shared Superserve bucket now (rule 35).",
+        "cma_warm_pool_ready": "Claimable warm-pool sandboxes of an environment, as this replica last saw them.",
+        "cma_warm_pool_claims_total": "Warm-pool claims by environment and outcome (won, lost to another holder, empty pool).",
+        "cma_warm_pool_refills_total": "Warm-pool sandboxes created and staged (created) or attempts that failed, by environment.",
+        "cma_warm_pool_recycles_total": "Warm-pool sandboxes deleted to be replaced, by environment and reason (age, failed, staging).",
     ]
 
     /// swift-prometheus' `MetricsFactory` registers every metric without help text, so

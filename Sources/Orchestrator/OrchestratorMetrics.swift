@@ -50,6 +50,8 @@ public final class OrchestratorMetrics: Sendable {
     }
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
     private let upstreamTimers = Mutex<[UpstreamRoute: CoreMetrics.Timer]>([:])
+    /// `cma_warm_pool_ready` per environment (`OrchestratorMetrics+WarmPool.swift`).
+    let warmPoolGauges = Mutex<[String: CoreMetrics.Meter]>([:])
 
     public init() {
         var prometheus = PrometheusMetricsFactory(registry: registry)

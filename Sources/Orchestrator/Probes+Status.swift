@@ -46,6 +46,7 @@ extension Probes {
                 + #","sandbox_id":"# + string(entry.sandboxID) + #","detail":"# + string(entry.detail) + "}"
         }.joined(separator: ",")
         out += "]"
+        out += #","warm_pool":"# + warmPoolJSON()
         out += #","sessions":"# + sessionsJSON(now: Date())
         out += #","sandboxes":"# + sandboxesJSON()
         out += #","series":"# + seriesJSON()

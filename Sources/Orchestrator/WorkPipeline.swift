@@ -16,6 +16,8 @@ struct WorkPipeline: Sendable {
     let launcher: SandboxLauncher
     let templateCheck: TemplateCheck
     let janitor: Janitor
+    /// The environment's warm pool, when `CMA_WARM_POOL` / `warm_pool` is above 0.
+    let warmPool: WarmPool?
 
     /// `workHandler` replaces the sandbox launcher as the drain's handler (tests of the
     /// queue half, and embedders with their own launcher).
@@ -44,8 +46,10 @@ struct WorkPipeline: Sendable {
         let locks = SessionLocks()
         // The board hears the launcher's and the janitor's probes and pauses through it.
         let sandboxActivity = SandboxActivity(observer: board)
+        warmPool = Self.warmPool(configuration, client: superserve, bundle: bundle, launcher: launcherConfiguration,
+                                 metrics: metrics, logger: logger)
         launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,
-                                   locks: locks, activity: sandboxActivity, logger: logger)
+                                   locks: locks, activity: sandboxActivity, logger: logger, pool: warmPool)
         var janitorConfiguration = Janitor.Configuration(environmentID: configuration.environmentID)
         janitorConfiguration.idleTimeout = configuration.idlePause
         janitorConfiguration.interval = configuration.janitorInterval
@@ -73,6 +77,17 @@ struct WorkPipeline: Sendable {
                 await drainer.drain()
             }
             : nil
+    }
+
+    static func warmPool(_ configuration: Configuration, client: SuperserveClient, bundle: RunnerBundle,
+                         launcher: LauncherConfiguration, metrics: OrchestratorMetrics, logger: Logger) -> WarmPool? {
+        guard configuration.warmPoolSize > 0 else { return nil }
+        metrics.createWarmPoolSeries(environment: configuration.environmentID)
+        var pool = WarmPool.Configuration(environmentID: configuration.environmentID, size: configuration.warmPoolSize)
+        pool.maxAge = configuration.warmPoolMaxAge
+        pool.interval = configuration.warmPoolInterval
+        return WarmPool(client: client, bundle: bundle, launcher: launcher, configuration: pool, logger: logger,
+                        observer: metrics)
     }
 
     /// Why the process is not ready to take work; empty when it is (`/readyz`).

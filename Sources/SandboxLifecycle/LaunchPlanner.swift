@@ -20,6 +20,10 @@ public struct LaunchPlanner: Sendable {
         public var networkPolicy: NetworkPolicy
         /// Rule 34: delay before transient retry number `attempt` (0-based), given the server hint.
         public var backoff: @Sendable (_ attempt: Int, _ hint: Duration?) -> Duration
+        /// Warm pool: when set, a session with no sandbox claims a pool sandbox before
+        /// creating one, trying at most `warmPoolAttempts` of them.
+        public var warmPool = false
+        public var warmPoolAttempts = 3
 
         public init(budget: Duration, conflictWindow: Duration, conflictInterval: Duration,
                     networkPolicy: NetworkPolicy, backoff: @escaping @Sendable (Int, Duration?) -> Duration) {
@@ -57,6 +61,9 @@ public struct LaunchPlanner: Sendable {
     private let sessionID: String
     /// Set once a prepared sandbox's tags were read and match.
     private var preparedVerified = false
+    /// Warm pool: claims tried (lost or unusable); the pool is done when it was empty.
+    private var poolAttempts = 0
+    private var poolDone = false
 
     /// `preparedSandboxID`: the id from `work.metadata` or `work.data.metadata`, if any
     /// (rule 11, first two places; see `preparedSandboxID(workMetadata:dataMetadata:)`).
@@ -129,6 +136,9 @@ public struct LaunchPlanner: Sendable {
             if let id = initialPrepared { return adopt(id, origin: .prepared) }
             return .readSessionMetadata
 
+        case .pooledClaim(let claim):
+            return decidePooled(claim, elapsed: elapsed)
+
         case .waited:
             let step = afterWait ?? .fail(reason: "internal: nothing to resume after a wait", sandboxID: sandboxID)
             afterWait = nil
@@ -150,7 +160,7 @@ public struct LaunchPlanner: Sendable {
             succeeded()
             guard let (chosen, extras) = Self.choose(from: sandboxes, excluding: dropped) else {
                 lookupExtras = []
-                return .create
+                return poolOrCreate()
             }
             lookupExtras = extras.map(\.id)
             return adopt(chosen.id, origin: .lookedUp)
@@ -289,6 +299,45 @@ public struct LaunchPlanner: Sendable {
         }
     }
 
+    // MARK: - Warm pool
+
+    /// No sandbox for the session: a pool sandbox first, when there is a pool.
+    private mutating func poolOrCreate() -> LaunchStep {
+        guard settings.warmPool, !poolDone, poolAttempts < settings.warmPoolAttempts else { return .create }
+        return .claimPooled(retrying: nil)
+    }
+
+    private mutating func decidePooled(_ claim: PooledClaimEvent, elapsed: Duration) -> LaunchStep {
+        switch claim {
+        case .empty:
+            poolDone = true
+            return .create
+        case .lost:
+            poolAttempts += 1
+            return poolOrCreate()
+        case .ran(let id, .success(let result)):
+            sandboxID = id
+            origin = .pooled
+            return decide(.executed(.success(result)), elapsed: elapsed)
+        case .ran(let id, .failure(let error)):
+            switch Self.classify(error, .dataPlane) {
+            case .retry(let hint), .quota(let hint):
+                // The claim is idempotent for its holder and launch.sh for its work id
+                // (rule 31): the same exec in the same sandbox is repeated.
+                sandboxID = id
+                origin = .pooled
+                return retry(.claimPooled(retrying: id), problem: "pool claim exec: \(error)", hint: hint)
+            case .notFound, .conflict, .fatal:
+                // Unusable (deleted by a recycle, broken): another pool sandbox or a create.
+                lastProblem = "pool sandbox \(id): \(error)"
+                sandboxID = nil
+                origin = nil
+                poolAttempts += 1
+                return poolOrCreate()
+            }
+        }
+    }
+
     // MARK: - Helpers
 
     private mutating func adopt(_ id: String, origin: SandboxOrigin) -> LaunchStep {
@@ -337,7 +386,7 @@ public struct LaunchPlanner: Sendable {
             origin = nil
             conflictSince = nil
             return .lookup
-        case .created, nil:
+        case .created, .pooled, nil:
             return .fail(reason: "sandbox \(id) is unusable: \(detail)", sandboxID: id)
         }
     }

@@ -17,7 +17,8 @@ extension SandboxLauncher {
                     // environment tag brings them under the janitor, rule 44).
                     await locks.withLock(request.sessionID) {
                         await self.updateMetadata(sandboxID: sandboxID,
-                                                  own: Self.ownMetadata(request, launchedAt: launchedAt), logger: log)
+                                                  own: Self.ownMetadata(request, launchedAt: launchedAt),
+                                                  dropping: origin == .pooled ? WarmPoolPlan.poolKeys : [], logger: log)
                     }
                 }
                 if let access {
@@ -30,10 +31,11 @@ extension SandboxLauncher {
 
     /// GET, merge the `cma.*` keys, drop `cma.paused_at`, PATCH the whole map (rule 18).
     /// Keys Superserve reserves are never sent back (rule 17).
-    func updateMetadata(sandboxID: String, own: [String: String], logger log: Logger) async {
+    /// `dropping`: keys removed in the same PATCH (a claimed pool sandbox's pool tags).
+    func updateMetadata(sandboxID: String, own: [String: String], dropping: Set<String> = [], logger log: Logger) async {
         do throws(SandboxLifecycleError) {
             let current = try await client.getSandbox(id: sandboxID)
-            let merged = Self.mergedMetadata(current.metadata, own: own)
+            let merged = Self.mergedMetadata(current.metadata, own: own).filter { !dropping.contains($0.key) }
             guard merged != current.metadata else { return }
             try await client.updateSandbox(id: sandboxID, metadata: merged)
             log.debug("sandbox.metadata.updated", metadata: ["sandbox.id": "\(sandboxID)"])

@@ -19,10 +19,14 @@ public final class SandboxLauncher: Sendable {
     let sleeper: any Sleeper
     let now: @Sendable () -> Date
     let background = Mutex<[UUID: Task<Void, Never>]>([:])
+    /// The environment's warm pool, if it has one: tried before a create.
+    let pool: WarmPool?
 
     public init(client: SuperserveClient, bundle: RunnerBundle, configuration: LauncherConfiguration,
                 locks: SessionLocks, activity: SandboxActivity, logger: Logger,
-                sleeper: any Sleeper = ContinuousSleeper(), now: @escaping @Sendable () -> Date = { Date() }) {
+                sleeper: any Sleeper = ContinuousSleeper(), now: @escaping @Sendable () -> Date = { Date() },
+                pool: WarmPool? = nil) {
+        self.pool = pool
         self.client = client
         self.bundle = bundle
         self.configuration = configuration
@@ -68,12 +72,14 @@ public final class SandboxLauncher: Sendable {
 
     var plannerSettings: LaunchPlanner.Settings {
         let backoff = Backoff(cap: configuration.retryCap)
-        return LaunchPlanner.Settings(
+        var settings = LaunchPlanner.Settings(
             budget: configuration.launchBudget,
             conflictWindow: configuration.activateConflictWindow,
             conflictInterval: configuration.activateConflictInterval,
             networkPolicy: configuration.networkPolicy,
             backoff: { attempt, hint in backoff.delay(attempt: attempt, hint: hint) })
+        settings.warmPool = pool.map { $0.configuration.size > 0 } ?? false
+        return settings
     }
 
     private func run(_ request: LaunchRequest, context: any LaunchContext, environment: [String: String],
@@ -87,6 +93,8 @@ public final class SandboxLauncher: Sendable {
         var event = LaunchEvent.started
         var access: SandboxAccess?
         var launchOutput: String?
+        /// The warm-pool sandbox being claimed, kept for a repeated claim exec.
+        var pooledAccess: SandboxAccess?
         let launchedAt = Timestamp.format(now())
 
         while true {
@@ -120,6 +128,17 @@ public final class SandboxLauncher: Sendable {
                     log.info("sandbox.created", metadata: ["sandbox.id": "\(sandbox.id)"])
                 }
                 event = .created(result)
+
+            case .claimPooled(let retrying):
+                let claim = await claimPooled(request, retrying: retrying.flatMap { id in pooledAccess.flatMap { $0.sandboxID == id ? $0 : nil } },
+                                              environment: environment)
+                if case .ran(let id, .success(let output)) = claim.event {
+                    access = claim.access
+                    launchOutput = Self.tail(output.stdout + output.stderr, bytes: configuration.logTailBytes)
+                    log.info("warm_pool.claimed", metadata: ["sandbox.id": "\(id)"])
+                }
+                pooledAccess = claim.access ?? pooledAccess
+                event = .pooledClaim(claim.event)
 
             case .activate(let id):
                 if case .lookedUp = event, !planner.lookupExtras.isEmpty {
@@ -193,6 +212,31 @@ public final class SandboxLauncher: Sendable {
             case .fail(let reason, let id):
                 return fail(LaunchFailure(reason: reason, sandboxID: id, logTail: launchOutput), log)
             }
+        }
+    }
+
+    /// The `claimPooled` step: the next pool sandbox (or `retrying` again) and its
+    /// claim-and-launch exec (`WarmPool+Claim.swift`).
+    private func claimPooled(_ request: LaunchRequest, retrying: SandboxAccess?,
+                             environment: [String: String]) async -> (event: PooledClaimEvent, access: SandboxAccess?) {
+        guard let pool, WarmPool.isShellSafe(request.sessionID) else { return (.empty, nil) }
+        let access: SandboxAccess
+        if let retrying {
+            access = retrying
+        } else if let candidate = pool.take() {
+            access = candidate.access
+        } else {
+            return (.empty, nil)
+        }
+        do {
+            switch try await pool.claimAndLaunch(WarmPool.Candidate(sandboxID: access.sandboxID, access: access),
+                                                 sessionID: request.sessionID, environment: environment,
+                                                 timeoutSeconds: configuration.execTimeoutSeconds) {
+            case .lost: return (.lost(sandboxID: access.sandboxID), nil)
+            case .ran(let result): return (.ran(sandboxID: access.sandboxID, .success(result)), access)
+            }
+        } catch {
+            return (.ran(sandboxID: access.sandboxID, .failure(error)), access)
         }
     }
 
