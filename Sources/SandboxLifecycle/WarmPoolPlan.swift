@@ -33,7 +33,7 @@ public struct WarmPoolPlan: Sendable, Equatable {
     /// Claimable now, oldest first.
     public var ready: [Sandbox] = []
     /// Not claimable yet, but counted towards the size (starting, resuming, pausing,
-    /// staging, or claimed by this process and not yet re-tagged).
+    /// staging).
     public var pending = 0
     public var recycle: [(Sandbox, RecycleReason)] = []
     public var create = 0
@@ -73,11 +73,9 @@ public struct WarmPoolPlan: Sendable, Equatable {
                 plan.recycle.append((sandbox, .age))
                 continue
             }
-            guard sandbox.metadata[bundleTag] == bundleDigest else { continue }
-            if excluded.contains(sandbox.id) {
-                plan.pending += 1
-                continue
-            }
+            // Taken by this process (claimed and not yet re-tagged, or lost to another
+            // holder): it is someone's now, so it neither counts nor is offered.
+            guard sandbox.metadata[bundleTag] == bundleDigest, !excluded.contains(sandbox.id) else { continue }
             switch sandbox.status {
             case .active, .paused: fresh.append((sandbox, born))
             default: plan.pending += 1
