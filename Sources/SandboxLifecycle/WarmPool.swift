@@ -101,7 +101,7 @@ public final class WarmPool: Sendable {
         self.sleeper = sleeper
         self.now = now
         self.observer = observer
-        self.bundleDigest = Self.digest(bundle)
+        self.bundleDigest = Self.digest(bundle, profile: launcher)
         (wakeStream, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         state.withLock { $0.snapshot.size = configuration.size }
     }
@@ -265,9 +265,13 @@ public final class WarmPool: Sendable {
         }
     }
 
-    /// A digest of the bundle's files (names, modes, contents; not the archive's
-    /// timestamps, which differ per process). FNV-1a 64: identity, not security.
-    static func digest(_ bundle: RunnerBundle) -> String {
+    /// A digest of what a pool sandbox was made with: the bundle's files (names, modes,
+    /// contents; not the archive's timestamps, which differ per process) and the
+    /// profile's template, egress (rule 22) and sandbox timeouts. A replica claims only
+    /// sandboxes with its own digest, so a changed egress policy never reaches a session
+    /// through an older pool sandbox (a claim makes no network PATCH, rule 23).
+    /// FNV-1a 64: identity, not security.
+    static func digest(_ bundle: RunnerBundle, profile: LauncherConfiguration) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         func mix(_ bytes: some Sequence<UInt8>) {
             for byte in bytes {
@@ -279,6 +283,15 @@ public final class WarmPool: Sendable {
             mix(entry.name.utf8)
             mix(String(entry.mode).utf8)
             mix(entry.contents)
+            mix([0])
+        }
+        let policy = profile.networkPolicy
+        let settings = [profile.template, policy.allowOut.sorted().joined(separator: ","),
+                        policy.denyOut.sorted().joined(separator: ","),
+                        profile.sandboxTimeoutSeconds.map(String.init) ?? "-", profile.autoDeleteSeconds.map(String.init) ?? "-",
+                        profile.runnerDirectory]
+        for setting in settings {
+            mix(setting.utf8)
             mix([0])
         }
         return String(hash, radix: 16)

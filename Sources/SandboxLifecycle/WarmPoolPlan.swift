@@ -11,13 +11,15 @@ import Foundation
 /// - `cma.pool_state` = `staging` while the runner bundle is being written, `ready`
 ///   once it is in place: only `ready` ones are claimed.
 /// - `cma.pooled_at`: when it was created; the age that `warm_pool_max_age` measures.
-/// - `cma.pool_bundle`: digest of the runner bundle staged in it; a replica claims only
-///   sandboxes staged with its own bundle (rule 24: a sandbox runs the current version).
+/// - `cma.pool_profile`: digest of the runner bundle staged in it and of the profile it
+///   was created with (template, egress, timeouts); a replica claims only sandboxes
+///   with its own digest (rule 24: a sandbox runs the current version; rule 22: the
+///   current egress policy).
 public struct WarmPoolPlan: Sendable, Equatable {
     public static let poolTag = "cma.pool"
     public static let stateTag = "cma.pool_state"
     public static let pooledAtTag = "cma.pooled_at"
-    public static let bundleTag = "cma.pool_bundle"
+    public static let bundleTag = "cma.pool_profile"
     /// Every key that marks a sandbox as an unclaimed pool member; a claim removes them.
     public static let poolKeys: Set<String> = [poolTag, stateTag, pooledAtTag, bundleTag]
 

@@ -104,4 +104,20 @@ final class WarmPoolPlanTests: XCTestCase {
         _ = none.next(after: .sessionMetadata(.success([:])), elapsed: .zero)
         XCTAssertEqual(none.next(after: .lookedUp(.success([])), elapsed: .zero), .create)
     }
+
+    /// The pool digest: the same for the same runner files and profile whenever the
+    /// archive was built; different when a file, the template or the egress differs.
+    func testTheDigestFollowsTheRunnerFilesAndTheProfile() throws {
+        let bundle = try RunnerBundle.load(from: RunnerBundleTests.runnerDirectory)
+        let base = LauncherConfiguration()
+        var egress = base
+        egress.extraAllowOut = ["pypi.org"]
+        var template = base
+        template.template = "cma-other"
+        let digest = WarmPool.digest(bundle, profile: base)
+        XCTAssertEqual(digest, WarmPool.digest(try RunnerBundle(entries: bundle.entries, modificationTime: 1), profile: base))
+        XCTAssertNotEqual(digest, WarmPool.digest(bundle, profile: egress))
+        XCTAssertNotEqual(digest, WarmPool.digest(bundle, profile: template))
+        XCTAssertNotEqual(digest, WarmPool.digest(try bundle.adding(name: "extra.py", contents: Data("x".utf8)), profile: base))
+    }
 }

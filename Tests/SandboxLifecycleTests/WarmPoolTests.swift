@@ -50,7 +50,7 @@ final class WarmPoolTests: XCTestCase {
         for sandbox in listed {
             XCTAssertEqual(sandbox.status, .active)
             XCTAssertEqual(sandbox.metadata[WarmPoolPlan.stateTag], "ready")
-            XCTAssertEqual(sandbox.metadata[WarmPoolPlan.bundleTag], WarmPool.digest(h.bundle))
+            XCTAssertEqual(sandbox.metadata[WarmPoolPlan.bundleTag], WarmPool.digest(h.bundle, profile: Self.launcherConfiguration()))
             XCTAssertNil(sandbox.metadata["cma.environment_id"])
             XCTAssertNil(sandbox.metadata["cma.session_id"])
             let staged = try await h.client.exec(SandboxAccess(try await h.client.activate(id: sandbox.id)),
