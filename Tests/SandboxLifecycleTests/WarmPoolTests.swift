@@ -254,4 +254,44 @@ final class WarmPoolTests: XCTestCase {
         XCTAssertTrue(WarmPool.isShellSafe("sesn_01JEXAMPLE"))
         await h.close()
     }
+
+    /// Rule 35, low priority: the pool makes no call while the shared bucket is less
+    /// than half full (launches took it), and goes on once it has refilled.
+    func testThePoolWaitsForAHalfFullBucketBeforeCalling() async throws {
+        let h = try H()
+        let clock = ManualClock()
+        var config = h.client.configuration
+        config.ratePerSecond = 10
+        config.burst = 4
+        let client = SuperserveClient(configuration: config, transport: URLSessionTransport(), logger: h.logs.logger(),
+                                      sleeper: clock)
+        for _ in 0..<3 { XCTAssertTrue(client.bucket.tryAcquire()) }   // launches took 3 of 4 tokens
+        XCTAssertFalse(client.hasSpareCapacity)
+        let pool = WarmPool(client: client, bundle: h.bundle, launcher: Self.launcherConfiguration(),
+                            configuration: WarmPool.Configuration(environmentID: "env_1", size: 1), logger: h.logs.logger(),
+                            sleeper: clock)
+        try await h.resetCalls()
+        let done = Locked(false)
+        let task = Task {
+            let snapshot = await pool.maintain()
+            done.withLock { $0 = true }
+            return snapshot
+        }
+        let parked = await clock.waitForSleepers(1)
+        XCTAssertTrue(parked)
+        let none = try await h.calls()
+        XCTAssertEqual(none, [:], "no call while the bucket is less than half full")
+        // Time moves on (the bucket refills at 10/s); every wait of the pool or the
+        // bucket is let through until the pass ends.
+        while !done.withLock({ $0 }) {
+            let waiting = await ManualClock.waitUntil(timeout: .seconds(10)) { done.withLock { $0 } || clock.pendingSleepers > 0 }
+            XCTAssertTrue(waiting)
+            clock.advanceToNextDeadline()
+        }
+        let snapshot = await task.value
+        XCTAssertEqual(snapshot.created, 1)
+        let calls = try await h.calls()
+        XCTAssertEqual(calls["sandboxes.create"], 1)
+        await h.close()
+    }
 }
