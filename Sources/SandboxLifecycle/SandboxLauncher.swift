@@ -210,6 +210,7 @@ public final class SandboxLauncher: Sendable {
                 return .launched(sandboxID: id, pid: pid, alreadyRunning: alreadyRunning)
 
             case .fail(let reason, let id):
+                if planner.origin == .pooled, let id { keepPooledForSession(request, sandboxID: id, launchedAt: launchedAt, logger: log) }
                 return fail(LaunchFailure(reason: reason, sandboxID: id, logTail: launchOutput), log)
             }
         }

@@ -294,4 +294,29 @@ final class WarmPoolTests: XCTestCase {
         XCTAssertEqual(calls["sandboxes.create"], 1)
         await h.close()
     }
+
+    /// A launch that wins the claim but whose launch exec fails keeps the sandbox for
+    /// its session (tagged, pool tags gone), as a created sandbox would be kept.
+    func testAFailedLaunchAfterAWonClaimKeepsTheSandboxForTheSession() async throws {
+        let h = try H()
+        let failing = try h.bundle.adding(name: "launch.sh", contents: Data("echo failing on purpose >&2; exit 3\n".utf8))
+        var config = WarmPool.Configuration(environmentID: "env_1", size: 1)
+        config.interval = .seconds(60)
+        let pool = WarmPool(client: h.client, bundle: failing, launcher: Self.launcherConfiguration(), configuration: config,
+                            logger: h.logs.logger())
+        await pool.maintain()
+        let listed = try await poolSandboxes(h)
+        let pooled = try XCTUnwrap(listed.first).id
+        let launcher = SandboxLauncher(client: h.client, bundle: failing, configuration: Self.launcherConfiguration(),
+                                       locks: SessionLocks(), activity: SandboxActivity(), logger: h.logs.logger(), pool: pool)
+        let outcome = await launcher.launch(H.request(work: "w_f", session: "sesn_f"), context: RecordingLaunchContext())
+        guard case .failed(let failure) = outcome else { return XCTFail("expected a failure, got \(outcome)") }
+        XCTAssertEqual(failure.sandboxID, pooled)
+        XCTAssertTrue(failure.reason.contains("exited 3"), failure.reason)
+        await launcher.waitForBackgroundWork()
+        let kept = try await h.client.getSandbox(id: pooled)
+        XCTAssertEqual(kept.metadata["cma.session_id"], "sesn_f")
+        XCTAssertTrue(WarmPoolPlan.poolKeys.isDisjoint(with: kept.metadata.keys), "\(kept.metadata)")
+        await h.close()
+    }
 }

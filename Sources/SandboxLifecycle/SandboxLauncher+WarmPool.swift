@@ -1,0 +1,22 @@
+import Foundation
+import Logging
+
+extension SandboxLauncher {
+    /// A launch that won a pool sandbox's claim and then failed before the hand-off:
+    /// the sandbox is this session's now (its claim link names it), so it gets the
+    /// session's tags and loses the pool's, as a created sandbox carries them from its
+    /// create on. The session's next item finds it by lookup (rule 13) and the janitor
+    /// looks after it (rule 44); the pool never offers it again.
+    func keepPooledForSession(_ request: LaunchRequest, sandboxID: String, launchedAt: String, logger log: Logger) {
+        let key = UUID()
+        background.withLock { tasks in
+            tasks[key] = Task.detached { [self] in
+                await locks.withLock(request.sessionID) {
+                    await self.updateMetadata(sandboxID: sandboxID, own: Self.ownMetadata(request, launchedAt: launchedAt),
+                                              dropping: WarmPoolPlan.poolKeys, logger: log)
+                }
+                _ = self.background.withLock { $0.removeValue(forKey: key) }
+            }
+        }
+    }
+}
