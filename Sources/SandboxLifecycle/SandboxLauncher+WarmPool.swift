@@ -19,4 +19,29 @@ extension SandboxLauncher {
             }
         }
     }
+
+    /// The `claimPooled` step: the next pool sandbox (or `retrying` again) and its
+    /// claim-and-launch exec (`WarmPool+Claim.swift`).
+    func claimPooled(_ request: LaunchRequest, retrying: SandboxAccess?,
+                             environment: [String: String]) async -> (event: PooledClaimEvent, access: SandboxAccess?) {
+        guard let pool, WarmPool.isShellSafe(request.sessionID) else { return (.empty, nil) }
+        let access: SandboxAccess
+        if let retrying {
+            access = retrying
+        } else if let candidate = pool.take() {
+            access = candidate.access
+        } else {
+            return (.empty, nil)
+        }
+        do {
+            switch try await pool.claimAndLaunch(WarmPool.Candidate(sandboxID: access.sandboxID, access: access),
+                                                 sessionID: request.sessionID, environment: environment,
+                                                 timeoutSeconds: configuration.execTimeoutSeconds) {
+            case .lost: return (.lost(sandboxID: access.sandboxID), nil)
+            case .ran(let result): return (.ran(sandboxID: access.sandboxID, .success(result)), access)
+            }
+        } catch {
+            return (.ran(sandboxID: access.sandboxID, .failure(error)), access)
+        }
+    }
 }
