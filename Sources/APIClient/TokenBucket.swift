@@ -188,6 +188,17 @@ public final class TokenBucket: Sendable {
         }
     }
 
+    /// Tokens available now (0 while paused after a 429), without taking one: for
+    /// low-priority callers that only use what others leave (the warm pool).
+    public func available() -> Double {
+        state.withLock { s in
+            let now = sleeper.uptime()
+            if now < s.pausedUntil { return 0 }
+            refill(&s, now: now)
+            return s.tokens
+        }
+    }
+
     /// Rule 35: after a 429, hand out nothing for `duration`; a longer pause already
     /// in force is kept.
     public func pause(for duration: Duration) {

@@ -28,6 +28,10 @@ extension ConfigFile {
         if let seconds = profile.maxIdleSeconds { v["CMA_RUNNER_MAX_IDLE_SECONDS"] = String(seconds) }
         if let seconds = profile.sandboxTimeoutSeconds { v["CMA_SANDBOX_TIMEOUT_SECONDS"] = String(seconds) }
         if let seconds = profile.autoDeleteSeconds { v["CMA_AUTO_DELETE_SECONDS"] = String(seconds) }
+        if let pool = profile.warmPool {
+            v["CMA_WARM_POOL"] = String(pool.size)
+            v["CMA_WARM_POOL_MAX_AGE_SECONDS"] = String(pool.maxAgeSeconds)
+        }
         return v
     }
 

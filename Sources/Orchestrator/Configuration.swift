@@ -62,6 +62,11 @@ public struct Configuration: Sendable {
     public var janitorInterval: Duration = .seconds(60)
     /// Rule 43: pause after `session.status_idled` / `terminated` / `deleted`.
     public var pauseOnIdleWebhook = false
+    /// Warm pool (README "Warm pool"): sandboxes kept ready per environment, 0 = off;
+    /// recycled past `warmPoolMaxAge`; maintained every `warmPoolInterval`.
+    public var warmPoolSize = 0
+    public var warmPoolMaxAge: Duration = .seconds(3600)
+    public var warmPoolInterval: Duration = .seconds(10)
 
     // A pod's life
     /// `CMA_SHUTDOWN_GRACE_SECONDS`: bounds the whole stop after SIGTERM (`ShutdownPlan`);
@@ -218,6 +223,9 @@ extension Configuration {
         guard c.outboundConnectionsPerHost >= c.superserveMaxInFlight else {
             throw Error("CMA_HTTP_CONNECTIONS_PER_HOST", "must be at least CMA_SUPERSERVE_MAX_IN_FLIGHT")
         }
+        c.warmPoolSize = try reader.int("CMA_WARM_POOL", in: 0...100) ?? c.warmPoolSize
+        if let age = try reader.int("CMA_WARM_POOL_MAX_AGE_SECONDS", in: 60...604_800) { c.warmPoolMaxAge = .seconds(age) }
+        c.warmPoolInterval = try reader.seconds("CMA_WARM_POOL_INTERVAL_SECONDS") ?? c.warmPoolInterval
         // Test and benchmark hooks of launch.sh: another entry script and interpreter.
         if let entry = reader.string("CMA_RUNNER_ENTRY") { c.launcher.runnerExtraEnvironment["CMA_RUNNER_ENTRY"] = entry }
         if let python = reader.string("CMA_RUNNER_PYTHON") { c.launcher.runnerExtraEnvironment["CMA_PYTHON"] = python }

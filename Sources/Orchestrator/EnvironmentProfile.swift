@@ -33,7 +33,7 @@ public struct EnvironmentProfile: Sendable, Equatable, CustomStringConvertible {
     /// `sandbox.timeout_seconds` / `sandbox.auto_delete_seconds` of created sandboxes.
     public var sandboxTimeoutSeconds: Int?
     public var autoDeleteSeconds: Int?
-    /// `warm_pool`: parsed and validated; served by the warm pool (not yet running).
+    /// `warm_pool`: the environment's warm pool (`CMA_WARM_POOL`, `CMA_WARM_POOL_MAX_AGE_SECONDS`).
     public var warmPool: WarmPool?
     /// Line of the entry in the file, for messages that concern the whole entry.
     public var line: Int?

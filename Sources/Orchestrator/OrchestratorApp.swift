@@ -102,6 +102,21 @@ public final class OrchestratorApp: Sendable {
         services.append(ClosureService("janitor") {
             await cancelWhenGracefulShutdown { await pipelines.concurrently { await $0.janitor.run() } }
         })
+        if pipelines.all.contains(where: { $0.warmPool != nil }) {
+            services.append(ClosureService("warm-pool") {
+                await cancelWhenGracefulShutdown {
+                    await pipelines.concurrently { pipeline in
+                        guard let pool = pipeline.warmPool else { return }
+                        // Rule 47: no pool sandbox before the environment's template is
+                        // ready (creates would 409).
+                        while !pipeline.templateCheck.status.isReady, !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(200))
+                        }
+                        await pool.run()
+                    }
+                }
+            })
+        }
         services.append(ClosureService("template-check") {
             // Rule 47, per environment: until it passes; then it has nothing left to do
             // but start that environment's first drain at once: the start-up drain ran

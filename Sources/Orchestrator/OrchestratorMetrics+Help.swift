@@ -35,6 +35,10 @@ extension OrchestratorMetrics {
         "cma_superserve_rate_per_second": "Rate of the shared Superserve bucket now: the configured rate until Superserve reports its limit, then CMA_SUPERSERVE_RATE_SHARE of it, halved by each 429 and growing back.",
         "cma_superserve_reported_limit_per_second": "The team rate limit Superserve last reported in RateLimit-Limit (0 until it does).",
         "cma_superserve_quota_waiting": "Launches waiting for room under Superserve's active-sandbox quota (429 too_many_sandboxes) now.",
+        "cma_warm_pool_ready": "Claimable warm-pool sandboxes of an environment, as this replica last saw them.",
+        "cma_warm_pool_claims_total": "Warm-pool claims by environment and outcome (won, lost to another holder, empty pool).",
+        "cma_warm_pool_refills_total": "Warm-pool sandboxes created and staged (created) or attempts that failed, by environment.",
+        "cma_warm_pool_recycles_total": "Warm-pool sandboxes deleted to be replaced, by environment and reason (age, failed, staging).",
     ]
 
     /// swift-prometheus' `MetricsFactory` registers every metric without help text, so

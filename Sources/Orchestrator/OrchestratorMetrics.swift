@@ -69,6 +69,8 @@ public final class OrchestratorMetrics: Sendable {
     }
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
     private let upstreamTimers = Mutex<[UpstreamRoute: CoreMetrics.Timer]>([:])
+    /// `cma_warm_pool_ready` per environment (`OrchestratorMetrics+WarmPool.swift`).
+    let warmPoolGauges = Mutex<[String: CoreMetrics.Meter]>([:])
 
     /// `environmentIDs`: the environments served (their per-environment families are
     /// made at 0 now); more than one adds the `environment` label to those families.

@@ -68,6 +68,7 @@ extension Probes {
                 + #","environment_id":"# + string(entry.environmentID) + "}"
         }.joined(separator: ",")
         out += "]"
+        out += #","warm_pool":"# + warmPoolJSON()
         out += #","sessions":"# + sessionsJSON(now: Date())
         out += #","sandboxes":"# + sandboxesJSON()
         out += #","series":"# + seriesJSON()

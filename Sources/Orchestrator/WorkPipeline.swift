@@ -30,6 +30,8 @@ struct WorkPipeline: Sendable {
     let quotaRoom: QuotaRoom
     /// Finds items acked by a process that died before their runner started.
     let reconciler: Reconciler
+    /// The environment's warm pool, when `CMA_WARM_POOL` / `warm_pool` is above 0.
+    let warmPool: WarmPool?
 
     /// The Superserve client every pipeline of the process shares: one team key, one
     /// token bucket and one in-flight cap (rule 35) whatever the number of environments.
@@ -85,8 +87,10 @@ struct WorkPipeline: Sendable {
         let quotaRoom = QuotaRoom(maker: { count in await janitor.makeRoom(count: count) },
                                   retryInterval: launcherConfiguration.quotaRetryInterval)
         self.quotaRoom = quotaRoom
+        warmPool = Self.warmPool(configuration, client: superserve, bundle: bundle, launcher: launcherConfiguration,
+                                 metrics: metrics, logger: logger)
         launcher = SandboxLauncher(client: superserve, bundle: bundle, configuration: launcherConfiguration,
-                                   locks: locks, activity: sandboxActivity, logger: logger, quotaRoom: quotaRoom)
+                                   locks: locks, activity: sandboxActivity, logger: logger, quotaRoom: quotaRoom, pool: warmPool)
         let templateCheck = TemplateCheck(client: superserve, templateName: launcherConfiguration.template, logger: logger,
                                           observer: scope, versions: launcher.versions)
         self.templateCheck = templateCheck
@@ -117,6 +121,17 @@ struct WorkPipeline: Sendable {
                 return await drainer.drain()
             }
             : nil
+    }
+
+    static func warmPool(_ configuration: Configuration, client: SuperserveClient, bundle: RunnerBundle,
+                         launcher: LauncherConfiguration, metrics: OrchestratorMetrics, logger: Logger) -> WarmPool? {
+        guard configuration.warmPoolSize > 0 else { return nil }
+        metrics.createWarmPoolSeries(environment: configuration.environmentID)
+        var pool = WarmPool.Configuration(environmentID: configuration.environmentID, size: configuration.warmPoolSize)
+        pool.maxAge = configuration.warmPoolMaxAge
+        pool.interval = configuration.warmPoolInterval
+        return WarmPool(client: client, bundle: bundle, launcher: launcher, configuration: pool, logger: logger,
+                        observer: metrics)
     }
 
     /// Why the process is not ready to take work; empty when it is (`/readyz`).

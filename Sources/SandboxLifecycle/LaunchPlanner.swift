@@ -43,6 +43,10 @@ public struct LaunchPlanner: Sendable {
         /// Whether launches are waiting for room now (`QuotaRoom.waiting > 0`): a new
         /// create then joins the line instead of taking room made for those before it.
         public var roomQueued: @Sendable () -> Bool
+        /// Warm pool: when set, a session with no sandbox claims a pool sandbox before
+        /// creating one, trying at most `warmPoolAttempts` of them.
+        public var warmPool = false
+        public var warmPoolAttempts = 3
 
         public init(budget: Duration, conflictWindow: Duration, conflictInterval: Duration,
                     networkPolicy: NetworkPolicy, backoff: @escaping @Sendable (Int, Duration?) -> Duration,
@@ -100,6 +104,9 @@ public struct LaunchPlanner: Sendable {
     private let sessionID: String
     /// Set once a prepared sandbox's tags were read and match.
     private var preparedVerified = false
+    /// Warm pool: claims tried (lost or unusable); the pool is done when it was empty.
+    private var poolAttempts = 0
+    private var poolDone = false
 
     /// `preparedSandboxID`: the id from `work.metadata` or `work.data.metadata`, if any
     /// (rule 11, first two places; see `preparedSandboxID(workMetadata:dataMetadata:)`).
@@ -172,6 +179,9 @@ public struct LaunchPlanner: Sendable {
             if let id = initialPrepared { return adopt(id, origin: .prepared) }
             return .readSessionMetadata
 
+        case .pooledClaim(let claim):
+            return decidePooled(claim, elapsed: elapsed)
+
         case .waited:
             let step = afterWait ?? .fail(reason: "internal: nothing to resume after a wait", sandboxID: sandboxID)
             afterWait = nil
@@ -203,14 +213,7 @@ public struct LaunchPlanner: Sendable {
             succeeded()
             guard let (chosen, extras) = Self.choose(from: sandboxes, excluding: dropped) else {
                 lookupExtras = []
-                if settings.waitsForRoom, settings.roomQueued() {
-                    // Launches before this one wait for room under the quota: a create
-                    // now would meet the same 429 or take the room made for them.
-                    lastProblem = "waiting in line for room under the active-sandbox quota"
-                    afterRoom = .create
-                    return .waitForRoom
-                }
-                return .create
+                return poolOrCreate()
             }
             lookupExtras = extras.map(\.id)
             if chosen.status == .active, settings.networkPolicy.matches(chosen.network),
@@ -370,6 +373,56 @@ public struct LaunchPlanner: Sendable {
         }
     }
 
+    // MARK: - Warm pool
+
+    /// No sandbox for the session: a pool sandbox first, when there is a pool.
+    private mutating func poolOrCreate() -> LaunchStep {
+        guard settings.warmPool, !poolDone, poolAttempts < settings.warmPoolAttempts else { return createOrWaitForRoom() }
+        return .claimPooled(retrying: nil)
+    }
+
+    /// A create, unless launches before this one wait for room under the active-sandbox
+    /// quota: a create now would meet the same 429 or take the room made for them.
+    private mutating func createOrWaitForRoom() -> LaunchStep {
+        if settings.waitsForRoom, settings.roomQueued() {
+            lastProblem = "waiting in line for room under the active-sandbox quota"
+            afterRoom = .create
+            return .waitForRoom
+        }
+        return .create
+    }
+
+    private mutating func decidePooled(_ claim: PooledClaimEvent, elapsed: Duration) -> LaunchStep {
+        switch claim {
+        case .empty:
+            poolDone = true
+            return createOrWaitForRoom()
+        case .lost:
+            poolAttempts += 1
+            return poolOrCreate()
+        case .ran(let id, .success(let result)):
+            sandboxID = id
+            origin = .pooled
+            return decide(.executed(.success(result)), elapsed: elapsed)
+        case .ran(let id, .failure(let error)):
+            switch Self.classify(error, .dataPlane) {
+            case .retry(let hint), .quota(let hint):
+                // The claim is idempotent for its holder and launch.sh for its work id
+                // (rule 31): the same exec in the same sandbox is repeated.
+                sandboxID = id
+                origin = .pooled
+                return retry(.claimPooled(retrying: id), problem: "pool claim exec: \(error)", hint: hint)
+            case .notFound, .conflict, .fatal:
+                // Unusable (deleted by a recycle, broken): another pool sandbox or a create.
+                lastProblem = "pool sandbox \(id): \(error)"
+                sandboxID = nil
+                origin = nil
+                poolAttempts += 1
+                return poolOrCreate()
+            }
+        }
+    }
+
     // MARK: - Helpers
 
     /// The launch exec, with the bundle in its env unless the sandbox is known to hold
@@ -449,7 +502,7 @@ public struct LaunchPlanner: Sendable {
             origin = nil
             conflictSince = nil
             return .lookup
-        case .created, nil:
+        case .created, .pooled, nil:
             return .fail(reason: "sandbox \(id) is unusable: \(detail)", sandboxID: id)
         }
     }

@@ -9,6 +9,10 @@ public enum LaunchStep: Sendable, Equatable {
     case lookup
     /// `POST /sandboxes` (rule 15).
     case create
+    /// Warm pool: take a pool sandbox (or retry `retrying` after a transient error) and
+    /// run the claim-and-launch exec in it (`WarmPool+Claim.swift`); replaces create,
+    /// bundle write and exec.
+    case claimPooled(retrying: String?)
     /// `POST /sandboxes/{id}/activate`, the only wake-up call (rule 19).
     case activate(sandboxID: String)
     /// `GET /sandboxes/{id}` after an activate 409 other than `sandbox_pausing` (rule 20).
@@ -41,9 +45,20 @@ public enum LaunchEvent: Sendable {
     case networkPatched(Result<Void, SandboxLifecycleError>)
     case bundleWritten(Result<Void, SandboxLifecycleError>)
     case executed(Result<ExecResult, SandboxLifecycleError>)
+    case pooledClaim(PooledClaimEvent)
     case waited
     /// Back from `waitForRoom` after `waited`.
     case roomWaited(Duration)
+}
+
+/// What a `claimPooled` step observed.
+public enum PooledClaimEvent: Sendable {
+    /// Nothing claimable (or no pool): create as usual.
+    case empty
+    /// Another holder won the sandbox's claim.
+    case lost(sandboxID: String)
+    /// The claim-and-launch exec's answer (or its failure) in `sandboxID`.
+    case ran(sandboxID: String, Result<ExecResult, SandboxLifecycleError>)
 }
 
 /// How `LaunchContext.sessionMetadata` reports failures (rule 33, session GET row).
@@ -59,4 +74,6 @@ public enum SessionMetadataError: Error, Sendable, Equatable {
 /// Where the sandbox in hand came from; it decides what a 404 or `failed` means.
 public enum SandboxOrigin: Sendable, Equatable {
     case prepared, lookedUp, created
+    /// Claimed from the warm pool: after the hand-off its pool tags give way to the session's.
+    case pooled
 }

@@ -22,7 +22,8 @@ extension SandboxLauncher {
                         await locks.withLock(request.sessionID) {
                             await self.updateMetadata(sandboxID: sandboxID,
                                                       own: Self.ownMetadata(request, launchedAt: launchedAt),
-                                                      known: knownMetadata, logger: log)
+                                                      known: knownMetadata,
+                                                      dropping: origin == .pooled ? WarmPoolPlan.poolKeys : [], logger: log)
                         }
                     }
                     if let access {
@@ -38,13 +39,14 @@ extension SandboxLauncher {
     /// GET, merge the `cma.*` keys, drop `cma.paused_at`, PATCH the whole map (rule 18).
     /// Keys Superserve reserves are never sent back (rule 17). `known`: the map the
     /// launch's own lookup or activate answer carried moments ago, which stands in
-    /// for the GET (no call whose answer is already in hand).
+    /// for the GET (no call whose answer is already in hand). `dropping`: keys removed
+    /// in the same PATCH (a claimed pool sandbox's pool tags).
     func updateMetadata(sandboxID: String, own: [String: String], known: [String: String]? = nil,
-                        logger log: Logger) async {
+                        dropping: Set<String> = [], logger log: Logger) async {
         do throws(SandboxLifecycleError) {
             let current: [String: String]
             if let known { current = known } else { current = try await client.getSandbox(id: sandboxID).metadata }
-            let merged = Self.mergedMetadata(current, own: own)
+            let merged = Self.mergedMetadata(current, own: own).filter { !dropping.contains($0.key) }
             guard merged != current else { return }
             try await client.updateSandbox(id: sandboxID, metadata: merged)
             log.debug("sandbox.metadata.updated", metadata: ["sandbox.id": "\(sandboxID)"])

@@ -26,11 +26,14 @@ public final class SandboxLauncher: Sendable {
     /// Launch order: a launch's calls, once under way, are served by the shared bucket
     /// in this order (rule 35 as amended).
     let tickets = Atomic<UInt64>(0)
+    /// The environment's warm pool, if it has one: tried before a create.
+    let pool: WarmPool?
 
     public init(client: SuperserveClient, bundle: RunnerBundle, configuration: LauncherConfiguration,
                 locks: SessionLocks, activity: SandboxActivity, logger: Logger,
                 sleeper: any Sleeper = ContinuousSleeper(), now: @escaping @Sendable () -> Date = { Date() },
-                versions: RunnerVersions? = nil, quotaRoom: QuotaRoom? = nil) {
+                versions: RunnerVersions? = nil, quotaRoom: QuotaRoom? = nil, pool: WarmPool? = nil) {
+        self.pool = pool
         self.client = client
         self.bundle = bundle
         self.versions = versions ?? RunnerVersions(current: bundle.version)
@@ -80,7 +83,7 @@ public final class SandboxLauncher: Sendable {
     var plannerSettings: LaunchPlanner.Settings {
         let backoff = Backoff(cap: configuration.retryCap)
         let (versions, activity) = (versions, activity)
-        return LaunchPlanner.Settings(
+        var settings = LaunchPlanner.Settings(
             budget: configuration.launchBudget,
             conflictWindow: configuration.activateConflictWindow,
             conflictInterval: configuration.activateConflictInterval,
@@ -92,6 +95,8 @@ public final class SandboxLauncher: Sendable {
             waitsForRoom: quotaRoom != nil,
             maxRoomWait: configuration.maxQuotaWait,
             roomQueued: { [quotaRoom] in (quotaRoom?.waiting ?? 0) > 0 })
+        settings.warmPool = pool.map { $0.configuration.size > 0 } ?? false
+        return settings
     }
 
     private func run(_ request: LaunchRequest, context: any LaunchContext, environment: [String: String],
@@ -106,6 +111,8 @@ public final class SandboxLauncher: Sendable {
         var access: SandboxAccess?
         var launchOutput: String?
         var launchStdout = ""
+        /// The warm-pool sandbox being claimed, kept for a repeated claim exec.
+        var pooledAccess: SandboxAccess?
         let launchedAt = Timestamp.format(now())
         let ticket = tickets.add(1, ordering: .relaxed).newValue
         // The sandboxes this launch's list and read answers described, by id: their
@@ -153,6 +160,21 @@ public final class SandboxLauncher: Sendable {
                     log.info("sandbox.created", metadata: ["sandbox.id": "\(sandbox.id)"])
                 }
                 event = .created(result)
+
+            case .claimPooled(let retrying):
+                // The pool staged the bundle as the file named by its version; the exec
+                // names that version so launchCommand unpacks it (rule 24 as amended).
+                var poolEnvironment = environment
+                poolEnvironment[RunnerEnvironment.versionVariable] = bundle.version
+                let claim = await claimPooled(request, retrying: retrying.flatMap { id in pooledAccess.flatMap { $0.sandboxID == id ? $0 : nil } },
+                                              environment: poolEnvironment)
+                if case .ran(let id, .success(let output)) = claim.event {
+                    access = claim.access
+                    launchOutput = Self.tail(output.stdout + output.stderr, bytes: configuration.logTailBytes)
+                    log.info("warm_pool.claimed", metadata: ["sandbox.id": "\(id)"])
+                }
+                pooledAccess = claim.access ?? pooledAccess
+                event = .pooledClaim(claim.event)
 
             case .activate(let id):
                 logExtras(after: event, chosen: id, planner: planner, log)
@@ -251,6 +273,7 @@ public final class SandboxLauncher: Sendable {
                 return .launched(sandboxID: id, pid: pid, alreadyRunning: alreadyRunning)
 
             case .fail(let reason, let id):
+                if planner.origin == .pooled, let id { keepPooledForSession(request, sandboxID: id, launchedAt: launchedAt, logger: log) }
                 return fail(LaunchFailure(reason: reason, sandboxID: id, logTail: launchOutput), log)
             }
         }

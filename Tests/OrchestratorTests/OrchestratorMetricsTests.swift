@@ -26,6 +26,7 @@ final class OrchestratorMetricsTests: XCTestCase {
         metrics.webhook(.queued)
         metrics.launch("failed", duration: .milliseconds(5))
         metrics.count("cma_sandbox_late_failures_total", [])
+        metrics.createWarmPoolSeries(environment: "env_1")   // the warm-pool families exist only with a pool
         metrics.requestRejected(reason: "header_timeout")
         metrics.requestCompleted(method: .GET, routePattern: "/healthz", status: 200, bytesSent: 3, duration: .microseconds(40))
         let text = String(decoding: metrics.exposition(), as: UTF8.self)

@@ -80,14 +80,24 @@ final class PodLifeReconcilerTests: XCTestCase {
         let stops = items[orphan.workID]?.calls.filter { $0.kind == "stop" }.map(\.status) ?? []
         XCTAssertEqual(stops.filter { $0 == 200 }.count, 1, "\(stops)")
         XCTAssertTrue(stops.allSatisfy { $0 == 200 || $0 == 409 }, "\(stops)")
+        // A replica whose list came after the other's stop sees the orphan stopped and
+        // leaves it out; one whose list came before stops it too (a 409, done). Either
+        // way at least one replica stopped it, and neither touched the other two.
+        var stoppedBy = 0
         for report in reports {
             XCTAssertEqual(report.listed, 3)
-            XCTAssertEqual(report.candidates, 3)
-            XCTAssertEqual(report.verdicts[orphan.workID], .orphanStopped)
+            if let verdict = report.verdicts[orphan.workID] {
+                XCTAssertEqual(verdict, .orphanStopped)
+                XCTAssertEqual(report.candidates, 3)
+                stoppedBy += 1
+            } else {
+                XCTAssertEqual(report.candidates, 2, "only an orphan already stopped is left out")
+            }
             XCTAssertEqual(report.verdicts[held.workID], .runnerRunning)
             XCTAssertEqual(report.verdicts[unclear.workID], .unknown)
         }
-        XCTAssertEqual(b.lastPass.orphansStopped + c.lastPass.orphansStopped, 2)
+        XCTAssertGreaterThanOrEqual(stoppedBy, 1)
+        XCTAssertEqual(b.lastPass.orphansStopped + c.lastPass.orphansStopped, stoppedBy)
     }
 
     /// Why several replicas are safe without a lock: an item acked less than the

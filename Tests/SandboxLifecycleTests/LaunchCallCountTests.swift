@@ -39,6 +39,7 @@ final class LaunchCallCountTests: XCTestCase {
             case .readSandbox: calls.append("get"); event = answer(step, round)
             case .patchNetwork: calls.append("patch"); event = answer(step, round)
             case .writeBundle: calls.append("write"); event = answer(step, round)
+            case .claimPooled: calls.append("claim"); event = .pooledClaim(.empty)
             case .exec:
                 calls.append("exec")
                 carried.append(planner.carryBundle)
