@@ -188,6 +188,10 @@ public final class TokenBucket: Sendable {
         }
     }
 
+    /// The burst in force: the configured one, or the team's burst Superserve reported
+    /// when that is smaller (`observe`).
+    public var burstInForce: Int { state.withLock { $0.burst } }
+
     /// Tokens available now (0 while paused after a 429), without taking one: for
     /// low-priority callers that only use what others leave (the warm pool).
     public func available() -> Double {

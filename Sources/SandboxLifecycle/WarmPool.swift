@@ -306,6 +306,8 @@ extension SuperserveClient {
     /// Whether rule 35's shared bucket is at least half full: the warm pool's
     /// low-priority gate.
     var hasSpareCapacity: Bool {
-        bucket.available() >= Double(bucket.burst) / 2
+        // Against the burst in force: once Superserve reports a smaller team burst,
+        // the bucket never holds more than that.
+        bucket.available() >= Double(bucket.burstInForce) / 2
     }
 }

@@ -54,7 +54,8 @@ final class WarmPoolTests: XCTestCase {
             XCTAssertNil(sandbox.metadata["cma.environment_id"])
             XCTAssertNil(sandbox.metadata["cma.session_id"])
             let staged = try await h.client.exec(SandboxAccess(try await h.client.activate(id: sandbox.id)),
-                                                 command: "test -s /srv/cma/.bundle.tar && echo staged", timeoutSeconds: 10)
+                                                 command: "test -s " + RunnerEnvironment.bundlePath(runnerDirectory: "/srv/cma", version: h.bundle.version)
+                                                     + " && echo staged", timeoutSeconds: 10)
             XCTAssertEqual(staged.stdout, "staged\n")
         }
         // A second pass finds the pool full: one list, nothing created.
