@@ -76,11 +76,14 @@ final class PodLifeStack: @unchecked Sendable {
         runnerScript = directory.appendingPathComponent("runner.sh")
         try "exec sleep 600\n".write(to: runnerScript, atomically: true, encoding: .utf8)
         signingKey = "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
-        // The team's rate limit stays as the service sets it; the 50-active quota is lifted
-        // because a burst of 100 runners that all stay alive cannot fit under it, and
-        // making room under the quota has its own tests (QuotaRoomTests, LoopbackCallCountTests).
+        // These tests are about a process's life (stops, kills, outages), not the team's
+        // budget: the emulator's rate limit and 50-active quota are lifted, since a burst
+        // of 100 runners that all stay alive cannot fit under the quota, and the rate
+        // limit only stretches the burst past the tests' deadlines. The limits have their
+        // own tests (SuperserveTeamLimitTests, QuotaRoomTests, LoopbackCallCountTests,
+        // FaultScenarioTests at the real limits).
         superserve = try await Emulator(["emulate", "superserve", "--api-key", Self.superserveKey,
-                                         "--sandboxes", sandboxes.path, "--max-active", "0"])
+                                         "--sandboxes", sandboxes.path, "--unlimited"])
         do {
             anthropic = try await Emulator(["emulate", "anthropic", "--environment-id", Self.environmentID,
                                             "--environment-key", Self.environmentKey, "--signing-key", signingKey])

@@ -119,7 +119,7 @@ final class PodLifeTests: XCTestCase {
 
         let serve = try await stack.serve("serve", env)
         defer { serve.stop() }
-        try await stack.eventually("every item claimed, and none acked without a runner", timeout: .seconds(180),
+        try await stack.eventually("every item claimed, and none acked without a runner", timeout: .seconds(300),
                                    interval: .seconds(1)) {
             let claimedNow = try await claimed()
             let strandedNow = try await stranded()
@@ -135,9 +135,24 @@ final class PodLifeTests: XCTestCase {
 
         // Sandboxes: at most one per session, at most one runner per session, and every
         // one without a live runner paused.
-        try await stack.eventually("every sandbox without a runner to be paused", timeout: .seconds(90), interval: .seconds(1)) {
+        do {
+            try await stack.eventually("every sandbox without a runner to be paused", timeout: .seconds(90), interval: .seconds(1)) {
+                let runners = stack.liveRunners()
+                return try await stack.sandboxes().allSatisfy { $0.status == "paused" || $0.status == "failed" || runners[$0.id] != nil }
+            }
+        } catch {
             let runners = stack.liveRunners()
-            return try await stack.sandboxes().allSatisfy { $0.status == "paused" || $0.status == "failed" || runners[$0.id] != nil }
+            let left = try await stack.sandboxes().filter { $0.status != "paused" && $0.status != "failed" && runners[$0.id] == nil }
+            print("PODLIFE unpaused without a runner: \(left)")
+            for sandbox in left {
+                for line in serve.text.split(separator: "\n") where line.contains(sandbox.id) || line.contains(sandbox.session ?? "-") {
+                    print("PODLIFE log: \(line.prefix(400))")
+                }
+            }
+            print("PODLIFE janitor lines: \(serve.logLines(message: "janitor.paused").count) paused, "
+                  + "\(serve.logLines(message: "janitor.pause_failed").count) failed, "
+                  + "\(serve.logLines(message: "janitor.probe_unreadable").count) unreadable")
+            throw error
         }
         let sandboxes = try await stack.sandboxes().filter { $0.status != "failed" && $0.status != "deleted" }
         let bySession = Dictionary(grouping: sandboxes) { $0.session ?? "-" }
