@@ -11,6 +11,9 @@ shell script as the runner (no SDK needed).
         restart: items stranded after each kill and 90 s after the restart
     python3 Benchmarks/podlife.py compare BASELINE CANDIDATE outage 20
         a 20 s Anthropic outage (every API call 503) in webhook mode: /readyz answers
+    python3 Benchmarks/podlife.py compare BASELINE CANDIDATE faults 60 0.3
+        60 sessions with 30 % faults on both upstreams (force-stops included), no kill:
+        after 120 s (or once every item has a runner or is stopped), items stranded
     python3 Benchmarks/podlife.py compare BASELINE CANDIDATE firstdrain
         two items queued before the start: seconds until both have a runner
 
@@ -49,7 +52,12 @@ key = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 ap, sp = free_port(), free_port()
 A, S = f"http://127.0.0.1:{ap}", f"http://127.0.0.1:{sp}"
 quiet = dict(os.environ, CMA_LOG_LEVEL="error")
-ss = subprocess.Popen([BIN, "emulate", "superserve", "--port", str(sp), "--api-key", "ss_m", "--sandboxes", sandboxes],
+# The scenarios are about a process's life, not the team's budget: an emulator that
+# enforces Superserve's limits (20 req/s, 50 active sandboxes) has them lifted, so both
+# builds meet the same unlimited service.
+helptext = subprocess.run([BIN, "emulate", "superserve", "--help"], capture_output=True, text=True).stdout
+lift = ["--unlimited"] if "--unlimited" in helptext else []
+ss = subprocess.Popen([BIN, "emulate", "superserve", "--port", str(sp), "--api-key", "ss_m", "--sandboxes", sandboxes, *lift],
                       cwd=REPO, env=quiet, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 an = subprocess.Popen([BIN, "emulate", "anthropic", "--port", str(ap), "--environment-id", "env_m",
                        "--environment-key", "sk-ant-oat01-m", "--signing-key", key],
@@ -123,6 +131,20 @@ try:
         result["queued_left"] = sum(1 for i in items() if i["state"] == "queued")
         p.send_signal(signal.SIGTERM); p.wait(timeout=200)
         print(json.dumps(result))
+    elif SCENARIO == "faults":
+        n, rate = int(sys.argv[3]), float(sys.argv[4])
+        call("POST", A + "/_emulator/faults", {"error_rate": rate, "statuses": [429, 500, 503], "retry_after_seconds": 0})
+        call("POST", S + "/_emulator/superserve/faults", {"error_rate": rate, "statuses": [429, 500, 502, 503], "retry_after_seconds": 0})
+        for _ in range(n): session()
+        p, base = serve({"CMA_DRAIN_INTERVAL_SECONDS": "1", "CMA_SUPERSERVE_RATE": "200", "CMA_SUPERSERVE_BURST": "200"})
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            if all(i["state"] != "queued" for i in items()) and not stranded(): break
+            time.sleep(1)
+        print(json.dumps({"binary": BIN, "sessions": n, "fault_rate": rate, "seconds": round(time.time() - t0, 1),
+                          "stranded": len(stranded()), "stopped": sum(1 for i in items() if i["state"] == "stopped"),
+                          "queued_left": sum(1 for i in items() if i["state"] == "queued")}))
+        p.send_signal(signal.SIGTERM); p.wait(timeout=200)
     elif SCENARIO == "firstdrain":
         ids = [session()["work_id"] for _ in range(2)]
         t0 = time.time()

@@ -3,8 +3,8 @@ import JSON
 import TestSupport
 import XCTest
 
-/// The warm-pool claim race through the built binary: two `poll` processes (two
-/// replicas) with `CMA_WARM_POOL` on the same emulators share one pool and take
+/// The warm-pool claim race through the built binary: two `serve` processes (two
+/// replicas, draining every second) with `CMA_WARM_POOL` on the same emulators share one pool and take
 /// sessions at the same time. Every session ends with exactly one sandbox and a
 /// runner that served it; every sandbox holds at most one session, and the claim
 /// link inside each pool sandbox names the session its tags name.
@@ -18,6 +18,8 @@ final class WarmPoolRaceTests: XCTestCase {
         env["ANTHROPIC_ENVIRONMENT_ID"] = Self.environmentID
         env["ANTHROPIC_ENVIRONMENT_KEY"] = "sk-ant-oat01-POOLRACEKEY"
         env["CMA_WARM_POOL"] = "3"
+        // No webhook reaches these replicas: each drains the queue on its timer, every second.
+        env["CMA_DRAIN_INTERVAL_SECONDS"] = "1"
         // A long interval keeps each replica's view of the pool stale between its own
         // claims, so both go for the same oldest sandbox: the race this test is about.
         env["CMA_WARM_POOL_INTERVAL_SECONDS"] = "30"
@@ -25,7 +27,7 @@ final class WarmPoolRaceTests: XCTestCase {
         env["CMA_LAUNCH_SLOTS"] = "1"
         env["CMA_SUPERSERVE_RATE"] = "200"
         env["CMA_SUPERSERVE_BURST"] = "200"
-        let a = try await ServeProcess(arguments: ["poll", "--port", "0"], environment: env)
+        let a = try await ServeProcess(arguments: ["serve", "--port", "0"], environment: env)
         // The second replica starts once the first filled the pool, as in a running
         // deployment: it finds the same 3 sandboxes (and creates none), so both hold
         // the same candidates and go for the same oldest one.
@@ -33,7 +35,7 @@ final class WarmPoolRaceTests: XCTestCase {
         let b: ServeProcess
         do {
             XCTAssertTrue(filled, "the pool did not fill: \(a.text.suffix(2000))")
-            b = try await ServeProcess(arguments: ["poll", "--port", "0"], environment: env)
+            b = try await ServeProcess(arguments: ["serve", "--port", "0"], environment: env)
         } catch {
             a.stop()
             await upstreams.close()
@@ -53,7 +55,7 @@ final class WarmPoolRaceTests: XCTestCase {
             let members = try await poolMembers(upstreams, state: "ready")
             XCTAssertEqual(members.count, 3, "one pool of 3 for both replicas, not 3 each")
             // 300 ms per Superserve call: a launch lasts long enough that the other
-            // replica's poll (rule 2: up to 3 s apart) takes sessions too.
+            // replica's drain (every second) takes sessions too.
             let faults = try await upstreams.call("POST", upstreams.superserveURL + "/_emulator/superserve/faults",
                                                   json: #"{"latency_ms":300}"#)
             XCTAssertEqual(faults.status, 200, faults.body)
