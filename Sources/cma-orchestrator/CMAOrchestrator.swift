@@ -286,10 +286,8 @@ struct Setup: AsyncParsableCommand {
         @OptionGroup var files: ConfigOptions
 
         func run() async throws {
-            let (environment, file) = try files.load()
-            let plan: AnthropicSetup.Plan
-            do { plan = try AnthropicSetup.plan(environment: environment, file: file) } catch { throw configurationFailure(error) }
-            do {
+            let plan = try anthropicSetupPlan(files)
+            try await exitingOnFailure("setup environment") {
                 let id = try await AnthropicSetup.createEnvironment(name: name, description: description, plan: plan)
                 print(id)
                 FileHandle.standardError.write(Data("""
@@ -297,9 +295,6 @@ struct Setup: AsyncParsableCommand {
                       ANTHROPIC_ENVIRONMENT_ID=\(id) cma-orchestrator setup template
 
                     """.utf8))
-            } catch {
-                FileHandle.standardError.write(Data("cma-orchestrator setup environment: \(error)\n".utf8))
-                throw ExitCode(1)
             }
         }
     }
@@ -313,14 +308,9 @@ struct Setup: AsyncParsableCommand {
         @OptionGroup var files: ConfigOptions
 
         func run() async throws {
-            let (environment, file) = try files.load()
-            let plan: AnthropicSetup.Plan
-            do { plan = try AnthropicSetup.plan(environment: environment, file: file) } catch { throw configurationFailure(error) }
-            do {
+            let plan = try anthropicSetupPlan(files)
+            try await exitingOnFailure("setup agent") {
                 print(try await AnthropicSetup.createAgent(name: name, model: model, system: system, plan: plan))
-            } catch {
-                FileHandle.standardError.write(Data("cma-orchestrator setup agent: \(error)\n".utf8))
-                throw ExitCode(1)
             }
         }
     }
@@ -344,13 +334,25 @@ func buildTemplate(_ files: ConfigOptions) async throws {
     } catch {
         throw configurationFailure(error)
     }
-    do {
+    try await exitingOnFailure("setup template") {
         let template = try await TemplateSetup.run(plan, logger: Logger(label: "cma-orchestrator")) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         print("template \(template.name) (\(template.id)) is \(template.status)")
-    } catch {
-        FileHandle.standardError.write(Data("cma-orchestrator setup template: \(error)\n".utf8))
+    }
+}
+
+/// The setup commands' Anthropic plan; a configuration problem exits 2.
+func anthropicSetupPlan(_ files: ConfigOptions) throws -> AnthropicSetup.Plan {
+    let (environment, file) = try files.load()
+    do { return try AnthropicSetup.plan(environment: environment, file: file) } catch { throw configurationFailure(error) }
+}
+
+/// Runs a setup or prepare step: any failure is printed as `cma-orchestrator COMMAND: …`
+/// on standard error and exits 1 (a configuration problem has exited 2 before).
+func exitingOnFailure(_ command: String, _ body: () async throws -> Void) async throws {
+    do { try await body() } catch {
+        FileHandle.standardError.write(Data("cma-orchestrator \(command): \(error)\n".utf8))
         throw ExitCode(1)
     }
 }
@@ -383,15 +385,12 @@ struct Prepare: AsyncParsableCommand {
         request.commands = commands
         request.pause = pause
         request.commandTimeoutSeconds = runTimeout
-        do {
+        try await exitingOnFailure("prepare") { [request] in
             let outcome = try await PrepareSandbox.run(request, settings: settings, logger: Logger(label: "cma-orchestrator")) { line in
                 FileHandle.standardError.write(Data((line + "\n").utf8))
             }
             print(outcome.sandboxID)
             print(outcome.sessionMetadata)
-        } catch {
-            FileHandle.standardError.write(Data("cma-orchestrator prepare: \(error)\n".utf8))
-            throw ExitCode(1)
         }
     }
 }
