@@ -13,7 +13,7 @@ public struct AnthropicEmulatorConfiguration: Sendable {
     public var apiKey = "sk-ant-api03-EMULATOR"
     /// Standard Webhooks signing key (`whsec_` + base64) for outbound deliveries (§7.2).
     /// The default is base64 of 32 bytes 0x45 ("E…"): valid and obviously fake.
-    public var webhookSigningKey = "whsec_RUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUU="
+    public var webhookSigningKey = "whsec_ZW11bGF0b3Itc2lnbmluZy1rZXktbm90LXNlY3JldCE="
     /// Where `session.status_run_started` is delivered; nil = no deliveries.
     public var webhookURL: URL?
     /// `ttl_seconds` reported by heartbeats (anthropic.md §2.3, §11.3).

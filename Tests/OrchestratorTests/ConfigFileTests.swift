@@ -10,7 +10,7 @@ import XCTest
 final class ConfigFileTests: XCTestCase {
     static let secrets = [
         "ENV_KEY": "sk-ant-oat01-SECRETKEYVALUE", "SS_KEY": "ss_live_SECRETSUPERSERVE",
-        "SIGNING": "whsec_RUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUVFRUU=", "BENCH_KEY": "ss_live_BENCHSECRETVALUE",
+        "SIGNING": "whsec_ZW11bGF0b3Itc2lnbmluZy1rZXktbm90LXNlY3JldCE=", "BENCH_KEY": "placeholder-bench-secret",
     ]
     let directory = FileManager.default.temporaryDirectory
 
@@ -67,7 +67,7 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(p.key, Self.secrets["ENV_KEY"])
         XCTAssertEqual(p.template, "cma-bench")
         XCTAssertEqual(p.egress, .allow(["api.superserve.ai", "*.sandbox.superserve.ai", "203.0.113.0/24", "198.51.100.7"]))
-        XCTAssertEqual(p.runnerVariables, ["SUPERSERVE_API_KEY": "ss_live_BENCHSECRETVALUE", "PARALLELISM": "8"])
+        XCTAssertEqual(p.runnerVariables, ["SUPERSERVE_API_KEY": "placeholder-bench-secret", "PARALLELISM": "8"])
         XCTAssertEqual(p.workdir, "/work")
         XCTAssertEqual(p.idlePauseSeconds, 90)
         XCTAssertEqual(p.maxIdleSeconds, 45)
@@ -94,7 +94,7 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(c.launcher.networkPolicy, NetworkPolicy(
             allowOut: ["anthropic.internal.example", "api.superserve.ai", "*.sandbox.superserve.ai", "203.0.113.0/24", "198.51.100.7"],
             denyOut: ["0.0.0.0/0"]))
-        XCTAssertEqual(c.launcher.runnerExtraEnvironment["SUPERSERVE_API_KEY"], "ss_live_BENCHSECRETVALUE")
+        XCTAssertEqual(c.launcher.runnerExtraEnvironment["SUPERSERVE_API_KEY"], "placeholder-bench-secret")
         XCTAssertEqual(c.launcher.runnerExtraEnvironment["PARALLELISM"], "8")
     }
 
@@ -106,7 +106,7 @@ final class ConfigFileTests: XCTestCase {
         let request = LaunchRequest(workID: "work_1", sessionID: "sesn_1", environmentID: "env_bench",
                                     workSecret: "secret", sessionsTokenPresent: true)
         let env = try RunnerEnvironment.make(for: request, configuration: c.launcherSettings).get()
-        XCTAssertEqual(env["SUPERSERVE_API_KEY"], "ss_live_BENCHSECRETVALUE")
+        XCTAssertEqual(env["SUPERSERVE_API_KEY"], "placeholder-bench-secret")
         XCTAssertEqual(env["ANTHROPIC_WORK_SECRET"], "secret")
         XCTAssertEqual(env["CMA_AGENT_WORKDIR"], "/work")
     }

@@ -41,7 +41,7 @@ final class ExampleProfileTests: XCTestCase {
 
     /// The agent gets its own Superserve key and may reach the Superserve planes.
     func testTheParallelBenchmarkProfileGivesTheAgentASuperserveKeyAndEgressToSuperserve() async throws {
-        let benchKey = "ss_live_BENCHMARKAGENTKEY0000000000000"
+        let benchKey = "placeholder-benchmark-agent-key"
         let served = try await serve("parallel-benchmark-agent.yaml", environmentID: "env_01BENCHMARKAGENT", template: "cma-bench",
                                      secrets: ["BENCH_ENVIRONMENT_KEY": "sk-ant-oat01-EXAMPLEKEY", "BENCH_SUPERSERVE_API_KEY": benchKey])
         do {
@@ -70,12 +70,12 @@ final class ExampleProfileTests: XCTestCase {
 
     func testThePersistentDevProfileAllowsThePackageHostsAndGivesGitItsIdentity() async throws {
         let served = try await serve("persistent-dev-environment.yaml", environmentID: "env_01DEVENVIRONMENT", template: "cma-dev",
-                                     secrets: ["DEV_ENVIRONMENT_KEY": "sk-ant-oat01-EXAMPLEKEY", "DEV_GITHUB_TOKEN": "ghp_DEVTOKENVALUE"])
+                                     secrets: ["DEV_ENVIRONMENT_KEY": "sk-ant-oat01-EXAMPLEKEY", "DEV_GITHUB_TOKEN": "placeholder-github-token"])
         do {
             let session = try await served.upstreams.createSession(
                 environmentID: "env_01DEVENVIRONMENT", command: #"echo "$GIT_AUTHOR_NAME <$GIT_AUTHOR_EMAIL> token=${#GITHUB_TOKEN}""#)
             let result = try await served.upstreams.toolResult(session)
-            XCTAssertEqual(result, "Claude (dev environment) <dev-agent@example.com> token=17")
+            XCTAssertEqual(result, "Claude (dev environment) <dev-agent@example.com> token=\("placeholder-github-token".count)")
             let boxes = try await served.upstreams.sandboxes(session: session)
             let sandbox = try XCTUnwrap(boxes.first)
             let network = try XCTUnwrap(sandbox["network"] as? [String: Any])
@@ -89,7 +89,7 @@ final class ExampleProfileTests: XCTestCase {
             await finish(served, secrets: [])
             throw error
         }
-        await finish(served, secrets: ["ghp_DEVTOKENVALUE", "EXAMPLEKEY"])
+        await finish(served, secrets: ["placeholder-github-token", "EXAMPLEKEY"])
     }
 
     /// `egress: open`: created with no rules at all (superserve.md §5).
