@@ -12,10 +12,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so that a source change reuses the resolved checkouts.
-# (Package.* also matches Package.resolved when the checkout has one.) Package.swift
-# pins every dependency with `exact:` so that images are reproducible without a
-# committed Package.resolved; swift-atomics, which only swift-prometheus uses, is
-# checked here instead (pinning it there would make SwiftPM warn on every build).
+# Package.* brings the committed Package.resolved, so the image builds the revisions CI
+# tested. Package.swift also pins every dependency with `exact:`, and swift-atomics,
+# which only swift-prometheus uses, is checked here (pinning it there would make
+# SwiftPM warn on every build).
 COPY Package.* ./
 RUN swift package resolve \
  && swift package show-dependencies | grep -F 'swift-atomics.git@1.3.0>'
