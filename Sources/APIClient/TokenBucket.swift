@@ -14,10 +14,23 @@ import Synchronization
 /// (`RateLimit-Limit`/`-Policy`, `observe(_:)`), it runs at `share` of it (default
 /// 0.9), leaving the rest to the team's other clients. Tokens are never more than
 /// the upstream's `RateLimit-Remaining` for the team, so what other clients spent
-/// shows at once. A 429 pauses the bucket for `Retry-After` (nothing is handed out;
-/// it refills from empty) and halves the rate, which then grows back by
-/// `recoveryPerSecond` each second towards `share` of the limit (additive increase,
-/// multiplicative decrease, as TCP shares a link).
+/// shows at once. Every 429 `rate_limited` pauses the bucket for `Retry-After`
+/// (nothing is handed out; it refills from empty).
+///
+/// **Slowing down.** A 429 halves the rate (it then grows back by `recoveryPerSecond`
+/// each second towards `share` of the limit: additive increase, multiplicative
+/// decrease, as TCP shares a link) only when it is evidence that the team's budget
+/// ran out at the pace this bucket keeps:
+/// - the upstream has reported its limit (without one, the configured rate is the
+///   operator's word and a 429 only pauses);
+/// - the last answer that was not a 429 showed the team's budget low
+///   (`RateLimit-Remaining` at most a quarter of the team's burst). A 429 right after
+///   answers that showed plenty of room (a proxy's, a per-IP limit, another client's
+///   spike already visible in `Remaining`) pauses but does not slow the bucket down;
+/// - the call was sent after the last decrease, so the answers to calls already in
+///   flight when it slowed down count once, as TCP halves once per round trip.
+/// Without these, a steady trickle of 429s that are not about this bucket's pace
+/// halved it again and again: it settled near 1–6 req/s with a limit of 20.
 public final class TokenBucket: Sendable {
     /// Which waiter is served first: lower `level`, then lower `order` (a launch's
     /// ticket, or the arrival number for ordinary calls).
@@ -81,6 +94,13 @@ public final class TokenBucket: Sendable {
         var pumping = false
         var nextID: UInt64 = 0
         var rateLimited: UInt64 = 0
+        var decreases: UInt64 = 0
+        /// When the rate was last halved; a 429 to a call sent before it does not halve again.
+        var lastDecrease: Duration?
+        /// `RateLimit-Remaining` of the last answer that was not a 429.
+        var lastRemaining: Int?
+        /// The team's burst as the upstream reported it.
+        var teamBurst: Int?
     }
 
     /// The rate it starts with, and keeps until the upstream reports one.
@@ -126,6 +146,11 @@ public final class TokenBucket: Sendable {
     public var waiting: Int { state.withLock { $0.waiters.count } }
     /// 429s answered with `rateLimited()` since start.
     public var rateLimitedCount: UInt64 { state.withLock { $0.rateLimited } }
+    /// How many of them halved the rate.
+    public var decreaseCount: UInt64 { state.withLock { $0.decreases } }
+
+    /// The bucket's clock: pass its value as `sentAt` to `rateLimited`.
+    public func uptime() -> Duration { sleeper.uptime() }
 
     /// Waits for a token, served in `Priority.current` order. Throws
     /// `CancellationError` if the task is cancelled while waiting.
@@ -216,20 +241,39 @@ public final class TokenBucket: Sendable {
         }
     }
 
-    /// A 429 `rate_limited`: pause for the server's `Retry-After` and halve the rate
-    /// (it grows back by `recoveryPerSecond`).
-    public func rateLimited(retryAfter: Duration) {
-        state.withLock { s in
-            s.rate = max(minimumRate, s.rate / 2)
+    /// A 429 `rate_limited` to a call sent at `sentAt` (`uptime()` when its token was
+    /// taken), with the `RateLimit-*` report it carried: pause for the server's
+    /// `Retry-After` (rule 35) and, when it is evidence of this bucket's pace (see the
+    /// type's comment), halve the rate. Returns whether it halved.
+    @discardableResult
+    public func rateLimited(retryAfter: Duration, sentAt: Duration, report: Report = Report()) -> Bool {
+        let halved: Bool = state.withLock { s in
             s.rateLimited += 1
+            let lowWater = max(1, (s.teamBurst ?? s.burst) / 4)
+            let budgetWasLow = s.lastRemaining.map { $0 <= lowWater } ?? true
+            let afterLastDecrease = s.lastDecrease.map { sentAt >= $0 } ?? true
+            guard s.reportedLimit != nil, budgetWasLow, afterLastDecrease else { return false }
+            refill(&s, now: sleeper.uptime())
+            s.rate = max(minimumRate, s.rate / 2)
+            s.decreases += 1
+            s.lastDecrease = sleeper.uptime()
+            return true
         }
+        apply(report, fromRateLimited: true)
         pause(for: retryAfter)
+        return halved
     }
 
     /// What the upstream reported about the team's limit on an answer.
     public func observe(_ report: Report) {
+        apply(report, fromRateLimited: false)
+    }
+
+    private func apply(_ report: Report, fromRateLimited: Bool) {
         guard !report.isEmpty else { return }
         state.withLock { s in
+            if !fromRateLimited, let remaining = report.remaining { s.lastRemaining = remaining }
+            if let reported = report.burst, reported >= 1 { s.teamBurst = reported }
             refill(&s, now: sleeper.uptime())
             if let limit = report.limitPerSecond, limit > 0 {
                 s.reportedLimit = limit

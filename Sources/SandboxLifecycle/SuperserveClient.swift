@@ -166,6 +166,7 @@ public final class SuperserveClient: Sendable {
     /// quota, not a rate: it leaves the bucket alone).
     func send(_ request: OutboundRequest) async throws(SandboxLifecycleError) -> InboundResponse {
         do { try await bucket.acquire() } catch { throw .transport(.cancelled) }
+        let sentAt = bucket.uptime()
         do { try await inFlight.wait() } catch { throw .transport(.cancelled) }
         defer { inFlight.signal() }
         let response: InboundResponse
@@ -176,13 +177,15 @@ public final class SuperserveClient: Sendable {
         } catch {
             throw .transport(.connectionFailed(String(describing: type(of: error))))
         }
-        bucket.observe(TokenBucket.Report.parse(response))
+        let report = TokenBucket.Report.parse(response)
         if response.status == 429, SandboxLifecycleError.from(response).code != "too_many_sandboxes" {
             let pause = RetryHint.delay(from: response) ?? configuration.defaultRateLimitPause
-            bucket.rateLimited(retryAfter: pause)
+            let halved = bucket.rateLimited(retryAfter: pause, sentAt: sentAt, report: report)
             logger.warning("superserve.rate_limited", metadata: [
-                "http.status": "429", "pause.ms": "\(pause.milliseconds)",
+                "http.status": "429", "pause.ms": "\(pause.milliseconds)", "rate.halved": "\(halved)",
             ])
+        } else {
+            bucket.observe(report)
         }
         return response
     }

@@ -132,10 +132,12 @@ final class TokenBucketOrderTests: XCTestCase {
     func testA429HalvesTheRatePausesAndTheRateGrowsBack() async throws {
         let clock = ManualClock()
         let bucket = TokenBucket(ratePerSecond: 20, burst: 5, sleeper: clock, share: 1)
-        bucket.observe(.init(limitPerSecond: 20))
-        bucket.rateLimited(retryAfter: .seconds(2))
+        bucket.observe(.init(limitPerSecond: 20, burst: 40, remaining: 3))   // the team's budget is nearly spent
+        let halved = bucket.rateLimited(retryAfter: .seconds(2), sentAt: clock.uptime(), report: .init(remaining: 0))
+        XCTAssertTrue(halved)
         XCTAssertEqual(bucket.currentRate, 10, accuracy: 1e-9)
         XCTAssertEqual(bucket.rateLimitedCount, 1)
+        XCTAssertEqual(bucket.decreaseCount, 1)
         XCTAssertFalse(bucket.tryAcquire(), "paused for Retry-After")
         clock.advance(by: .seconds(2))
         XCTAssertFalse(bucket.tryAcquire(), "refills from empty after the pause")
@@ -144,6 +146,60 @@ final class TokenBucketOrderTests: XCTestCase {
         clock.advance(by: .seconds(30))
         _ = bucket.tryAcquire()
         XCTAssertEqual(bucket.currentRate, 20, accuracy: 1e-9)
+    }
+
+    /// The collapse this guards against: 429s that are not about this bucket's pace
+    /// (a proxy's, another client's spike, injected faults) arriving between answers
+    /// that show the team has room used to halve the rate each time, down to ~1 req/s.
+    func testA429AfterAnswersShowingRoomPausesButKeepsTheRate() {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 15, burst: 20, sleeper: clock, share: 0.9)
+        bucket.observe(.init(limitPerSecond: 20, burst: 40, remaining: 30))
+        for _ in 0..<50 {
+            let halved = bucket.rateLimited(retryAfter: .seconds(1), sentAt: clock.uptime(), report: .init(limitPerSecond: 20, remaining: 0))
+            XCTAssertFalse(halved)
+            XCTAssertFalse(bucket.tryAcquire(), "every 429 still pauses the bucket (rule 35)")
+            clock.advance(by: .seconds(1))
+            bucket.observe(.init(limitPerSecond: 20, burst: 40, remaining: 25))
+        }
+        XCTAssertEqual(bucket.rateLimitedCount, 50)
+        XCTAssertEqual(bucket.decreaseCount, 0)
+        XCTAssertEqual(bucket.currentRate, 15, accuracy: 1e-9)
+        // The same 429 once the answers showed the budget running out halves it.
+        bucket.observe(.init(limitPerSecond: 20, burst: 40, remaining: 10))
+        XCTAssertTrue(bucket.rateLimited(retryAfter: .seconds(1), sentAt: clock.uptime()))
+        XCTAssertEqual(bucket.currentRate, 7.5, accuracy: 1e-9)
+    }
+
+    func testWithoutAReportedLimitA429OnlyPauses() {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 200, burst: 20, sleeper: clock)
+        for _ in 0..<10 {
+            XCTAssertFalse(bucket.rateLimited(retryAfter: .seconds(1), sentAt: clock.uptime(), report: .init(remaining: 0)))
+            XCTAssertFalse(bucket.tryAcquire())
+            clock.advance(by: .seconds(1))
+        }
+        XCTAssertEqual(bucket.currentRate, 200, accuracy: 1e-9, "the configured rate stands")
+        XCTAssertNil(bucket.reportedLimit)
+    }
+
+    func testCallsInFlightWhenTheRateWasHalvedDoNotHalveItAgain() {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 20, burst: 20, sleeper: clock, share: 1)
+        bucket.observe(.init(limitPerSecond: 20, burst: 40, remaining: 0))
+        let inFlight = clock.uptime()          // eight calls took their tokens together
+        clock.advance(by: .milliseconds(50))
+        XCTAssertTrue(bucket.rateLimited(retryAfter: .seconds(1), sentAt: inFlight))
+        for _ in 0..<7 {
+            XCTAssertFalse(bucket.rateLimited(retryAfter: .seconds(1), sentAt: inFlight), "same round trip")
+        }
+        XCTAssertEqual(bucket.currentRate, 10, accuracy: 1e-9)
+        clock.advance(by: .seconds(1))
+        // A call sent after the decrease that still meets an exhausted budget halves again.
+        XCTAssertTrue(bucket.rateLimited(retryAfter: .seconds(1), sentAt: clock.uptime()))
+        XCTAssertEqual(bucket.currentRate, 5, accuracy: 1e-9, "no regrowth while paused; halved again")
+        XCTAssertEqual(bucket.decreaseCount, 2)
+        XCTAssertEqual(bucket.rateLimitedCount, 9)
     }
 
     func testReportsAreReadFromRateLimitHeaders() {

@@ -92,11 +92,9 @@ final class PodLifeTests: XCTestCase {
         let stack = try await PodLifeStack()
         defer { stack.stop() }
         try await stack.setFaults(anthropic: #"{"error_rate":0.2,"statuses":[429,500,503],"retry_after_seconds":0}"#)
-        // Superserve's share of faults are 5xx: a stream of injected 429s keeps halving the
-        // shared bucket's rate (rule 35 as amended, down to 1 req/s), which stretches this
-        // test past any deadline without testing recovery; the 429 path has its own tests
-        // (FaultScenarioTests, TokenBucketOrderTests).
-        try await stack.setFaults(superserve: #"{"error_rate":0.2,"statuses":[500,502,503],"retry_after_seconds":0}"#)
+        // 429s included: each pauses the shared bucket (rule 35) but, with the answers
+        // around it showing the team has room, does not halve its rate (TokenBucket).
+        try await stack.setFaults(superserve: #"{"error_rate":0.2,"statuses":[429,500,502,503],"retry_after_seconds":0}"#)
         for _ in 0..<count { _ = try await stack.createSession() }
         let env = [
             "CMA_LAUNCH_BUDGET_SECONDS": "12", "CMA_RECONCILE_MIN_AGE_SECONDS": "15", "CMA_RECONCILE_INTERVAL_SECONDS": "3",
@@ -140,7 +138,7 @@ final class PodLifeTests: XCTestCase {
         // Sandboxes: at most one per session, at most one runner per session, and every
         // one without a live runner paused.
         do {
-            try await stack.eventually("every sandbox without a runner to be paused", timeout: .seconds(180), interval: .seconds(1)) {
+            try await stack.eventually("every sandbox without a runner to be paused", timeout: .seconds(90), interval: .seconds(1)) {
                 let runners = stack.liveRunners()
                 return try await stack.sandboxes().allSatisfy { $0.status == "paused" || $0.status == "failed" || runners[$0.id] != nil }
             }
