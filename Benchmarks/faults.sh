@@ -6,7 +6,9 @@
 #
 # Each scenario starts a fresh Superserve emulator, Anthropic emulator (delivering a
 # signed webhook per session) and `cma-orchestrator serve` with the default settings
-# and a fake runner that records its start on the host and sleeps. Reports served /
+# and a fake runner that records its start on the host and ends after --runner-seconds
+# (5), so that the emulator's real limits (20 req/s, burst 40, 50 active sandboxes) hold:
+# past the 50th session a launch waits for room. Reports served /
 # unserved / duplicates (more than one live sandbox for a session, or a runner started
 # twice for one work item), force-stopped launches, the time until every session was
 # served and its ratio to the no-fault run. Targets: every session served, no

@@ -12,7 +12,9 @@
 # be paused to make room under the quota.
 #
 # - single: --runs (20) sessions one after another: webhook → runner start p50, and
-#   the Superserve calls made before the runner started (target 3: list, create, exec);
+#   the Superserve calls made before the runner started (target 3: list, create, exec),
+#   then a new run of each with its sandbox active (2: list, exec) and paused (3: list,
+#   activate, exec);
 # - bursts (--bursts, default 100,500) created at once: all launched after, per-session
 #   p50/p99, calls per launch (critical path and after the hand-off), sandboxes paused
 #   to make room, 429s met, orchestrator CPU and peak RSS, and launches/s against the
