@@ -181,7 +181,7 @@ def run_scenario(args, name, superserve_rate, anthropic_rate, lose_rate):
         time.sleep(args.settle)
         by_work, by_session = read_starts(starts)
         boxes = live_sandboxes_by_session(stack)
-        counters = lb.read_launches(stack) or {}
+        counters = lb.launch_counters(stack)
         served = sum(1 for s in sessions if by_session[s] > 0)
         duplicates = sorted({s for s in sessions if boxes[s] > 1}
                             | {s for s, w in sessions.items() if by_work[w] > 1})
