@@ -92,6 +92,11 @@
     text("wh-duplicate", count(w.duplicate));
     text("wh-rejected", count(w.rejected));
 
+    renderEnvironments(s.environments);
+    renderUpstreams(s.upstreams);
+    renderSuperserve(s.superserve);
+    renderWarmPool(s.warm_pool);
+    renderReconciler(s.reconciler);
     renderRecent(Array.isArray(s.recent) ? s.recent : []);
     renderSessions(s.sessions || {});
     renderSandboxes(s.sandboxes || {});
@@ -134,6 +139,142 @@
     });
     $("sessions").replaceChildren(...shown);
     $("sessions-empty").hidden = shown.length > 0;
+  }
+
+  // A section whose field /status does not carry (an older server, no warm pool) is
+  // hidden rather than drawn with dashes; `[hidden]` wins over the grid layouts in CSS.
+  function present(value) {
+    return value !== null && typeof value === "object";
+  }
+
+  function show(id, visible) {
+    $(id).hidden = !visible;
+  }
+
+  // A state word in a pill. The colour comes from a fixed map, never from the data.
+  function badge(state, classes) {
+    const span = document.createElement("span");
+    span.textContent = state === null || state === undefined || state === "" ? "–" : String(state);
+    span.className = "badge " + (classes[state] || "");
+    return span;
+  }
+
+  const ENVIRONMENT_STATES = { ready: "ok", checking: "warn", failing: "bad" };
+  const UPSTREAM_STATES = { ok: "ok", failing: "warn", outage: "bad" };
+
+  // A cell holding nodes (a badge, a <time>) instead of plain text.
+  function nodeCell(tr, node, className) {
+    const td = document.createElement("td");
+    td.appendChild(node);
+    if (className) td.className = className;
+    tr.appendChild(td);
+  }
+
+  // The machine-readable instant stays in `datetime`, the text is for people.
+  function timeNode(iso, none) {
+    if (typeof iso !== "string") return document.createTextNode(none);
+    const el = document.createElement("time");
+    el.dateTime = iso;
+    el.textContent = time(iso);
+    return el;
+  }
+
+  function renderEnvironments(environments) {
+    show("environments-section", Array.isArray(environments));
+    if (!Array.isArray(environments)) return;
+    const rows = environments.filter(present).map((e) => {
+      const tr = document.createElement("tr");
+      tr.dataset.environment = String(e.id || "");
+      tr.dataset.state = String(e.state || "");
+      cell(tr, e.id, "id");
+      nodeCell(tr, badge(e.state, ENVIRONMENT_STATES), "state");
+      cell(tr, e.problem, e.problem ? "problem bad" : "problem");
+      const t = e.template || {};
+      cell(tr, t.name ? t.name + ": " + (t.status || "unknown") : null, "template");
+      const d = e.drain || {};
+      const drain = [];
+      if (typeof d.draining === "boolean" || typeof d.polling === "boolean") {
+        drain.push(d.draining === true ? "draining" : d.polling === true ? "polling" : "idle");
+      }
+      if (Number.isFinite(d.drains_started)) drain.push(count(d.drains_started) + " drains");
+      if (d.pending_stops > 0) drain.push(count(d.pending_stops) + " stops pending");
+      cell(tr, drain.join(", "), "drain");
+      if (d.last_error) cell(tr, d.last_error, "poll bad");
+      else nodeCell(tr, timeNode(d.last_success, "never"), "poll");
+      const l = e.launches || {};
+      cell(tr, count(l.launched), "launched");
+      cell(tr, count(l.failed), l.failed > 0 ? "failed bad" : "failed");
+      cell(tr, count(l.in_flight), "in-flight");
+      return tr;
+    });
+    $("environments").replaceChildren(...rows);
+  }
+
+  function renderUpstreams(upstreams) {
+    show("upstreams-section", present(upstreams));
+    if (!present(upstreams)) return;
+    const rows = Object.keys(upstreams).filter((name) => present(upstreams[name])).map((name) => {
+      const u = upstreams[name];
+      const tr = document.createElement("tr");
+      tr.dataset.upstream = name;
+      tr.dataset.state = String(u.state || "");
+      cell(tr, name, "name");
+      nodeCell(tr, badge(u.state, UPSTREAM_STATES), "state");
+      nodeCell(tr, timeNode(u.failing_since, "–"), "failing-since");
+      nodeCell(tr, timeNode(u.last_success, "never"), "last-success");
+      cell(tr, u.last_failure, u.last_failure && u.state !== "ok" ? "last-failure bad" : "last-failure");
+      return tr;
+    });
+    $("upstreams").replaceChildren(...rows);
+  }
+
+  function rate(value) {
+    return Number.isFinite(value) ? String(value) + "/s" : null;
+  }
+
+  function renderSuperserve(s) {
+    show("superserve-section", present(s));
+    if (!present(s)) return;
+    text("ss-rate", rate(s.rate_per_second));
+    text("ss-limit", s.reported_limit_per_second === null ? "not reported yet" : rate(s.reported_limit_per_second));
+    text("ss-waiters", count(s.bucket_waiters));
+    $("ss-waiters").className = s.bucket_waiters > 0 ? "warn" : "";
+    const q = s.quota;
+    show("quota", present(q));
+    if (!present(q)) return;
+    text("quota-waiting", count(q.waiting));
+    $("quota-waiting").className = q.waiting > 0 ? "warn" : "";
+    text("quota-paused", count(q.paused_for_room));
+    $("quota-last").replaceChildren(timeNode(q.last_pressure, "never"));
+  }
+
+  function renderWarmPool(pool) {
+    show("warm-pool-section", present(pool));
+    if (!present(pool)) return;
+    text("pool-ready", count(pool.ready) + " / " + count(pool.size));
+    $("pool-ready").className = pool.ready < pool.size ? "warn" : "";
+    const claims = pool.claims || {};
+    text("pool-won", count(claims.won));
+    text("pool-lost", count(claims.lost));
+    text("pool-empty", count(claims.empty));
+    text("pool-created", count(pool.created));
+    text("pool-refill-failures", count(pool.refill_failures));
+    $("pool-refill-failures").className = pool.refill_failures > 0 ? "bad" : "";
+    text("pool-recycled", count(pool.recycled));
+  }
+
+  function renderReconciler(r) {
+    show("reconciler-section", present(r));
+    if (!present(r)) return;
+    $("rec-last").replaceChildren(timeNode(r.last_pass_at, "never"));
+    text("rec-listed", count(r.last_listed));
+    text("rec-found", count(r.last_candidates));
+    text("rec-stopped", count(r.orphans_stopped));
+    const error = $("rec-error");
+    error.textContent = r.last_error ? String(r.last_error) : "none";
+    error.className = r.last_error ? "bad" : "";
+    text("rec-schedule", Number.isFinite(r.interval_seconds)
+      ? "every " + duration(r.interval_seconds) + ", items acked at least " + duration(r.minimum_age_seconds) + " ago" : null);
   }
 
   function renderSandboxes(sandboxes) {

@@ -4,6 +4,7 @@ Tests/DeployTests/StatusPageBrowserTests.swift; exits 0 when every check passes,
 1 with one line per failed check otherwise.
 
 argv: chromium-path orchestrator-base-url failed-session-id screenshot-path scratch-dir
+      warm-pool|no-warm-pool (whether the server was started with CMA_WARM_POOL)
 
 The page is loaded through a small reverse proxy that mounts the orchestrator under
 /cma/ (as a proxy in front of it may), so every request the page makes must be
@@ -20,7 +21,7 @@ import urllib.request
 
 import websocket  # websocket-client, pinned by the Swift test's venv
 
-CHROMIUM, BASE, FAILED_SESSION, SCREENSHOT, SCRATCH = sys.argv[1:6]
+CHROMIUM, BASE, FAILED_SESSION, SCREENSHOT, SCRATCH, WARM_POOL = sys.argv[1:7]
 DEADLINE_SECONDS = 30
 problems = []
 
@@ -177,6 +178,72 @@ try:
     except SystemExit:
         check(False, "page numbers %s differ from /status %s" % (json.dumps(state.get("got")), json.dumps(state.get("want"))))
     check(state["want"]["failed"] != "0", "no failed launch counted in /status")
+
+    # 2b. The environments table, upstreams, Superserve budget, reconciler and warm pool
+    #     draw what /status says; a section whose field /status lacks is hidden.
+    page_sections = """(() => {
+        const t = (id) => document.getElementById(id).textContent;
+        const shown = (id) => document.getElementById(id).getClientRects().length > 0;
+        const at = (id) => { const e = document.querySelector('#' + id + ' time'); return e && e.dateTime; };
+        const td = (r, c) => r.querySelector('td.' + c).textContent;
+        return {
+          environments: shown('environments-section') && [...document.querySelectorAll('#environments tr')].map((r) =>
+            [r.dataset.environment, r.dataset.state, td(r, 'id'), td(r, 'state'), td(r, 'problem'), td(r, 'template'),
+             td(r, 'launched'), td(r, 'failed'), td(r, 'in-flight')]),
+          upstreams: shown('upstreams-section') && [...document.querySelectorAll('#upstreams tr')].map((r) =>
+            [r.dataset.upstream, r.dataset.state, td(r, 'state'), td(r, 'last-failure')]),
+          superserve: shown('superserve-section') && [t('ss-rate'), t('ss-limit'), t('ss-waiters'),
+            t('quota-waiting'), t('quota-paused')],
+          reconciler: shown('reconciler-section') && [at('rec-last'), t('rec-listed'), t('rec-found'),
+            t('rec-stopped'), t('rec-error')],
+          warm_pool: shown('warm-pool-section') && [t('pool-ready'), t('pool-won'), t('pool-lost'), t('pool-empty'),
+            t('pool-created'), t('pool-refill-failures'), t('pool-recycled')],
+        };
+    })()"""
+
+    def shown(value):
+        return "–" if value is None or value == "" else str(value)
+
+    def expected_sections():
+        s = get_json(BASE + "/status")
+        ss, rec, pool = s["superserve"], s["reconciler"], s["warm_pool"]
+        rate = lambda v: "{:g}/s".format(v)  # as String(v) in JS for these rounded rates
+        return {
+            "environments": [[e["id"], e["state"], e["id"], e["state"], shown(e["problem"]),
+                              e["template"]["name"] + ": " + e["template"]["status"],
+                              str(e["launches"]["launched"]), str(e["launches"]["failed"]),
+                              str(e["launches"]["in_flight"])] for e in s["environments"]],
+            "upstreams": [[name, u["state"], u["state"], shown(u["last_failure"])] for name, u in s["upstreams"].items()],
+            "superserve": [rate(ss["rate_per_second"]),
+                           "not reported yet" if ss["reported_limit_per_second"] is None
+                           else rate(ss["reported_limit_per_second"]),
+                           str(ss["bucket_waiters"]), str(ss["quota"]["waiting"]), str(ss["quota"]["paused_for_room"])],
+            "reconciler": [rec["last_pass_at"], str(rec["last_listed"]), str(rec["last_candidates"]),
+                           str(rec["orphans_stopped"]), rec["last_error"] or "none"],
+            "warm_pool": pool is not None and ["%d / %d" % (pool["ready"], pool["size"])]
+            + [str(pool["claims"][k]) for k in ("won", "lost", "empty")]
+            + [str(pool[k]) for k in ("created", "refill_failures", "recycled")],
+        }
+
+    def sections_agree():
+        state["want"], state["got"] = expected_sections(), evaluate(page_sections)
+        return state["want"] == state["got"]
+
+    try:
+        eventually("the page's sections to equal /status", sections_agree)
+    except SystemExit:
+        check(False, "page sections %s differ from /status %s" % (json.dumps(state.get("got")), json.dumps(state.get("want"))))
+    want = state["want"]
+    check(len(want["environments"]) >= 1, "/status lists no environment")
+    check(set(name for name, *_ in want["upstreams"]) == {"anthropic", "superserve"},
+          "/status upstreams: %r" % want["upstreams"])
+    if WARM_POOL == "warm-pool":
+        check(want["warm_pool"] and want["warm_pool"][0] != "0 / 0", "/status has no warm pool: %r" % want["warm_pool"])
+    else:
+        check(want["warm_pool"] is False, "/status has a warm pool without CMA_WARM_POOL: %r" % want["warm_pool"])
+    drawn = evaluate("document.body.innerText")
+    for junk in ("undefined", "NaN", "[object Object]"):
+        check(junk not in drawn, "the page shows %r" % junk)
 
     # 3. The failure is red and carries its reason, the same as /status says.
     status = get_json(BASE + "/status")
