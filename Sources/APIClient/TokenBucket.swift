@@ -261,6 +261,7 @@ public final class TokenBucket: Sendable {
         }
         apply(report, fromRateLimited: true)
         pause(for: retryAfter)
+        observer?.bucketRateLimited(halved: halved)
         return halved
     }
 

@@ -6,4 +6,10 @@ public protocol TokenBucketObserver: Sendable {
     func bucketWaitStarted()
     /// That caller got its token (or was cancelled) after `waited`.
     func bucketWaitEnded(waited: Duration)
+    /// A 429 `rate_limited` paused the bucket; `halved` when it also halved the rate.
+    func bucketRateLimited(halved: Bool)
+}
+
+extension TokenBucketObserver {
+    public func bucketRateLimited(halved: Bool) {}
 }

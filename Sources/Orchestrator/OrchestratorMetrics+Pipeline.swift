@@ -23,6 +23,7 @@ extension OrchestratorMetrics {
                 for status in Self.statusClasses { count("cma_upstream_requests_total", Self.upstreamLabels(route, status), by: 0) }
             }
         }
+        for rate in ["halved", "kept"] { count("cma_superserve_rate_limited_total", [("rate", rate)], by: 0) }
     }
 
     static func pauseLabels(_ trigger: PauseTrigger, _ outcome: String) -> [(String, String)] {
@@ -107,5 +108,9 @@ extension OrchestratorMetrics: TokenBucketObserver {
     public func bucketWaitEnded(waited: Duration) {
         bucketWaiters.decrement()
         bucketWaitSeconds.increment(by: waited.secondsDouble)
+    }
+
+    public func bucketRateLimited(halved: Bool) {
+        count("cma_superserve_rate_limited_total", [("rate", halved ? "halved" : "kept")])
     }
 }

@@ -54,6 +54,8 @@ extension Probes {
         out += #","superserve":{"rate_per_second":"# + String((superserve.rateInForce * 100).rounded() / 100)
         out += #","reported_limit_per_second":"# + (superserve.reportedRateLimit.map { String($0) } ?? "null")
         out += #","bucket_waiters":"# + String(superserve.bucketWaiters)
+        let limited = superserve.rateLimitedAnswers
+        out += #","rate_limited":"# + String(limited.total) + #","rate_halvings":"# + String(limited.halved)
         out += #","quota":{"waiting":"# + String(pipelines.all.reduce(0) { $0 + $1.quotaRoom.waiting })
         out += #","paused_for_room":"# + String(pipelines.all.reduce(0) { $0 + $1.quotaRoom.pausedForRoom })
         out += #","last_pressure":"# + date(pipelines.all.compactMap(\.quotaRoom.lastPressure).max()) + "}}"

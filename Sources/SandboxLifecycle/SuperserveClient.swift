@@ -40,6 +40,8 @@ public final class SuperserveClient: Sendable {
     public var reportedRateLimit: Double? { bucket.reportedLimit }
     /// Calls waiting for a token now.
     public var bucketWaiters: Int { bucket.waiting }
+    /// 429 `rate_limited` answers since start, and how many of them halved the rate.
+    public var rateLimitedAnswers: (total: UInt64, halved: UInt64) { (bucket.rateLimitedCount, bucket.decreaseCount) }
 
     // MARK: - Sandboxes
 

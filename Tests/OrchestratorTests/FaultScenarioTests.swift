@@ -83,12 +83,15 @@ final class FaultScenarioTests: XCTestCase {
             let unserved = work.keys.filter { (Self.startsBySession(starts)[$0] ?? 0) == 0 }
             let status = try await running.object("GET", "/status")
             let failed = (status["launches"] as? [String: Any])?["failed"] as? Int ?? -1
+            let budget = status["superserve"] as? [String: Any] ?? [:]
+            let rateLimited = budget["rate_limited"] as? Int ?? -1, halvings = budget["rate_halvings"] as? Int ?? -1
             print("""
                 fault scenario: \(Self.sessions) sessions, served \(Self.sessions - unserved.count), \
                 unserved \(unserved.count), duplicates \(duplicates.count), launches failed \(failed), \
                 all served after \(seconds) s; injected: superserve \(superserveCounts.errors) errors and \
                 \(superserveCounts.losses) lost answers (\(superserveCounts.lossesByRoute["sandboxes.create"] ?? 0) of them \
-                creates), anthropic \(anthropicCounts.errors) errors
+                creates), anthropic \(anthropicCounts.errors) errors; the bucket met \(rateLimited) 429s \
+                and halved its rate \(halvings) times
                 """)
             XCTAssertEqual(unserved, [], "every session gets its runner")
             XCTAssertEqual(duplicates.count, 0, "one sandbox and one runner per session (rules 16, 31): \(duplicates)")
@@ -97,6 +100,10 @@ final class FaultScenarioTests: XCTestCase {
             XCTAssertGreaterThan(superserveCounts.errors, 0)
             XCTAssertGreaterThan(superserveCounts.losses, 0, "answers were lost after acting")
             XCTAssertGreaterThan(anthropicCounts.errors, 0)
+            // The injected 429s come between answers that show the team has room: each
+            // pauses the bucket, but they must not all halve its rate (TokenBucket).
+            XCTAssertGreaterThanOrEqual(rateLimited, 0)
+            if rateLimited > 0 { XCTAssertLessThan(halvings, rateLimited, "injected 429s halved the rate every time") }
             for item in work.values {
                 let record = try await running.object("GET", "/_emulator/work/\(item)")
                 let calls = record["calls"] as? [[String: Any]] ?? []

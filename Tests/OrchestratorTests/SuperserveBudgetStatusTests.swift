@@ -17,6 +17,8 @@ final class SuperserveBudgetStatusTests: XCTestCase {
             let rate = try XCTUnwrap(superserve["rate_per_second"] as? Double)
             XCTAssertGreaterThanOrEqual(rate, 1)
             XCTAssertLessThanOrEqual(rate, 18, "0.9 of the reported limit at most (CMA_SUPERSERVE_RATE_SHARE)")
+            XCTAssertEqual(superserve["rate_limited"] as? Int, 0)
+            XCTAssertEqual(superserve["rate_halvings"] as? Int, 0)
             let quota = try XCTUnwrap(superserve["quota"] as? [String: Any])
             XCTAssertEqual(quota["waiting"] as? Int, 0)
             XCTAssertEqual(quota["paused_for_room"] as? Int, 0)
@@ -33,6 +35,8 @@ final class SuperserveBudgetStatusTests: XCTestCase {
             XCTAssertTrue(lines.contains("cma_superserve_quota_waiting 0.0") || lines.contains("cma_superserve_quota_waiting 0"),
                           metrics.body)
             XCTAssertTrue(metrics.body.contains(#"cma_janitor_pauses_total{trigger="quota",outcome="paused"} 0"#), metrics.body)
+            XCTAssertTrue(metrics.body.contains(#"cma_superserve_rate_limited_total{rate="halved"} 0"#), metrics.body)
+            XCTAssertTrue(metrics.body.contains(#"cma_superserve_rate_limited_total{rate="kept"} 0"#), metrics.body)
         }
     }
 }
