@@ -165,6 +165,30 @@ def pause_session_sandbox(stack, session):
         time.sleep(0.05)
 
 
+def launch_calls(stack, session, count):
+    """The `superserve.calls` of the session's `count`-th `runner.launched` log line: the
+    calls that launch itself made (each took a bucket token), whatever else ran at the
+    time (janitor sweeps, idle pauses)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = []
+        with open(stack.serve.log_path, errors="replace") as f:
+            for line in f:
+                if '"runner.launched"' not in line or session not in line:
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("msg") == "runner.launched" and entry.get("session.id") == session:
+                    found.append(int(entry.get("superserve.calls", -1)))
+        if len(found) >= count:
+            return found[count - 1]
+        if time.monotonic() > deadline:
+            raise b.BenchError(f"no runner.launched line #{count} for {session} in {stack.serve.log_path}")
+        time.sleep(0.05)
+
+
 def wait_calls_settled(stack, quiet=1.5, limit=60.0):
     deadline = time.monotonic() + limit
     last, since = None, time.monotonic()
@@ -207,8 +231,11 @@ class Scenario:
         with open(entry, "w") as f:
             f.write(FAKE_RUNNER.format(starts=self.starts, seconds=args.runner_seconds))
         os.chmod(entry, 0o755)
+        # The orchestrator logs at its default level (info; the shared stack would set
+        # error), as JSON lines: each launch's `runner.launched` line names the Superserve
+        # calls it made (`superserve.calls`).
         env = {"CMA_LAUNCH_SLOTS": str(args.slots), "CMA_RUNNER_PYTHON": "sh", "CMA_RUNNER_ENTRY": entry,
-               "CMA_STATUS_SESSIONS": "2000"}
+               "CMA_STATUS_SESSIONS": "2000", "CMA_LOG_LEVEL": "info", "CMA_LOG_FORMAT": "json"}
         env.update(args.extra_env)
         self.stack = b.Stack(os.path.abspath(args.binary), f"launches-{name}", os.path.join(self.tmp, "sandboxes"),
                              serve_env=env, deliver_webhooks=True)
@@ -239,12 +266,14 @@ def run_single(args):
     samples, critical_counts, breakdown = [], [], []
     again, again_counts = [], []
     paused, paused_counts, paused_breakdown = [], [], []
+    own, again_own, paused_own = [], [], []
     with Scenario(args, "single") as sc:
         stack = sc.stack
         for i in range(args.runs):
             b.http("DELETE", f"{stack.superserve_url}/_emulator/superserve/calls")
             session, created = create_session(stack.anthropic_url)
             samples.append(wait_start(sc, session, 1, f"run {i}") - created)
+            own.append(launch_calls(stack, session, 1))
             _, calls, _ = superserve_calls(stack)
             # Read at runner start: the calls up to here are the critical path's
             # (templates and janitor lists aside, which do not run in this window).
@@ -256,6 +285,7 @@ def run_single(args):
             b.http("DELETE", f"{stack.superserve_url}/_emulator/superserve/calls")
             asked = new_run(stack.anthropic_url, session)
             again.append(wait_start(sc, session, 2, f"run {i} again") - asked)
+            again_own.append(launch_calls(stack, session, 2))
             _, calls, _ = superserve_calls(stack)
             again_counts.append(sum(v for k, v in calls.items() if k not in AFTER_LABELS))
             wait_calls_settled(stack, quiet=3.0)
@@ -264,6 +294,7 @@ def run_single(args):
             b.http("DELETE", f"{stack.superserve_url}/_emulator/superserve/calls")
             asked = new_run(stack.anthropic_url, session)
             paused.append(wait_start(sc, session, 3, f"run {i} after a pause") - asked)
+            paused_own.append(launch_calls(stack, session, 3))
             _, calls, _ = superserve_calls(stack)
             paused_counts.append(sum(v for k, v in calls.items() if k not in AFTER_LABELS))
             paused_breakdown.append(calls)
@@ -274,7 +305,9 @@ def run_single(args):
             "again_p50_s": b.percentile(again, 50), "again_calls_p50": b.percentile(again_counts, 50),
             "again_calls_max": max(again_counts),
             "paused_p50_s": b.percentile(paused, 50), "paused_calls_p50": b.percentile(paused_counts, 50),
-            "paused_calls_max": max(paused_counts), "paused_calls_at_runner_start": paused_breakdown}
+            "paused_calls_max": max(paused_counts), "paused_calls_at_runner_start": paused_breakdown,
+            "own_calls_max": max(own), "again_own_calls_max": max(again_own), "paused_own_calls_max": max(paused_own),
+            "own_calls": own, "again_own_calls": again_own, "paused_own_calls": paused_own}
 
 
 def run_burst(args, n):
@@ -383,25 +416,26 @@ def main():
     missed = False
     if results["single"]:
         s = results["single"]
-        met = s["critical_calls_max"] <= TARGET_NEW_SESSION
-        missed |= not met
+        rows = []
+        # Judged on the calls each launch made (its `runner.launched` line); the
+        # emulator's count in the same window is shown beside it and also holds any
+        # background call (a janitor sweep's list) that fell in that window.
+        for title, time_key, own_key, window, target in [
+                (f"new session: webhook → runner start p50 over {s['runs']} runs (s)", "p50_s", "own_calls_max",
+                 "critical_calls", TARGET_NEW_SESSION),
+                ("same session again (sandbox active): new run → runner start p50 (s)", "again_p50_s",
+                 "again_own_calls_max", "again_calls", TARGET_ACTIVE_SESSION),
+                ("same session, sandbox paused: new run → runner start p50 (s)", "paused_p50_s",
+                 "paused_own_calls_max", "paused_calls", TARGET_PAUSED_SESSION)]:
+            met = s[own_key] <= target
+            missed |= not met
+            rows.append([title, b.fmt(s[time_key], 3), ""])
+            rows.append(["  Superserve calls the launch made (max over the runs)", str(s[own_key]),
+                         f"{target} {'ok' if met else 'MISS'}"])
+            rows.append(["  calls the emulator counted before the runner started (p50 / max)",
+                         f"{s[window + '_p50']} / {s[window + '_max']}", ""])
         print()
-        b.print_table(["one session at a time", "value", "target"], [
-            [f"webhook → runner start p50 over {s['runs']} runs (s)", b.fmt(s["p50_s"], 3), ""],
-            ["  slowest run (s)", b.fmt(s["max_s"], 3), ""],
-            ["Superserve calls before the runner started (p50 / max)",
-             f"{s['critical_calls_p50']} / {s['critical_calls_max']}", f"{TARGET_NEW_SESSION} {'ok' if met else 'MISS'}"],
-            ["same session again (sandbox active): new run → runner start p50 (s)", b.fmt(s["again_p50_s"], 3), ""],
-            ["  Superserve calls before the runner started (p50 / max)",
-             f"{s['again_calls_p50']} / {s['again_calls_max']}",
-             f"{TARGET_ACTIVE_SESSION} {'ok' if s['again_calls_max'] <= TARGET_ACTIVE_SESSION else 'MISS'}"],
-            ["same session, sandbox paused: new run → runner start p50 (s)", b.fmt(s["paused_p50_s"], 3), ""],
-            ["  Superserve calls before the runner started (p50 / max)",
-             f"{s['paused_calls_p50']} / {s['paused_calls_max']}",
-             f"{TARGET_PAUSED_SESSION} {'ok' if s['paused_calls_max'] <= TARGET_PAUSED_SESSION else 'MISS'}"],
-        ])
-        missed |= s["again_calls_max"] > TARGET_ACTIVE_SESSION
-        missed |= s["paused_calls_max"] > TARGET_PAUSED_SESSION
+        b.print_table(["one session at a time", "value", "target"], rows)
     for r in results["bursts"]:
         crit = r["critical_per_launch"]
         ceiling = args.rate / crit if crit else None

@@ -167,7 +167,10 @@ public final class TokenBucket: Sendable {
             s.nextID += 1
             return (false, s.nextID)
         }
-        if taken { return }
+        if taken {
+            BucketWaitMeter.current?.tokenTaken()
+            return
+        }
         let waitStarted = sleeper.uptime()
         observer?.bucketWaitStarted()
         defer {
@@ -199,6 +202,7 @@ public final class TokenBucket: Sendable {
             }
             waiter?.continuation.resume(throwing: CancellationError())
         }
+        BucketWaitMeter.current?.tokenTaken()
     }
 
     /// Takes a token only if one is available now and nobody is waiting.

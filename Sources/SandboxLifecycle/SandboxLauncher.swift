@@ -263,6 +263,8 @@ public final class SandboxLauncher: Sendable {
                 log.info("runner.launched", metadata: [
                     "sandbox.id": "\(id)", "runner.pid": "\(pid)", "runner.already_running": "\(alreadyRunning)",
                     "launch.ms": "\((sleeper.uptime() - start).milliseconds)",
+                    // The Superserve calls this launch made (each took a bucket token), retries included.
+                    "superserve.calls": "\(meter.tokens)",
                 ])
                 if let access { activity.remember(access) }
                 versions.launched(sandboxID: id, origin: planner.origin,

@@ -217,3 +217,31 @@ final class TokenBucketOrderTests: XCTestCase {
         XCTAssertTrue(TokenBucket.Report.parse(response([:])).isEmpty)
     }
 }
+
+/// A launch's meter counts the tokens its calls took (the `superserve.calls` of its log line).
+final class BucketWaitMeterTests: XCTestCase {
+    func testTheMeterCountsEveryTokenTakenAndNotACancelledWait() async throws {
+        let clock = ManualClock()
+        let bucket = TokenBucket(ratePerSecond: 1, burst: 2, sleeper: clock)
+        let meter = BucketWaitMeter()
+        try await BucketWaitMeter.$current.withValue(meter) {
+            try await bucket.acquire()
+            try await bucket.acquire()
+            let waiter = Task { try await bucket.acquire() }          // inherits the meter
+            let parked = await clock.waitForSleepers(1)
+            XCTAssertTrue(parked)
+            clock.advance(by: .seconds(1))
+            try await waiter.value
+            let cancelled = Task { try await bucket.acquire() }
+            let parkedAgain = await clock.waitForSleepers(1)
+            XCTAssertTrue(parkedAgain)
+            cancelled.cancel()
+            do { try await cancelled.value; XCTFail("expected cancellation") } catch is CancellationError {}
+        }
+        XCTAssertEqual(meter.tokens, 3)
+        XCTAssertGreaterThanOrEqual(meter.total, .seconds(1))
+        clock.advance(by: .seconds(1))
+        try await bucket.acquire()
+        XCTAssertEqual(meter.tokens, 3, "a call outside the meter's task is not counted")
+    }
+}
