@@ -85,7 +85,12 @@ public final class Drainer: Sendable {
     /// owes the triggers it absorbed another drain.
     @discardableResult
     public func drain() async -> DrainEnd {
-        await run(.drain)
+        let started = sleeper.uptime()
+        let end = await run(.drain)
+        logger.debug("queue.drain.ended", metadata: [
+            "drain.end": "\(end)", "drain.ms": "\(Int(((sleeper.uptime() - started).secondsDouble * 1000).rounded()))",
+        ])
+        return end
     }
 
     /// Always-on shape, until the calling task is cancelled (or a fatal poll error,
