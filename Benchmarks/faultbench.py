@@ -139,7 +139,9 @@ def run_scenario(args, name, superserve_rate, anthropic_rate, lose_rate):
     with open(entry, "w") as f:
         f.write(FAKE_RUNNER.format(starts=starts, seconds=f"{args.runner_seconds:g}"))
     os.chmod(entry, 0o755)
-    serve_env = {"CMA_LAUNCH_SLOTS": str(args.slots), "CMA_RUNNER_PYTHON": "sh", "CMA_RUNNER_ENTRY": entry}
+    # The orchestrator logs at its default level (info; the shared stack would set error).
+    serve_env = {"CMA_LAUNCH_SLOTS": str(args.slots), "CMA_RUNNER_PYTHON": "sh", "CMA_RUNNER_ENTRY": entry,
+                 "CMA_LOG_LEVEL": "info", "CMA_LOG_FORMAT": "json"}
     serve_env.update(args.extra)
     stack = FaultStack(os.path.abspath(args.binary), "faults", os.path.join(tmp, "sandboxes"),
                        serve_env=serve_env, deliver_webhooks=True, superserve_args=args.superserve_arg)
