@@ -261,53 +261,55 @@ def split_calls(calls, launched):
     return critical, after
 
 
+def measure_run(sc, session, count, what, start):
+    """Waits for the session's `count`-th runner start; returns the seconds from `start`,
+    the calls the launch made (its log line) and the emulator's calls of the window."""
+    stack = sc.stack
+    seconds = wait_start(sc, session, count, what) - start
+    own = launch_calls(stack, session, count)
+    # Read at runner start: the launch's calls, and any background call (a janitor
+    # sweep's list) that fell in the same window.
+    _, calls, _ = superserve_calls(stack)
+    # The probe comes 2 s after the hand-off: quiet for longer before the next run.
+    wait_calls_settled(stack, quiet=3.0)
+    return seconds, own, calls
+
+
 def run_single(args):
     b.log(f"single: {args.runs} sessions one after another")
-    samples, critical_counts, breakdown = [], [], []
-    again, again_counts = [], []
-    paused, paused_counts, paused_breakdown = [], [], []
-    own, again_own, paused_own = [], [], []
+    runs = {"new": [], "again": [], "paused": []}   # (seconds, own calls, emulator calls)
     with Scenario(args, "single") as sc:
         stack = sc.stack
         for i in range(args.runs):
             b.http("DELETE", f"{stack.superserve_url}/_emulator/superserve/calls")
             session, created = create_session(stack.anthropic_url)
-            samples.append(wait_start(sc, session, 1, f"run {i}") - created)
-            own.append(launch_calls(stack, session, 1))
-            _, calls, _ = superserve_calls(stack)
-            # Read at runner start: the calls up to here are the critical path's
-            # (templates and janitor lists aside, which do not run in this window).
-            critical_counts.append(sum(v for k, v in calls.items() if k not in AFTER_LABELS))
-            breakdown.append(calls)
-            # The probe comes 2 s after the hand-off: quiet for longer before the next run.
-            wait_calls_settled(stack, quiet=3.0)
+            runs["new"].append(measure_run(sc, session, 1, f"run {i}", created))
             # The same session again: its sandbox is active, its runner has ended.
             b.http("DELETE", f"{stack.superserve_url}/_emulator/superserve/calls")
             asked = new_run(stack.anthropic_url, session)
-            again.append(wait_start(sc, session, 2, f"run {i} again") - asked)
-            again_own.append(launch_calls(stack, session, 2))
-            _, calls, _ = superserve_calls(stack)
-            again_counts.append(sum(v for k, v in calls.items() if k not in AFTER_LABELS))
-            wait_calls_settled(stack, quiet=3.0)
+            runs["again"].append(measure_run(sc, session, 2, f"run {i} again", asked))
             # Once more with its sandbox paused (the janitor's work after the idle delay).
             pause_session_sandbox(stack, session)
             b.http("DELETE", f"{stack.superserve_url}/_emulator/superserve/calls")
             asked = new_run(stack.anthropic_url, session)
-            paused.append(wait_start(sc, session, 3, f"run {i} after a pause") - asked)
-            paused_own.append(launch_calls(stack, session, 3))
-            _, calls, _ = superserve_calls(stack)
-            paused_counts.append(sum(v for k, v in calls.items() if k not in AFTER_LABELS))
-            paused_breakdown.append(calls)
-            wait_calls_settled(stack, quiet=3.0)
-    return {"runs": args.runs, "p50_s": b.percentile(samples, 50), "max_s": max(samples),
-            "critical_calls_p50": b.percentile(critical_counts, 50), "critical_calls_max": max(critical_counts),
-            "calls_at_runner_start": breakdown,
-            "again_p50_s": b.percentile(again, 50), "again_calls_p50": b.percentile(again_counts, 50),
-            "again_calls_max": max(again_counts),
-            "paused_p50_s": b.percentile(paused, 50), "paused_calls_p50": b.percentile(paused_counts, 50),
-            "paused_calls_max": max(paused_counts), "paused_calls_at_runner_start": paused_breakdown,
-            "own_calls_max": max(own), "again_own_calls_max": max(again_own), "paused_own_calls_max": max(paused_own),
-            "own_calls": own, "again_own_calls": again_own, "paused_own_calls": paused_own}
+            runs["paused"].append(measure_run(sc, session, 3, f"run {i} after a pause", asked))
+
+    def window(calls):
+        return sum(v for k, v in calls.items() if k not in AFTER_LABELS)
+    result = {"runs": args.runs}
+    for key, prefix in [("new", ""), ("again", "again_"), ("paused", "paused_")]:
+        seconds = [r[0] for r in runs[key]]
+        own = [r[1] for r in runs[key]]
+        counted = [window(r[2]) for r in runs[key]]
+        window_key = "critical_calls" if key == "new" else prefix + "calls"
+        result.update({
+            prefix + "p50_s": b.percentile(seconds, 50), prefix + "max_s": max(seconds),
+            prefix + "own_calls": own, prefix + "own_calls_max": max(own),
+            window_key + "_p50": b.percentile(counted, 50), window_key + "_max": max(counted),
+            prefix + "calls_at_runner_start": [r[2] for r in runs[key]],
+        })
+    return result
+
 
 
 def run_burst(args, n):
