@@ -239,6 +239,8 @@
     text("ss-limit", s.reported_limit_per_second === null ? "not reported yet" : rate(s.reported_limit_per_second));
     text("ss-waiters", count(s.bucket_waiters));
     $("ss-waiters").className = s.bucket_waiters > 0 ? "warn" : "";
+    // Each 429 paused the bucket; only those showing the team's budget ran out halved its rate.
+    text("ss-limited", count(s.rate_limited) + " (" + count(s.rate_halvings) + " halved the rate)");
     const q = s.quota;
     show("quota", present(q));
     if (!present(q)) return;

@@ -192,7 +192,7 @@ try:
              td(r, 'launched'), td(r, 'failed'), td(r, 'in-flight')]),
           upstreams: shown('upstreams-section') && [...document.querySelectorAll('#upstreams tr')].map((r) =>
             [r.dataset.upstream, r.dataset.state, td(r, 'state'), td(r, 'last-failure')]),
-          superserve: shown('superserve-section') && [t('ss-rate'), t('ss-limit'), t('ss-waiters'),
+          superserve: shown('superserve-section') && [t('ss-rate'), t('ss-limit'), t('ss-waiters'), t('ss-limited'),
             t('quota-waiting'), t('quota-paused')],
           reconciler: shown('reconciler-section') && [at('rec-last'), t('rec-listed'), t('rec-found'),
             t('rec-stopped'), t('rec-error')],
@@ -217,7 +217,9 @@ try:
             "superserve": [rate(ss["rate_per_second"]),
                            "not reported yet" if ss["reported_limit_per_second"] is None
                            else rate(ss["reported_limit_per_second"]),
-                           str(ss["bucket_waiters"]), str(ss["quota"]["waiting"]), str(ss["quota"]["paused_for_room"])],
+                           str(ss["bucket_waiters"]),
+                           "{} ({} halved the rate)".format(ss["rate_limited"], ss["rate_halvings"]),
+                           str(ss["quota"]["waiting"]), str(ss["quota"]["paused_for_room"])],
             "reconciler": [rec["last_pass_at"], str(rec["last_listed"]), str(rec["last_candidates"]),
                            str(rec["orphans_stopped"]), rec["last_error"] or "none"],
             "warm_pool": pool is not None and ["%d / %d" % (pool["ready"], pool["size"])]
