@@ -26,6 +26,7 @@ then). Standard library only.
 """
 
 import argparse
+import collections
 import concurrent.futures
 import json
 import os
@@ -165,28 +166,40 @@ def pause_session_sandbox(stack, session):
         time.sleep(0.05)
 
 
-def launch_calls(stack, session, count):
-    """The `superserve.calls` of the session's `count`-th `runner.launched` log line: the
-    calls that launch itself made (each took a bucket token), whatever else ran at the
-    time (janitor sweeps, idle pauses)."""
-    deadline = time.monotonic() + 30
-    while True:
-        found = []
-        with open(stack.serve.log_path, errors="replace") as f:
-            for line in f:
-                if '"runner.launched"' not in line or session not in line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("msg") == "runner.launched" and entry.get("session.id") == session:
-                    found.append(int(entry.get("superserve.calls", -1)))
-        if len(found) >= count:
-            return found[count - 1]
-        if time.monotonic() > deadline:
-            raise b.BenchError(f"no runner.launched line #{count} for {session} in {stack.serve.log_path}")
-        time.sleep(0.05)
+class LaunchLog:
+    """The orchestrator's `runner.launched` lines, read as the log grows: per session,
+    the `superserve.calls` of each launch (the calls that launch itself made, each took
+    a bucket token), whatever else ran at the time (janitor sweeps, idle pauses)."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.calls = path, 0, collections.defaultdict(list)
+
+    def _read_new_lines(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1          # a partly written last line waits for the next read
+        self.offset += end
+        for line in chunk[:end].splitlines():
+            if b'"runner.launched"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("msg") == "runner.launched":
+                self.calls[entry.get("session.id")].append(int(entry.get("superserve.calls", -1)))
+
+    def launch_calls(self, session, count):
+        """The `superserve.calls` of the session's `count`-th launch."""
+        deadline = time.monotonic() + 30
+        while True:
+            self._read_new_lines()
+            if len(self.calls[session]) >= count:
+                return self.calls[session][count - 1]
+            if time.monotonic() > deadline:
+                raise b.BenchError(f"no runner.launched line #{count} for {session} in {self.path}")
+            time.sleep(0.05)
 
 
 def wait_calls_settled(stack, quiet=1.5, limit=60.0):
@@ -242,6 +255,7 @@ class Scenario:
 
     def __enter__(self):
         self.stack.start()
+        self.launch_log = LaunchLog(self.stack.serve.log_path)
         set_latency(self.stack, self.args.latency_ms)
         return self
 
@@ -266,7 +280,7 @@ def measure_run(sc, session, count, what, start):
     the calls the launch made (its log line) and the emulator's calls of the window."""
     stack = sc.stack
     seconds = wait_start(sc, session, count, what) - start
-    own = launch_calls(stack, session, count)
+    own = sc.launch_log.launch_calls(session, count)
     # Read at runner start: the launch's calls, and any background call (a janitor
     # sweep's list) that fell in the same window.
     _, calls, _ = superserve_calls(stack)

@@ -19,8 +19,11 @@
   let filter = "all";
   let lastStatus = null;
 
-  function text(id, value) {
-    $(id).textContent = value === null || value === undefined || value === "" ? "–" : String(value);
+  // `className`, when given, replaces the element's class (a warn/bad flag or none).
+  function text(id, value, className) {
+    const el = $(id);
+    el.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
+    if (className !== undefined) el.className = className;
   }
 
   function yesNo(value) {
@@ -103,9 +106,11 @@
     renderPlots(s.series || {});
   }
 
+  // A table cell holding text, or a node (a badge, a <time>).
   function cell(tr, value, className) {
     const td = document.createElement("td");
-    td.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
+    if (value instanceof Node) td.appendChild(value);
+    else td.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
     if (className) td.className = className;
     tr.appendChild(td);
   }
@@ -162,14 +167,6 @@
   const ENVIRONMENT_STATES = { ready: "ok", checking: "warn", failing: "bad" };
   const UPSTREAM_STATES = { ok: "ok", failing: "warn", outage: "bad" };
 
-  // A cell holding nodes (a badge, a <time>) instead of plain text.
-  function nodeCell(tr, node, className) {
-    const td = document.createElement("td");
-    td.appendChild(node);
-    if (className) td.className = className;
-    tr.appendChild(td);
-  }
-
   // The machine-readable instant stays in `datetime`, the text is for people.
   function timeNode(iso, none) {
     if (typeof iso !== "string") return document.createTextNode(none);
@@ -187,7 +184,7 @@
       tr.dataset.environment = String(e.id || "");
       tr.dataset.state = String(e.state || "");
       cell(tr, e.id, "id");
-      nodeCell(tr, badge(e.state, ENVIRONMENT_STATES), "state");
+      cell(tr, badge(e.state, ENVIRONMENT_STATES), "state");
       cell(tr, e.problem, e.problem ? "problem bad" : "problem");
       const t = e.template || {};
       cell(tr, t.name ? t.name + ": " + (t.status || "unknown") : null, "template");
@@ -200,7 +197,7 @@
       if (d.pending_stops > 0) drain.push(count(d.pending_stops) + " stops pending");
       cell(tr, drain.join(", "), "drain");
       if (d.last_error) cell(tr, d.last_error, "poll bad");
-      else nodeCell(tr, timeNode(d.last_success, "never"), "poll");
+      else cell(tr, timeNode(d.last_success, "never"), "poll");
       const l = e.launches || {};
       cell(tr, count(l.launched), "launched");
       cell(tr, count(l.failed), l.failed > 0 ? "failed bad" : "failed");
@@ -219,9 +216,9 @@
       tr.dataset.upstream = name;
       tr.dataset.state = String(u.state || "");
       cell(tr, name, "name");
-      nodeCell(tr, badge(u.state, UPSTREAM_STATES), "state");
-      nodeCell(tr, timeNode(u.failing_since, "–"), "failing-since");
-      nodeCell(tr, timeNode(u.last_success, "never"), "last-success");
+      cell(tr, badge(u.state, UPSTREAM_STATES), "state");
+      cell(tr, timeNode(u.failing_since, "–"), "failing-since");
+      cell(tr, timeNode(u.last_success, "never"), "last-success");
       cell(tr, u.last_failure, u.last_failure && u.state !== "ok" ? "last-failure bad" : "last-failure");
       return tr;
     });
@@ -237,15 +234,13 @@
     if (!present(s)) return;
     text("ss-rate", rate(s.rate_per_second));
     text("ss-limit", s.reported_limit_per_second === null ? "not reported yet" : rate(s.reported_limit_per_second));
-    text("ss-waiters", count(s.bucket_waiters));
-    $("ss-waiters").className = s.bucket_waiters > 0 ? "warn" : "";
+    text("ss-waiters", count(s.bucket_waiters), s.bucket_waiters > 0 ? "warn" : "");
     // Each 429 paused the bucket; only those showing the team's budget ran out halved its rate.
     text("ss-limited", count(s.rate_limited) + " (" + count(s.rate_halvings) + " halved the rate)");
     const q = s.quota;
     show("quota", present(q));
     if (!present(q)) return;
-    text("quota-waiting", count(q.waiting));
-    $("quota-waiting").className = q.waiting > 0 ? "warn" : "";
+    text("quota-waiting", count(q.waiting), q.waiting > 0 ? "warn" : "");
     text("quota-paused", count(q.paused_for_room));
     $("quota-last").replaceChildren(timeNode(q.last_pressure, "never"));
   }
@@ -253,15 +248,13 @@
   function renderWarmPool(pool) {
     show("warm-pool-section", present(pool));
     if (!present(pool)) return;
-    text("pool-ready", count(pool.ready) + " / " + count(pool.size));
-    $("pool-ready").className = pool.ready < pool.size ? "warn" : "";
+    text("pool-ready", count(pool.ready) + " / " + count(pool.size), pool.ready < pool.size ? "warn" : "");
     const claims = pool.claims || {};
     text("pool-won", count(claims.won));
     text("pool-lost", count(claims.lost));
     text("pool-empty", count(claims.empty));
     text("pool-created", count(pool.created));
-    text("pool-refill-failures", count(pool.refill_failures));
-    $("pool-refill-failures").className = pool.refill_failures > 0 ? "bad" : "";
+    text("pool-refill-failures", count(pool.refill_failures), pool.refill_failures > 0 ? "bad" : "");
     text("pool-recycled", count(pool.recycled));
   }
 
@@ -272,9 +265,7 @@
     text("rec-listed", count(r.last_listed));
     text("rec-found", count(r.last_candidates));
     text("rec-stopped", count(r.orphans_stopped));
-    const error = $("rec-error");
-    error.textContent = r.last_error ? String(r.last_error) : "none";
-    error.className = r.last_error ? "bad" : "";
+    text("rec-error", r.last_error ? String(r.last_error) : "none", r.last_error ? "bad" : "");
     text("rec-schedule", Number.isFinite(r.interval_seconds)
       ? "every " + duration(r.interval_seconds) + ", items acked at least " + duration(r.minimum_age_seconds) + " ago" : null);
   }

@@ -1,9 +1,4 @@
 extension Duration {
-    /// Whole milliseconds, for log metadata.
-    var milliseconds: Int64 {
-        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
-    }
-
     /// Seconds as a Double, for wire fields and comparisons.
     var seconds: Double {
         Double(components.seconds) + Double(components.attoseconds) / 1e18

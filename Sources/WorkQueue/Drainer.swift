@@ -88,7 +88,7 @@ public final class Drainer: Sendable {
         let started = sleeper.uptime()
         let end = await run(.drain)
         logger.debug("queue.drain.ended", metadata: [
-            "drain.end": "\(end)", "drain.ms": "\(Int(((sleeper.uptime() - started).secondsDouble * 1000).rounded()))",
+            "drain.end": "\(end)", "drain.ms": "\((sleeper.uptime() - started).milliseconds)",
         ])
         return end
     }
@@ -190,7 +190,7 @@ public final class Drainer: Sendable {
                     guard let at = recheckAt else { return .finished }
                     recheckAt = nil
                     let left = at - sleeper.uptime()
-                    logger.debug("queue.drain.recheck", metadata: ["drain.wait_ms": "\(Int((max(.zero, left).secondsDouble * 1000).rounded()))"])
+                    logger.debug("queue.drain.recheck", metadata: ["drain.wait_ms": "\(max(.zero, left).milliseconds)"])
                     if left > .zero { wait = left }
                 } else {
                     let span = configuration.emptyPollSleep
