@@ -167,17 +167,23 @@ try:
             "webhooks_plot": str(sum(sum(m["webhooks"].values()) for m in minutes)),
         }
 
-    state = {}
+    def page_agrees(what, want_from_status, page_script):
+        """Waits until what the page shows (`page_script`) equals what /status says;
+        returns the /status side."""
+        state = {}
 
-    def agree():
-        state["want"], state["got"] = expected(), evaluate(page_numbers)
-        return state["want"] == state["got"]
+        def agree():
+            state["want"], state["got"] = want_from_status(), evaluate(page_script)
+            return state["want"] == state["got"]
 
-    try:
-        eventually("the page's numbers to equal /status", agree)
-    except SystemExit:
-        check(False, "page numbers %s differ from /status %s" % (json.dumps(state.get("got")), json.dumps(state.get("want"))))
-    check(state["want"]["failed"] != "0", "no failed launch counted in /status")
+        try:
+            eventually("the page's %s to equal /status" % what, agree)
+        except SystemExit:
+            check(False, "page %s %s differ from /status %s"
+                  % (what, json.dumps(state.get("got")), json.dumps(state.get("want"))))
+        return state["want"]
+
+    check(page_agrees("numbers", expected, page_numbers)["failed"] != "0", "no failed launch counted in /status")
 
     # 2b. The environments table, upstreams, Superserve budget, reconciler and warm pool
     #     draw what /status says; a section whose field /status lacks is hidden.
@@ -227,15 +233,7 @@ try:
             + [str(pool[k]) for k in ("created", "refill_failures", "recycled")],
         }
 
-    def sections_agree():
-        state["want"], state["got"] = expected_sections(), evaluate(page_sections)
-        return state["want"] == state["got"]
-
-    try:
-        eventually("the page's sections to equal /status", sections_agree)
-    except SystemExit:
-        check(False, "page sections %s differ from /status %s" % (json.dumps(state.get("got")), json.dumps(state.get("want"))))
-    want = state["want"]
+    want = page_agrees("sections", expected_sections, page_sections)
     check(len(want["environments"]) >= 1, "/status lists no environment")
     check(set(name for name, *_ in want["upstreams"]) == {"anthropic", "superserve"},
           "/status upstreams: %r" % want["upstreams"])
